@@ -1,0 +1,63 @@
+"""The on-disk cache schema (HDF5 and Parquet), in one place.
+
+Readers and writers import their names, dtypes and version from here. Bump
+:data:`FORMAT_VERSION` on any incompatible change; readers refuse other major versions.
+
+HDF5 file (``data/cache.h5``)::
+
+    /                      attrs: format="eventpipe-cache", format_version, profile (JSON),
+                                  profile_hash, sensor_size [W,H,P], time_unit="us",
+                                  layout="TPHW", created_by, source (JSON digest), synthetic (bool)
+    /samples               compound dataset, one row per sample, dtype SAMPLES_DTYPE
+    /events/x,y,t,p        concatenated events of all samples (t re-zeroed per sample, us)
+    /events/offsets        int64 [n_samples + 1]; sample i = rows offsets[i]:offsets[i+1]
+    /views/<name>/bin,p,y,x,value   sparse frames, concatenated over samples, sorted by
+                                    (bin, p, y, x) within a sample
+    /views/<name>/offsets  int64 [n_samples + 1] (CSR over samples)
+    /views/<name>/n_bins   int32 [n_samples]: complete bins of each sample
+                           attrs: dt_us, n_bins_rule, binning (OR|SUM|SUM_NORM), sensor_size,
+                                  train_crop (bins), train_crop_mode, test_crop (bins),
+                                  test_crop_mode, layout="TPHW", time_floor_ms (bool)
+
+Parquet dataset (``data/cache.parquet/``)::
+
+    samples.parquet                          the /samples table (strings as UTF-8)
+    events/recording=<stem>/part-0.parquet   columns sample_id, x, y, t, p; one row group per
+                                             sample; zstd
+    _eventpipe.json                          the HDF5 root attributes
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FORMAT = "eventpipe-cache"
+#: major.minor; readers accept equal major.
+FORMAT_VERSION = "1.0"
+LAYOUT = "TPHW"
+TIME_UNIT = "us"
+
+#: One row of /samples. Strings are fixed-length ASCII in HDF5 (decode with .astype(str)).
+SAMPLES_DTYPE = np.dtype(
+    [
+        ("sample_id", "<i4"),
+        ("recording", "S32"),
+        ("subject", "<i2"),
+        ("group", "S2"),
+        ("lighting", "S16"),
+        ("class_id", "<i2"),
+        ("class_name", "S16"),
+        ("t_start_us", "<i8"),
+        ("t_end_us", "<i8"),
+        ("n_events", "<i8"),
+        ("event_offset", "<i8"),
+    ]
+)
+SAMPLES_COLUMNS: tuple[str, ...] = SAMPLES_DTYPE.names  # type: ignore[assignment]
+
+#: per-field on-disk dtypes of /events and of a view's sparse entries
+EVENT_FIELDS = {"x": "<i2", "y": "<i2", "t": "<i8", "p": "u1"}
+VIEW_FIELDS = {"bin": "<i4", "p": "u1", "y": "<i2", "x": "<i2"}
+#: value dtype per binning mode
+VIEW_VALUE_DTYPES = {"OR": "u1", "SUM": "<u2", "SUM_NORM": "<f4"}
+BINNINGS = tuple(VIEW_VALUE_DTYPES)

@@ -1,0 +1,64 @@
+"""Event arrays, the sensor and the dataset's fixed facts.
+
+Events are numpy structured arrays with tonic's field names and dtypes, time in microseconds::
+
+    EVENT_DTYPE = [("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "u1")]
+
+so any array produced by eventpipe can be passed straight to a tonic transform.
+``sensor_size`` is ``(W, H, P)`` as in tonic; dense frames are ``[T, P, H, W]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eventpipe.errors import FormatError
+
+#: tonic-compatible event dtype, explicit little-endian, t in microseconds.
+EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "u1")])
+
+#: DVS128: width, height, polarities (tonic order).
+DVS128_SENSOR_SIZE: tuple[int, int, int] = (128, 128, 2)
+
+#: The 19 SL-Animals-DVS classes; index = 0-based class id (CSV class - 1).
+CLASS_NAMES: tuple[str, ...] = (
+    "cat", "dog", "camel", "cow", "sheep", "goat", "wolf", "squirrel", "mouse", "dolphin",
+    "shark", "lion", "monkey", "snake", "spider", "butterfly", "bird", "duck", "zebra",
+)  # fmt: skip
+N_CLASSES = len(CLASS_NAMES)
+
+
+def empty_events(n: int = 0) -> np.ndarray:
+    """Return a zero-filled event array of length ``n`` with :data:`EVENT_DTYPE`."""
+    return np.zeros(n, dtype=EVENT_DTYPE)
+
+
+def make_events(x, y, t, p) -> np.ndarray:
+    """Pack four equal-length 1-D arrays into an :data:`EVENT_DTYPE` array.
+
+    >>> ev = make_events([1, 2], [3, 4], [10, 20], [0, 1])
+    >>> ev["t"].tolist()
+    [10, 20]
+    """
+    x, y, t, p = (np.asarray(a) for a in (x, y, t, p))
+    n = len(t)
+    if not (len(x) == len(y) == len(p) == n):
+        lengths = (len(x), len(y), n, len(p))
+        raise ValueError(f"x, y, t, p must have equal lengths, got {lengths}")
+    ev = np.empty(n, dtype=EVENT_DTYPE)
+    ev["x"], ev["y"], ev["t"], ev["p"] = x, y, t, p
+    return ev
+
+
+def as_events(events: np.ndarray, *, where: str = "events") -> np.ndarray:
+    """Normalise any structured array with fields x, y, t, p to :data:`EVENT_DTYPE`.
+
+    Raises :class:`~eventpipe.errors.FormatError` naming the missing fields.
+    """
+    names = set(events.dtype.names or ())
+    missing = {"x", "y", "t", "p"} - names
+    if missing:
+        raise FormatError(f"{where}: missing event fields {sorted(missing)}; got {sorted(names)}")
+    if events.dtype == EVENT_DTYPE:
+        return events
+    return make_events(events["x"], events["y"], events["t"], events["p"])
