@@ -1,0 +1,89 @@
+"""Source identity of a build: names, sizes and sha256 of the input files.
+
+The digest is stored as the cache's ``source`` attribute (JSON)::
+
+    {"digest": "<sha256 over the sorted (name, size, sha256) lines>",
+     "files": [{"name": "allusers_aedat/user00_indoor.aedat", "size": 123, "mtime_ns": ...,
+                "sha256": "..."}, ...],
+     "n_files": 118}
+
+Files are hashed with :mod:`hashlib` over memory-mapped bytes (no Python-level read loop),
+which runs at the speed of sha256 itself (about 1-2 GB/s per core). ``mtime_ns`` is recorded but
+is *not* part of the identity: a rebuild check first compares ``(name, size, mtime_ns)`` with the
+stored digest and re-hashes only the files where one of those changed (see :func:`source_digest`
+with ``previous``); a file that was only touched therefore still counts as unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """sha256 (hex) of a file's bytes, hashed over a memory map."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                h.update(mm)
+    return h.hexdigest()
+
+
+def _combine(files: list[dict[str, Any]]) -> str:
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda f: f["name"]):
+        h.update(f"{f['name']}\t{f['size']}\t{f['sha256']}\n".encode())
+    return h.hexdigest()
+
+
+def source_digest(
+    paths: Iterable[str | os.PathLike],
+    root: str | os.PathLike,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Digest of input files (names relative to ``root``).
+
+    Args:
+        paths: the input files (e.g. every ``.aedat`` and tag ``.csv`` of the build).
+        root: names are stored relative to this directory (posix separators).
+        previous: a digest from an earlier build; files whose ``(name, size, mtime_ns)`` are
+            unchanged reuse its sha256 instead of being hashed again.
+
+    Returns:
+        ``{"digest", "files", "n_files"}`` (see module docstring).
+    """
+    root = Path(root)
+    known = {}
+    if previous:
+        known = {f["name"]: f for f in previous.get("files", [])}
+    files = []
+    for p in paths:
+        p = Path(p)
+        st = p.stat()
+        try:
+            name = p.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            name = p.name
+        old = known.get(name)
+        if old and old.get("size") == st.st_size and old.get("mtime_ns") == st.st_mtime_ns:
+            sha = old["sha256"]
+        else:
+            sha = sha256_file(p)
+        files.append({"name": name, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha})
+    files.sort(key=lambda f: f["name"])
+    return {"digest": _combine(files), "files": files, "n_files": len(files)}
+
+
+def digest_to_json(digest: dict[str, Any]) -> str:
+    """Serialise a digest for the ``source`` attribute."""
+    return json.dumps(digest, sort_keys=True, separators=(",", ":"))
+
+
+__all__ = ["digest_to_json", "sha256_file", "source_digest"]

@@ -1,0 +1,188 @@
+"""The Parquet dataset: the same samples and events, readable without eventpipe.
+
+Layout (:mod:`eventpipe.cache.schema`)::
+
+    cache.parquet/
+      samples.parquet                          the /samples table (strings as UTF-8)
+      events/recording=<stem>/part-0.parquet   sample_id i4, x i2, y i2, t i8 (us, from 0
+                                               per sample), p u1; one row group per sample
+                                               (empty samples give an empty row group); zstd
+      _eventpipe.json                          the HDF5 root attributes (profile, hashes, ...)
+
+Reading it (nothing from eventpipe needed)::
+
+    import pandas as pd, dask.dataframe as dd, polars as pl, duckdb
+    samples = pd.read_parquet("data/cache.parquet/samples.parquet")
+    ev = pd.read_parquet("data/cache.parquet/events", filters=[("sample_id", "==", 42)])
+    ddf = dd.read_parquet("data/cache.parquet/events")          # lazy, one partition per file
+    pl.scan_parquet("data/cache.parquet/events/*/*.parquet", hive_partitioning=True)
+    duckdb.sql("select sample_id, count(*) from 'data/cache.parquet/events/*/*.parquet' "
+               "group by 1")
+
+The ``recording`` column comes from the hive directory name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from eventpipe.cache.hdf5 import CacheFile, fsync_path, samples_frame
+from eventpipe.errors import CacheError
+from eventpipe.events import EVENT_DTYPE
+
+EVENTS_SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.int32()),
+        ("x", pa.int16()),
+        ("y", pa.int16()),
+        ("t", pa.int64()),
+        ("p", pa.uint8()),
+    ]
+)
+COMPRESSION = "zstd"
+META_NAME = "_eventpipe.json"
+
+
+class ParquetWriter:
+    """Writes the Parquet dataset into ``root`` (a new or empty directory), recording by recording.
+
+    Recordings may be added in any order (each is its own file); the samples table is written
+    by :meth:`close`, sorted by sample_id.
+    """
+
+    def __init__(self, root: str | os.PathLike, attrs: Mapping[str, Any]) -> None:
+        self.root = Path(root)
+        (self.root / "events").mkdir(parents=True, exist_ok=True)
+        self.attrs = dict(attrs)
+        self._samples: list[np.ndarray] = []
+        self._files: list[Path] = []
+
+    def add_recording(
+        self, stem: str, samples: np.ndarray, events: np.ndarray, offsets: np.ndarray
+    ) -> Path:
+        """Write one recording's samples: ``events[offsets[i]:offsets[i+1]]`` is sample i.
+
+        Args:
+            stem: recording name (partition directory ``recording=<stem>``).
+            samples: [n] SAMPLES_DTYPE rows (sample_id, ...); n_events taken from offsets.
+            events: EVENT_DTYPE, concatenated, t re-zeroed per sample.
+            offsets: int64 [n + 1], local.
+        """
+        d = self.root / "events" / f"recording={stem}"
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / "part-0.parquet"
+        offsets = np.asarray(offsets, dtype=np.int64)
+        with pq.ParquetWriter(path, EVENTS_SCHEMA, compression=COMPRESSION) as w:
+            for i in range(len(samples)):
+                a, b = int(offsets[i]), int(offsets[i + 1])
+                n = b - a
+                ev = events[a:b]
+                table = pa.table(
+                    {
+                        "sample_id": np.full(n, samples["sample_id"][i], dtype=np.int32),
+                        "x": np.ascontiguousarray(ev["x"]),
+                        "y": np.ascontiguousarray(ev["y"]),
+                        "t": np.ascontiguousarray(ev["t"]),
+                        "p": np.ascontiguousarray(ev["p"]),
+                    },
+                    schema=EVENTS_SCHEMA,
+                )
+                w.write_table(table, row_group_size=max(n, 1))
+        rows = samples.copy()
+        rows["n_events"] = np.diff(offsets)
+        self._samples.append(rows)
+        self._files.append(path)
+        return path
+
+    def close(self, event_offsets: np.ndarray | None = None, **attrs: Any) -> None:
+        """Write samples.parquet and _eventpipe.json, then fsync everything.
+
+        Args:
+            event_offsets: optional global offsets (from the HDF5) to fill ``event_offset``.
+            attrs: extra/overriding root attributes for ``_eventpipe.json``.
+        """
+        self.attrs.update(attrs)
+        rows = np.concatenate(self._samples) if self._samples else None
+        if rows is not None:
+            rows = rows[np.argsort(rows["sample_id"], kind="stable")]
+            if event_offsets is not None:
+                rows["event_offset"] = np.asarray(event_offsets)[:-1]
+            else:
+                rows["event_offset"] = np.concatenate([[0], np.cumsum(rows["n_events"])[:-1]])
+            df = samples_frame(rows)
+        else:
+            from eventpipe.cache.schema import SAMPLES_DTYPE
+
+            df = samples_frame(np.zeros(0, dtype=SAMPLES_DTYPE))
+        samples_path = self.root / "samples.parquet"
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), samples_path,
+                       compression=COMPRESSION)  # fmt: skip
+        meta = self.root / META_NAME
+        meta.write_text(json.dumps(_jsonable(self.attrs), indent=2, sort_keys=True) + "\n")
+        for p in [*self._files, samples_path, meta]:
+            fsync_path(p)
+        for d in {p.parent for p in self._files} | {self.root / "events", self.root}:
+            fsync_path(d)
+
+
+def _jsonable(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in attrs.items():
+        if k in ("profile", "profile_resolved", "source") and isinstance(v, str) and v:
+            v = json.loads(v)
+        elif isinstance(v, np.ndarray | tuple):
+            v = list(np.asarray(v).tolist())
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[k] = v
+    return out
+
+
+def read_meta(root: str | os.PathLike) -> dict[str, Any] | None:
+    """``_eventpipe.json`` of a Parquet dataset, or None if missing/unreadable."""
+    try:
+        return json.loads((Path(root) / META_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def export_parquet(cache: str | os.PathLike, root: str | os.PathLike) -> Path:
+    """Write the Parquet dataset of an existing HDF5 cache into ``root`` (must not exist).
+
+    Used when the HDF5 is up to date but the Parquet copy is missing or stale.
+    """
+    root = Path(root)
+    if root.exists():
+        raise CacheError(f"{root}: exists; export_parquet writes a new directory")
+    with CacheFile(cache) as c:
+        rows = c.h5["samples"][:]
+        writer = ParquetWriter(root, c.attrs)
+        off = c.event_offsets
+        for stem in dict.fromkeys(rows["recording"].tolist()):
+            idx = np.flatnonzero(rows["recording"] == stem)
+            lo, hi = int(idx[0]), int(idx[-1]) + 1
+            a, b = int(off[lo]), int(off[hi])
+            events = np.empty(b - a, dtype=EVENT_DTYPE)
+            for k in ("x", "y", "t", "p"):
+                events[k] = c.h5["events"][k][a:b]
+            writer.add_recording(stem.decode(), rows[lo:hi], events, off[lo : hi + 1] - a)
+        writer.close(event_offsets=off)
+    return root
+
+
+__all__ = [
+    "COMPRESSION",
+    "EVENTS_SCHEMA",
+    "META_NAME",
+    "ParquetWriter",
+    "export_parquet",
+    "read_meta",
+]
