@@ -1,0 +1,102 @@
+"""Reading raw event recordings and their tag files.
+
+``read_events(path)`` reads an AEDAT 2.0 (jAER, SL-Animals-DVS) or AEDAT 3.1 (cAER, DVS Gesture)
+file into an :data:`~eventpipe.events.EVENT_DTYPE` array, dispatching on the header's version;
+``read_tags`` / ``write_tags`` handle the SL-Animals tag CSVs; ``eventpipe.io.layout.discover``
+pairs recordings with tag files in a raw directory.
+
+>>> import numpy as np, tempfile, os
+>>> from eventpipe.events import make_events
+>>> ev = make_events([1, 2], [3, 4], [10, 20], [0, 1])
+>>> path = os.path.join(tempfile.mkdtemp(), "rec.aedat")
+>>> write_aedat2(path, ev)
+>>> read_header(path).version
+'2.0'
+>>> read_events(path)["x"].tolist()
+[1, 2]
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from eventpipe.errors import FormatError
+from eventpipe.io.aedat2 import (
+    ORIENTATIONS,
+    RECORD_DTYPE,
+    decode_addresses,
+    encode_addresses,
+    read_aedat2,
+    read_aedat2_records,
+    special_address_mask,
+    unwrap_timestamps,
+    write_aedat2,
+)
+from eventpipe.io.aedat3 import read_aedat3, write_aedat3
+from eventpipe.io.header import AedatFileNotFoundError, AedatHeader, read_header
+from eventpipe.io.layout import RELEASE_DIRS, RecordingFiles, discover
+from eventpipe.io.tags import TAGS_DTYPE, read_tags, write_tags
+
+#: Versions :func:`read_events` reads.
+SUPPORTED_VERSIONS = ("2.0", "3.1")
+
+
+def read_events(path: str | os.PathLike, orientation: str = "published") -> np.ndarray:
+    """Read a raw event recording (AEDAT 2.0 or 3.1, chosen by its header) in file order.
+
+    Args:
+        path: the recording.
+        orientation: ``"published"`` (tonic ``read_dvs_128`` decoding, the default, so that
+            SL-Animals tag indices and published results reproduce) or ``"jaer"`` (jAER's DVS128
+            convention: ``x = 127 - ((a >> 1) & 0x7F)``, ``y = (a >> 8) & 0x7F``). See
+            :mod:`eventpipe.io.aedat2` and :mod:`eventpipe.io.aedat3`.
+
+    Returns:
+        ``[n]`` :data:`~eventpipe.events.EVENT_DTYPE` array (``x, y`` int16, ``t`` int64 us,
+        ``p`` uint8 in {0, 1}), same events and order as the published reader.
+
+    Raises:
+        FormatError: missing file, no ``#!AER-DAT`` header or an unsupported version ("unsupported
+            format", naming the version found), truncated or empty data.
+        ValueError: unknown ``orientation``.
+    """
+    path = Path(path)
+    header = read_header(path)
+    if header.version == "3.1":
+        return read_aedat3(path, orientation, header=header)
+    if header.major == 2:
+        return read_aedat2(path, orientation, header=header)
+    found = f"version {header.version!r}" if header.version else "no '#!AER-DAT' header line"
+    raise FormatError(
+        f"{path}: unsupported format: {found}; eventpipe reads AEDAT "
+        f"{' and '.join(SUPPORTED_VERSIONS)} (convert AEDAT 4 files with dv-processing first)"
+    )
+
+
+__all__ = [
+    "ORIENTATIONS",
+    "RECORD_DTYPE",
+    "RELEASE_DIRS",
+    "SUPPORTED_VERSIONS",
+    "TAGS_DTYPE",
+    "AedatFileNotFoundError",
+    "AedatHeader",
+    "RecordingFiles",
+    "decode_addresses",
+    "discover",
+    "encode_addresses",
+    "read_aedat2",
+    "read_aedat2_records",
+    "read_aedat3",
+    "read_events",
+    "read_header",
+    "read_tags",
+    "special_address_mask",
+    "unwrap_timestamps",
+    "write_aedat2",
+    "write_aedat3",
+    "write_tags",
+]

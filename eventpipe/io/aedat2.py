@@ -1,14 +1,44 @@
 """AEDAT 2.0 (jAER) files: DVS128 recordings as published for SL-Animals-DVS.
 
 Layout: ASCII header lines starting with ``#`` (first ``#!AER-DAT2.0``, ending ``\\r\\n`` or
-``\\n``), then big-endian records ``(uint32 address, uint32 timestamp_us)``.
+``\\n``; see :mod:`eventpipe.io.header`), then big-endian records ``(uint32 address,
+uint32 timestamp_us)`` (:data:`RECORD_DTYPE`), 8 bytes each, up to the end of the file.
 
-Address decoding, ``orientation="published"`` (tonic ``read_dvs_128`` and the published code)::
+Address decoding, ``orientation="published"`` (tonic ``read_dvs_128``, which the published
+SL-Animals code uses, so tag indices and results reproduce)::
 
     p = a & 1;  y = (a >> 1) & 0x7F;  x = (a >> 8) & 0x7F
 
-(The reader is owned by the io work; this module starts with the writer the synthetic
-generator uses.)
+``orientation="jaer"``: jAER's own DVS128 extractor (SensorsINI/jaer,
+``src/ch/unizh/ini/jaer/chip/retina/DVS128.java``, class ``DVS128.Extractor``:
+``XMASK = 0xfe, XSHIFT = 1, YMASK = 0x7f00, YSHIFT = 8, setFlipx(true)``,
+``e.x = sxm - ((addr & XMASK) >>> XSHIFT)`` with ``sxm = sizeX - 1 = 127``,
+``e.y = (addr & YMASK) >>> YSHIFT``; the same map is written out in SensorsINI/processAEDAT
+``matlab/retina/getTmpdiff128Addr.m``: ``rawAddr = y*256 + (127-x)*2 + pol``)::
+
+    p = a & 1;  x = 127 - ((a >> 1) & 0x7F);  y = (a >> 8) & 0x7F
+
+so ``(x_jaer, y_jaer) = (127 - y_published, x_published)``: a 90-degree rotation of the image.
+``p`` is the raw address bit 0 in both orientations. (jAER's extractor additionally flips the *type*
+so that raw bit 0 = 0 becomes its ON polarity, while processAEDAT's Matlab helper calls raw bit 1
+ON; eventpipe never relabels polarity, so ``p`` means the same in every orientation and cache.)
+
+Choices that keep the event sequence identical to tonic's (the tag files index into it):
+
+* **Every record is an event**, in file order. Addresses with bits above 14 set (jAER marks
+  ``a & 0x8000`` as an external sync event and ``a & 0x80000000`` as special; see
+  ``realfiles/peculiar``) are *kept* and decoded with the same masks as tonic, so indices stay
+  aligned. :func:`special_address_mask` tells which ones they are.
+* **Timestamps** are unsigned 32-bit microseconds, unwrapped to int64 (:func:`unwrap_timestamps`):
+  a drop of more than 2**31 us between consecutive events is a wrap (+2**32 from there on); a rise
+  of more than 2**31 us right after a wrap is a late pre-wrap event (-2**32). Smaller backward
+  steps (jitter) are kept as they are: nothing is reordered or dropped. Without a wrap, ``t`` equals
+  tonic's ``t`` exactly.
+* A trailing partial record, an empty data section or a header that names a non-DVS128 chip
+  (``# AEChip: ...DAVIS240C``) raise :class:`~eventpipe.errors.FormatError`.
+
+Reading is ``np.memmap`` + chunked vectorised numpy on the address bytes (no per-event Python
+loop); the only full-size allocation is the returned event array.
 """
 
 from __future__ import annotations
@@ -17,6 +47,22 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+from eventpipe.errors import FormatError
+from eventpipe.events import EVENT_DTYPE
+from eventpipe.io.header import AedatHeader, file_size, read_header
+
+#: The orientations :func:`read_aedat2` knows (see the module docstring).
+ORIENTATIONS = ("published", "jaer")
+
+#: jAER marks these address bits as non-pixel events (0x8000 sync, 0x80000000 special).
+SPECIAL_ADDRESS_BITS = 0x80008000
+
+#: Events decoded per vectorised step (keeps temporaries cache-sized).
+CHUNK_EVENTS = 1 << 16
+
+_HALF = 1 << 31
+_WRAP = 1 << 32
 
 #: on-disk record: big-endian address, big-endian timestamp (us).
 RECORD_DTYPE = np.dtype([("address", ">u4"), ("timestamp", ">u4")])
@@ -59,3 +105,194 @@ def write_aedat2(
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def check_orientation(orientation: str) -> str:
+    """Return ``orientation`` if it is one of :data:`ORIENTATIONS`, else raise ``ValueError``."""
+    if orientation not in ORIENTATIONS:
+        raise ValueError(f"unknown orientation {orientation!r}; expected one of {ORIENTATIONS}")
+    return orientation
+
+
+def decode_addresses(
+    address: np.ndarray, orientation: str = "published"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode DVS128 AEDAT 2.0 addresses into ``(x, y, p)`` (int16, int16, uint8 arrays).
+
+    Reference implementation of the decoding the reader does on raw bytes (see the module
+    docstring for both orientations); bits above 14 are ignored by the masks, as in tonic.
+
+    >>> x, y, p = decode_addresses(np.array([(5 << 8) | (9 << 1) | 1]))
+    >>> int(x[0]), int(y[0]), int(p[0])
+    (5, 9, 1)
+    >>> x, y, p = decode_addresses(np.array([(5 << 8) | (9 << 1) | 1]), "jaer")
+    >>> int(x[0]), int(y[0]), int(p[0])
+    (118, 5, 1)
+    """
+    check_orientation(orientation)
+    a = np.asarray(address).astype(np.uint32)
+    hi = ((a >> 8) & 0x7F).astype(np.int16)
+    lo = ((a >> 1) & 0x7F).astype(np.int16)
+    p = (a & 1).astype(np.uint8)
+    if orientation == "published":
+        return hi, lo, p
+    return (127 - lo).astype(np.int16), hi, p
+
+
+def unwrap_timestamps(ts: np.ndarray) -> np.ndarray:
+    """Unwrap unsigned 32-bit device timestamps (us) into int64, in file order.
+
+    A step down by more than 2**31 is a wrap (+2**32 from that event on); a step up by more than
+    2**31 undoes one (a late event from before the wrap); smaller backward steps are jitter and
+    are kept. If the first events come after a wrap that a later event undoes, everything is
+    shifted up by 2**32 so no time is negative.
+
+    >>> unwrap_timestamps(np.array([2**32 - 5, 3, 2**32 - 2, 10], dtype=np.uint32)).tolist()
+    [4294967291, 4294967299, 4294967294, 4294967306]
+    """
+    t = np.asarray(ts).astype(np.int64)
+    _, low = _unwrap_inplace(t, prev=None, epoch=0)
+    if low < 0:
+        t += -low * _WRAP
+    return t
+
+
+def _unwrap_inplace(t: np.ndarray, prev: int | None, epoch: int) -> tuple[int, int]:
+    """Unwrap one chunk of raw timestamps (int64, modified in place).
+
+    Returns the epoch (number of wraps) after the chunk and the lowest epoch seen in it.
+    """
+    if len(t) == 0:
+        return epoch, epoch
+    d = np.diff(t, prepend=t[:1] if prev is None else np.array([prev], dtype=np.int64))
+    down = d < -_HALF
+    up = d > _HALF
+    if not (down.any() or up.any()):
+        if epoch:
+            t += epoch * _WRAP
+        return epoch, epoch
+    steps = np.cumsum(down.astype(np.int64) - up.astype(np.int64)) + epoch
+    t += steps * _WRAP
+    return int(steps[-1]), min(int(steps.min()), epoch)
+
+
+def _check_chip(path: Path, header: AedatHeader) -> None:
+    chip = header.value("AEChip:")
+    if chip and not any(k in chip.lower() for k in ("dvs128", "tmpdiff128")):
+        raise FormatError(
+            f"{path}: AEDAT 2.0 header names chip {chip!r}; only DVS128 (Tmpdiff128) addresses "
+            "are decoded (other chips use other address layouts)"
+        )
+
+
+def _records(path: Path, header: AedatHeader) -> np.memmap:
+    size = file_size(path)
+    nbytes = size - header.data_offset
+    if nbytes <= 0:
+        raise FormatError(
+            f"{path}: no events: the data section starting at byte {header.data_offset} is empty"
+        )
+    if nbytes % RECORD_DTYPE.itemsize:
+        n = nbytes // RECORD_DTYPE.itemsize
+        at = header.data_offset + n * RECORD_DTYPE.itemsize
+        raise FormatError(
+            f"{path}: truncated: trailing partial record of {nbytes % RECORD_DTYPE.itemsize} bytes "
+            f"at byte {at} after {n} events; expected {RECORD_DTYPE.itemsize}-byte records "
+            f"(data section of {nbytes} bytes from byte {header.data_offset})"
+        )
+    try:
+        return np.memmap(
+            path, dtype=RECORD_DTYPE, mode="r", offset=header.data_offset, shape=(nbytes // 8,)
+        )
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{path}: cannot map the data section: {exc}") from None
+
+
+def read_aedat2_records(path: str | os.PathLike, header: AedatHeader | None = None) -> np.ndarray:
+    """Map the raw records of an AEDAT 2.0 file (read-only, no copy).
+
+    Returns:
+        ``np.memmap`` of :data:`RECORD_DTYPE` (big-endian ``address``, ``timestamp``), one entry per
+        event in file order.
+
+    Raises:
+        FormatError: not AEDAT 2.x, empty data section, or trailing partial record.
+    """
+    path = Path(path)
+    header = header or read_header(path)
+    if header.major != 2:
+        raise FormatError(f"{path}: expected AEDAT 2.0, header declares {header.version!r}")
+    return _records(path, header)
+
+
+def special_address_mask(path: str | os.PathLike) -> np.ndarray:
+    """Boolean mask (per event, file order) of records jAER treats as non-pixel events.
+
+    True where the address has bit 15 (external sync) or bit 31 (special) set. The reader keeps
+    these events (to stay index-aligned with tonic); use this mask to drop them downstream.
+    """
+    rec = read_aedat2_records(path)
+    return (rec["address"] & SPECIAL_ADDRESS_BITS) != 0
+
+
+def read_aedat2(
+    path: str | os.PathLike,
+    orientation: str = "published",
+    *,
+    header: AedatHeader | None = None,
+    check_chip: bool = True,
+) -> np.ndarray:
+    """Read a DVS128 AEDAT 2.0 file into an event array.
+
+    Args:
+        path: the ``.aedat`` file.
+        orientation: ``"published"`` (tonic, default) or ``"jaer"``; see the module docstring.
+        header: the already-read header (saves re-reading it).
+        check_chip: reject a header whose ``AEChip:`` line names a non-DVS128 chip.
+
+    Returns:
+        ``[n]`` array of :data:`~eventpipe.events.EVENT_DTYPE` in file order: ``x, y`` in
+        0..127, ``p`` in {0, 1}, ``t`` int64 microseconds (device clock, unwrapped).
+
+    Raises:
+        FormatError: empty data section ("no events"), trailing partial record (names the byte
+            offset and the 8-byte record size), non-DVS128 chip, unreadable file.
+    """
+    path = Path(path)
+    check_orientation(orientation)
+    header = header or read_header(path)
+    if header.major != 2:
+        raise FormatError(f"{path}: expected AEDAT 2.0, header declares {header.version!r}")
+    if check_chip:
+        _check_chip(path, header)
+    rec = _records(path, header)
+    n = len(rec)
+    out = np.empty(n, dtype=EVENT_DTYPE)
+    raw = rec.view(np.uint8).reshape(n, 8)
+    words = rec.view(">u4").reshape(n, 2)
+    prev: int | None = None
+    epoch = low = 0
+    published = orientation == "published"
+    for s in range(0, n, CHUNK_EVENTS):
+        e = min(s + CHUNK_EVENTS, n)
+        b = raw[s:e]
+        o = out[s:e]
+        b2 = b[:, 2]  # address bits 8..15 (big-endian byte 2)
+        b3 = b[:, 3]  # address bits 0..7
+        if published:
+            o["x"] = b2 & 0x7F
+            o["y"] = b3 >> 1
+        else:
+            o["x"] = 127 - (b3 >> 1).astype(np.int16)
+            o["y"] = b2 & 0x7F
+        o["p"] = b3 & 1
+        t = words[s:e, 1].astype(np.int64)
+        last = int(t[-1])
+        epoch, chunk_low = _unwrap_inplace(t, prev, epoch)
+        low = min(low, chunk_low)
+        prev = last
+        o["t"] = t
+    del raw, words, rec
+    if low < 0:
+        out["t"] += -low * _WRAP
+    return out

@@ -1,0 +1,176 @@
+"""SL-Animals-DVS tag files: which event indices of a recording belong to which gesture.
+
+One CSV per recording (``tags_updated_19_08_2020/<stem>.csv``)::
+
+    class,startTime_ev,endTime_ev
+    1,12345,67890
+    ...                     (19 rows)
+
+``class`` is 1..19 (CSV, 1-based; :data:`~eventpipe.events.CLASS_NAMES` index = class - 1); the
+other two columns are **event indices** into the recording as the published reader returns it,
+``[start, end)`` (end exclusive), not times.
+
+Rules :func:`read_tags` enforces (each failure is a :class:`~eventpipe.errors.TagError` naming the
+file, the 1-based data row and the CSV line number, and the rule):
+
+1. the first non-blank line is exactly the header ``class,startTime_ev,endTime_ev`` (cells are
+   stripped of whitespace; a UTF-8 BOM is ignored);
+2. every data row has 3 cells, each a base-10 integer (surrounding whitespace allowed);
+3. exactly 19 data rows; blank lines (e.g. a trailing newline) are ignored; ``\\r\\n`` is fine;
+4. classes 1..19, each exactly once;
+5. ``0 <= start < end``, and ``end <= n_events`` when ``n_events`` is given;
+6. rows ordered by ``start`` and not overlapping (``start[i] >= end[i-1]``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from eventpipe.errors import TagError
+from eventpipe.events import N_CLASSES
+
+#: Tag rows: 0-based class id, start and end event indices (end exclusive), file row order.
+TAGS_DTYPE = np.dtype([("class_id", "<i2"), ("start", "<i8"), ("end", "<i8")])
+
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+
+#: The header row of every tag file.
+TAG_HEADER = ("class", "startTime_ev", "endTime_ev")
+
+
+def _parse_int(cell: str) -> int | None:
+    s = cell.strip()
+    return int(s) if _INT_RE.fullmatch(s) else None
+
+
+def read_tags(
+    path: str | os.PathLike, n_events: int | None = None, *, check_order: bool = True
+) -> np.ndarray:
+    """Read and validate one tag CSV.
+
+    Args:
+        path: the ``.csv`` file.
+        n_events: number of events in the matching recording; when given, every ``end`` must be
+            ``<= n_events``.
+        check_order: enforce rule 6 (rows ordered by start, non-overlapping).
+
+    Returns:
+        ``[19]`` array of :data:`TAGS_DTYPE` in file row order (``class_id`` 0-based).
+
+    Raises:
+        TagError: naming the file, data row, CSV line and broken rule (module docstring).
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> tags = np.zeros(19, dtype=TAGS_DTYPE)
+    >>> tags["class_id"] = np.arange(19); tags["start"] = np.arange(19) * 10
+    >>> tags["end"] = tags["start"] + 5
+    >>> write_tags(p, tags)
+    >>> read_tags(p, n_events=200)["end"][-1].item()
+    185
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise TagError(f"{path}: tag file not found") from None
+    except UnicodeDecodeError as exc:
+        raise TagError(f"{path}: not UTF-8 text (byte {exc.start}); expected a CSV") from None
+    except OSError as exc:
+        raise TagError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+    rows: list[tuple[int, list[str]]] = []  # (1-based CSV line, cells)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        for cells in reader:
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            rows.append((reader.line_num, cells))
+    except csv.Error as exc:
+        raise TagError(f"{path}: line {reader.line_num}: not valid CSV: {exc}") from None
+
+    if not rows:
+        raise TagError(f"{path}: empty; expected header {','.join(TAG_HEADER)} and 19 rows")
+    line0, head = rows[0]
+    if tuple(c.strip() for c in head) != TAG_HEADER:
+        raise TagError(
+            f"{path}: line {line0}: header is {','.join(head)!r}; expected {','.join(TAG_HEADER)!r}"
+        )
+    data = rows[1:]
+    if len(data) != N_CLASSES:
+        raise TagError(
+            f"{path}: {len(data)} data rows; expected exactly {N_CLASSES} (one per class)"
+        )
+
+    out = np.zeros(N_CLASSES, dtype=TAGS_DTYPE)
+    seen: dict[int, int] = {}
+    for i, (line, cells) in enumerate(data):
+        where = f"{path}: data row {i + 1} (line {line})"
+        if len(cells) != 3:
+            raise TagError(f"{where}: {len(cells)} cells; expected 3 ({','.join(TAG_HEADER)})")
+        values = [_parse_int(c) for c in cells]
+        for name, cell, v in zip(TAG_HEADER, cells, values):
+            if v is None:
+                raise TagError(f"{where}: {name} {cell.strip()!r} is not an integer")
+        cls, start, end = values
+        assert cls is not None and start is not None and end is not None
+        if not 1 <= cls <= N_CLASSES:
+            raise TagError(f"{where}: class {cls} out of range; expected 1..{N_CLASSES}")
+        if cls in seen:
+            raise TagError(f"{where}: class {cls} repeated (first on data row {seen[cls]})")
+        seen[cls] = i + 1
+        if start < 0:
+            raise TagError(f"{where}: startTime_ev {start} is negative; expected >= 0")
+        if end <= start:
+            raise TagError(
+                f"{where}: endTime_ev {end} <= startTime_ev {start}; expected start < end "
+                "(end is exclusive)"
+            )
+        if n_events is not None and end > n_events:
+            raise TagError(
+                f"{where}: endTime_ev {end} exceeds the recording's {n_events} events; "
+                f"expected end <= {n_events}"
+            )
+        if check_order and i > 0:
+            prev_start, prev_end = int(out["start"][i - 1]), int(out["end"][i - 1])
+            if start < prev_start:
+                raise TagError(
+                    f"{where}: startTime_ev {start} < previous row's {prev_start}; expected rows "
+                    "ordered by start"
+                )
+            if start < prev_end:
+                raise TagError(
+                    f"{where}: overlaps the previous row ([{start}, {end}) starts before its "
+                    f"end {prev_end}); expected non-overlapping rows"
+                )
+        out[i] = (cls - 1, start, end)
+    return out
+
+
+def write_tags(path: str | os.PathLike, tags: np.ndarray, *, newline: str = "\n") -> None:
+    """Write a tag CSV (header + one row per entry, class 1-based), atomically.
+
+    Args:
+        path: output ``.csv``.
+        tags: array with fields ``class_id`` (0-based), ``start``, ``end`` (event indices, end
+            exclusive), written in the given order. Not validated: use :func:`read_tags` to check.
+        newline: ``"\\n"`` or ``"\\r\\n"``.
+    """
+    path = Path(path)
+    lines = [",".join(TAG_HEADER)]
+    lines += [f"{int(r['class_id']) + 1},{int(r['start'])},{int(r['end'])}" for r in tags]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="ascii", newline="") as fh:
+        fh.write(newline.join(lines) + newline)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+__all__ = ["TAGS_DTYPE", "TAG_HEADER", "read_tags", "write_tags"]
