@@ -1,9 +1,143 @@
-"""`python -m eventpipe build` (stub, replaced by its owner)."""
+"""``python -m eventpipe build``: raw recordings -> HDF5 cache + Parquet (thin wrapper).
+
+Calls :func:`eventpipe.build.build_cache`; see its docstring and the README "build" section.
+"""
+
+from __future__ import annotations
 
 import click
 
 
 @click.command(name="build")
-def command() -> None:
-    """Not implemented yet."""
-    raise click.ClickException("not implemented yet")
+@click.option(
+    "--profile",
+    "profile",
+    default="lascas2024",
+    show_default=True,
+    help="Shipped profile name (paper2021, lascas2024, ...) or a path to a profile YAML.",
+)
+@click.option(
+    "--raw",
+    "raw_dir",
+    type=click.Path(file_okay=False),
+    default="data/raw",
+    show_default=True,
+    help="Raw directory (allusers_aedat/ + tags_updated_19_08_2020/, or recordings/ + tags/).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default="data/cache.h5",
+    show_default=True,
+    help="HDF5 cache to write.",
+)
+@click.option(
+    "--parquet",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Parquet dataset directory [default: OUT with suffix .parquet].",
+)
+@click.option("--no-parquet", is_flag=True, help="Do not write the Parquet dataset.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Recordings processed in parallel [default: CPU count]; 1 = in-process.",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Address of an existing dask.distributed scheduler (tcp://host:8786).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["auto", "inprocess", "processes", "distributed"]),
+    default="auto",
+    show_default=True,
+    help="Local parallelism: auto = in-process for 1 worker, else a process pool; "
+    "distributed = a dask LocalCluster.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a profile value, e.g. --set events.denoise.enabled=false (repeatable).",
+)
+@click.option(
+    "--subset",
+    type=click.Choice(["full", "reduced"]),
+    default="full",
+    show_default=True,
+    help="full = 59 recordings; reduced = 42 (without S3).",
+)
+@click.option("--force", is_flag=True, help="Rebuild even if the cache is up to date.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def command(
+    profile: str,
+    raw_dir: str,
+    out: str,
+    parquet: str | None,
+    no_parquet: bool,
+    workers: int | None,
+    scheduler: str | None,
+    executor: str,
+    overrides: tuple[str, ...],
+    subset: str,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Build the training cache: read, slice, events stage, views -> HDF5 (+ Parquet).
+
+    Reruns with the same profile and inputs are a quick no-op ("cache up to date").
+    """
+    from eventpipe.build import build_cache
+
+    if no_parquet and parquet:
+        raise click.UsageError("--parquet and --no-parquet exclude each other")
+    res = build_cache(
+        profile,
+        raw_dir=raw_dir,
+        out=out,
+        parquet=False if no_parquet else (parquet or True),
+        workers=workers,
+        scheduler=scheduler,
+        subset=subset,
+        force=force,
+        overrides=overrides,
+        executor=executor,
+        progress=not quiet,
+    )
+    for note in res.notes:
+        click.echo(note)
+    label = click.style(res.data_label, fg="red" if res.synthetic else "green", bold=True)
+    if res.synthetic:
+        click.echo(
+            f"{label} data: {raw_dir} holds generated recordings, NOT the real SL-Animals-DVS "
+            f"dataset; the cache is marked synthetic=True."
+        )
+    head = f"profile {res.profile_name} (hash {res.profile_hash[:16]})"
+    if res.status != "built":
+        pq = f"; Parquet {res.parquet}" if res.parquet else ""
+        extra = " (Parquet re-exported)" if res.status == "parquet-exported" else ""
+        click.echo(
+            f"cache up to date{extra}: {res.out} ({label}, {head}, {res.n_samples} samples, "
+            f"{res.n_events:,} events){pq}; use --force to rebuild"
+        )
+        return
+    click.echo(
+        f"built {res.out} ({label}, {head}): {res.n_samples} samples from {res.n_recordings} "
+        f"recordings, {res.n_events:,} events kept of {res.n_raw_events:,} read"
+    )
+    for name, v in res.views.items():
+        click.echo(
+            f"  view {name}: {v['nonzero']:,} non-zero entries, train crop {v['train_crop_mode']} "
+            f"{v['train_crop']} bins, test crop {v['test_crop_mode']} {v['test_crop']} bins"
+        )
+    if res.parquet:
+        click.echo(f"Parquet: {res.parquet}")
+    click.echo(
+        f"{res.seconds:.1f} s, {res.events_per_second / 1e6:.1f} M events/s, "
+        f"{res.workers} worker(s) ({res.executor})"
+    )

@@ -1,0 +1,248 @@
+"""The per-sample events stage and views, as pure functions over numpy arrays.
+
+:func:`events_stage` applies a profile's ``events`` section to one sample, in this order (all
+times in microseconds)::
+
+    1. time_align   t -= min(t)                      tonic TimeAlignment
+    2. denoise      keep if a 4-neighbour fired < filter_time_us before   tonic Denoise
+    3. refractory   drop if the pixel fired < period_us before            tonic RefractoryPeriod
+    4. downsample   x = int(x * f), y = int(y * f)   tonic Downsample (spatial)
+    5. floor_ms     t = floor(t_abs / 1000) * 1000 - floor(t0_abs / 1000) * 1000
+                    (the published code's ms clock, see eventpipe.kernels.align.floor_ms_us)
+    6. re-zero      t -= t[0] (the first *kept* event is at t = 0)
+
+Step 6 is a shift by a whole number of ms when step 5 ran, so binning is unchanged by it (bins
+start at the first event either way, tonic ``ToFrame`` semantics); it makes every stored sample
+start at 0. :func:`view_frames` bins the stage output into one view (optional extra spatial
+downsample, then :func:`eventpipe.kernels.binning.bin_sparse` with tonic ``ToFrame`` frame count).
+:func:`process_recording` runs read -> slice -> stage -> views for one recording: it is the task
+the build runs in parallel.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from eventpipe.cache.schema import SAMPLES_DTYPE, VIEW_VALUE_DTYPES
+from eventpipe.events import DVS128_SENSOR_SIZE, EVENT_DTYPE
+from eventpipe.profile import Profile
+
+if TYPE_CHECKING:
+    from eventpipe.io.layout import RecordingFiles
+    from eventpipe.kernels.binning import SparseFrames
+
+#: frame-count rule of every view (``n_bins_rule`` attribute), see eventpipe.kernels.binning
+N_BINS_RULE = "tonic"
+
+
+def events_stage(
+    events: np.ndarray,
+    profile: Profile,
+    sensor_size: tuple[int, int, int] = DVS128_SENSOR_SIZE,
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Apply ``profile.events`` to one sample.
+
+    Args:
+        events: ``[n]`` EVENT_DTYPE of one sample, absolute timestamps (us), time-sorted.
+        profile: the build profile.
+        sensor_size: ``(W, H, P)`` of ``events``.
+
+    Returns:
+        ``(events', sensor_size')``: a new EVENT_DTYPE array with t re-zeroed at its first event
+        (us), and the sensor size after ``events.downsample``.
+    """
+    from eventpipe.kernels import denoise, downsample, floor_ms_us, refractory, time_align
+
+    st = profile.events
+    ev = np.asarray(events)
+    if ev.dtype != EVENT_DTYPE:
+        from eventpipe.events import as_events
+
+        ev = as_events(ev)
+    origin = int(ev["t"].min()) if len(ev) else 0
+    if st.time_align:
+        ev = time_align(ev)
+    if st.denoise.enabled:
+        ev = denoise(ev, sensor_size, st.denoise.filter_time_us)
+    if st.refractory.enabled:
+        ev = refractory(ev, sensor_size, st.refractory.period_us)
+    if st.downsample.spatial_factor != 1.0:
+        ev, sensor_size = downsample(ev, sensor_size, st.downsample.spatial_factor)
+    if st.floor_ms:
+        ev = floor_ms_us(ev, origin_us=origin if st.time_align else 0)
+    if np.may_share_memory(ev, events):
+        ev = ev.copy()  # every step disabled: do not modify the caller's array
+    if len(ev) and ev["t"][0] != 0:
+        ev["t"] -= ev["t"][0]
+    return ev, tuple(int(s) for s in sensor_size)  # type: ignore[return-value]
+
+
+def view_frames(
+    events: np.ndarray,
+    profile: Profile,
+    view: str,
+    sensor_size: tuple[int, int, int],
+) -> SparseFrames:
+    """Bin stage output into view ``view`` (sparse frames sorted by (bin, p, y, x)).
+
+    Args:
+        events: output of :func:`events_stage` (t from 0, us).
+        profile: the build profile; view: a key of ``profile.views``.
+        sensor_size: ``(W, H, P)`` of ``events`` (after ``events.downsample``).
+    """
+    from eventpipe.kernels import bin_sparse, downsample
+
+    v = profile.views[view]
+    if v.spatial_factor != 1.0:
+        events, sensor_size = downsample(events, sensor_size, v.spatial_factor)
+    return bin_sparse(events, sensor_size, v.dt_us, v.binning, n_bins_rule=N_BINS_RULE)
+
+
+@dataclass
+class RecordingResult:
+    """What one recording task returns: its samples, stage output and views, all CSR.
+
+    Attributes:
+        stem: recording name. order: position of the recording in the build (STEMS order).
+        samples: ``[n]`` SAMPLES_DTYPE (event_offset local; n_events = stage output counts).
+        events: EVENT_DTYPE, the samples' stage outputs concatenated.
+        offsets: int64 ``[n + 1]``, local.
+        views: name -> {"bin","p","y","x","value","offsets","n_bins"}.
+        n_raw_events: events read from the recording file; seconds: task wall time.
+        sensor_size: ``(W, H, P)`` of the stored events.
+    """
+
+    stem: str
+    order: int
+    samples: np.ndarray
+    events: np.ndarray
+    offsets: np.ndarray
+    views: dict[str, dict[str, np.ndarray]]
+    n_raw_events: int
+    sensor_size: tuple[int, int, int]
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (for memory accounting)."""
+        n = self.events.nbytes + self.offsets.nbytes + self.samples.nbytes
+        return n + sum(a.nbytes for v in self.views.values() for a in v.values())
+
+
+def _concat_views(profile: Profile, per_sample: list[dict[str, SparseFrames]]) -> dict:
+    out = {}
+    for name, v in profile.views.items():
+        frames = [s[name] for s in per_sample]
+        counts = np.array([len(f.bin) for f in frames], dtype=np.int64)
+        vdt = np.dtype(VIEW_VALUE_DTYPES[v.binning])
+
+        def cat(key, dtype, frames=frames):
+            parts = [getattr(f, key) for f in frames]
+            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+        out[name] = {
+            "bin": cat("bin", np.int32),
+            "p": cat("p", np.uint8),
+            "y": cat("y", np.int16),
+            "x": cat("x", np.int16),
+            "value": cat("value", vdt),
+            "offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            "n_bins": np.array([f.n_bins for f in frames], dtype=np.int32),
+        }
+    return out
+
+
+def process_recording(
+    rec: RecordingFiles,
+    profile: Profile,
+    order: int = 0,
+    sensor_size: tuple[int, int, int] = DVS128_SENSOR_SIZE,
+) -> RecordingResult:
+    """read -> slice -> events stage -> views for one recording (one build task).
+
+    Args:
+        rec: the recording and its tag file.
+        profile: the build profile (its ``orientation`` is used to decode addresses).
+        order: position of the recording in the build, echoed in the result.
+        sensor_size: ``(W, H, P)`` of the raw events.
+    """
+    from eventpipe.io import read_events
+    from eventpipe.slicing import slice_recording
+
+    t_start = time.perf_counter()
+    raw = read_events(rec.aedat, orientation=profile.orientation)
+    t_read = time.perf_counter()
+    sliced = slice_recording(rec, events=raw)
+    t_slice = time.perf_counter()
+    n = len(sliced)
+    rows = np.zeros(n, dtype=SAMPLES_DTYPE)
+    stage_out: list[np.ndarray] = []
+    per_sample_views: list[dict] = []
+    out_size = sensor_size
+    t_stage = t_views = 0.0
+    for i, (meta, ev) in enumerate(sliced):
+        for name in SAMPLES_DTYPE.names:
+            if name in ("event_offset",):
+                continue
+            rows[name][i] = getattr(meta, name)
+        a = time.perf_counter()
+        out, out_size = events_stage(ev, profile, sensor_size)
+        b = time.perf_counter()
+        per_sample_views.append(
+            {name: view_frames(out, profile, name, out_size) for name in profile.views}
+        )
+        t_stage += b - a
+        t_views += time.perf_counter() - b
+        stage_out.append(out)
+    counts = np.array([len(e) for e in stage_out], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    events = np.concatenate(stage_out) if stage_out else np.zeros(0, EVENT_DTYPE)
+    rows["n_events"] = counts
+    rows["event_offset"] = offsets[:-1]
+    views = _concat_views(profile, per_sample_views)
+    end = time.perf_counter()
+    return RecordingResult(
+        stem=rec.stem,
+        order=order,
+        samples=rows,
+        events=events,
+        offsets=offsets,
+        views=views,
+        n_raw_events=len(raw),
+        sensor_size=tuple(int(s) for s in out_size),  # type: ignore[arg-type]
+        seconds=end - t_start,
+        timings={
+            "read": t_read - t_start,
+            "slice": t_slice - t_read,
+            "stage": t_stage,
+            "views": t_views,
+        },
+    )
+
+
+def warm_up(profile: Profile) -> float:
+    """Compile (or load from the Numba cache) every kernel the profile uses; returns seconds."""
+    from eventpipe.events import make_events
+
+    t = time.perf_counter()
+    ev = make_events([1, 2, 2, 3], [1, 1, 2, 2], [0, 1500, 2500, 40_000], [0, 1, 0, 1])
+    ev["t"] += 123_456
+    out, size = events_stage(ev, profile)
+    for name in profile.views:
+        view_frames(out, profile, name, size)
+    return time.perf_counter() - t
+
+
+__all__ = [
+    "N_BINS_RULE",
+    "RecordingResult",
+    "events_stage",
+    "process_recording",
+    "view_frames",
+    "warm_up",
+]
