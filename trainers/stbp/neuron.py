@@ -1,0 +1,239 @@
+"""STBP leaky integrate-and-fire (LIF) neuron, fused over the whole time sequence.
+
+Equations (Wu et al. 2018, "Spatio-Temporal Backpropagation", as in the published SL-Animals STBP
+code), for every neuron and time step ``t = 0 .. T-1`` with ``u[-1] = o[-1] = 0``::
+
+    u[t] = tau * u[t-1] * (1 - o[t-1]) + I[t]          (leak, hard reset to 0 after a spike)
+    o[t] = 1.0 if u[t] > vth else 0.0                   (strict ">")
+
+Backward (BPTT, the reset is *not* detached: gradient flows through ``(1 - o[t-1])`` and
+``u[t-1]``) uses STBP's rectangular surrogate for ``do/du`` — width ``a1``, height ``1/a1``
+(area 1), strict inequality, exactly the published ``SpikeAct.backward``::
+
+    h(u) = (|u - vth| < a1 / 2) / a1
+
+With ``du[t] = dL/du[t]`` (total), ``g[t] = dL/do[t]`` from the layers above and
+``du[T] = 0``::
+
+    do[t] = g[t] - tau * u[t] * du[t+1]
+    du[t] = do[t] * h(u[t]) + tau * (1 - o[t]) * du[t+1]
+    dL/dI[t] = du[t]
+
+Defaults ``vth = 0.3, tau = 0.3, a1 = 0.5`` (so ``h = 2`` for ``0.05 < u < 0.55``).
+
+:func:`lif` / :func:`lif_pool` run the recurrence as **one** autograd node
+(:class:`torch.autograd.Function`) with a hand-written backward. Memory: the input current buffer
+is overwritten in place with the membrane potentials ``u`` (the only tensor saved for backward;
+spikes are recomputed as ``u > vth``), and in backward the same buffer is overwritten with
+``dL/dI``. :func:`lif_pool` also fuses the 2x2 average pooling that follows the convolutional
+LIF layers of SLANIMALSNet, so full-resolution spikes are never materialised.
+
+On CPU the loops are Numba kernels (:mod:`trainers.stbp.kernels`, parallel over batch x rows);
+on other devices (CUDA) the same algorithm runs as in-place torch operations per time step
+(no autograd graph). Both are checked against the per-step autograd reference
+(:mod:`trainers.stbp.reference`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from trainers.stbp import kernels
+
+
+@dataclass(frozen=True)
+class LIFParams:
+    """LIF neuron parameters.
+
+    Attributes:
+        vth: firing threshold ``Vth``.
+        tau: leak (decay) factor per time step.
+        a1: width of the rectangular surrogate (height ``1/a1``).
+    """
+
+    vth: float = 0.3
+    tau: float = 0.3
+    a1: float = 0.5
+
+
+def surrogate(u: torch.Tensor, vth: float, a1: float) -> torch.Tensor:
+    """STBP rectangular surrogate ``h(u) = (|u - vth| < a1/2) / a1`` (same dtype as ``u``)."""
+    return ((u - vth).abs() < a1 / 2).to(u.dtype) / a1
+
+
+def _use_numba(t: torch.Tensor) -> bool:
+    return t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+def _consts(dtype: torch.dtype, p: LIFParams) -> tuple:
+    """Constants in the tensor's dtype, so kernels round exactly like torch ops do."""
+    npt = np.float32 if dtype == torch.float32 else np.float64
+    return npt(p.tau), npt(p.vth), npt(p.a1 / 2), npt(p.a1)
+
+
+# --------------------------------------------------------------------------------------------
+# torch-ops implementation (any device): same algorithm, one time step per iteration, in place.
+
+
+def _torch_forward(buf: torch.Tensor, u0: torch.Tensor | None, p: LIFParams) -> None:
+    """Overwrite ``buf`` ``[T, ...]`` (currents) with membrane potentials, in place."""
+    for t in range(buf.shape[0]):
+        prev = u0 if t == 0 else buf[t - 1]
+        if prev is not None:
+            buf[t].add_(torch.where(prev > p.vth, 0.0, prev * p.tau))
+
+
+def _torch_backward(buf: torch.Tensor, grad: torch.Tensor, p: LIFParams) -> None:
+    """Overwrite ``buf`` (potentials) with ``dL/dI`` given ``grad = dL/do`` ``[T, ...]``."""
+    big_t = buf.shape[0]
+    for t in range(big_t - 1, -1, -1):
+        u = buf[t]
+        h = surrogate(u, p.vth, p.a1)
+        if t + 1 < big_t:
+            nxt = buf[t + 1]
+            do = grad[t] - p.tau * u * nxt
+            carry = torch.where(u > p.vth, 0.0, p.tau * nxt)
+            torch.addcmul(carry, do, h, out=u)
+        else:
+            torch.mul(grad[t], h, out=u)
+
+
+def _pool_phys(x: torch.Tensor) -> torch.Tensor:
+    """2x2 average pool of ``x`` ``[T, N, H, W, C]`` (physical channels-last) -> same layout."""
+    big_t, n, h, w, c = x.shape
+    y = F.avg_pool2d(x.reshape(big_t * n, h, w, c).permute(0, 3, 1, 2), 2)
+    return y.permute(0, 2, 3, 1).reshape(big_t, n, h // 2, w // 2, c)
+
+
+def _unpool_phys(g: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Adjoint of :func:`_pool_phys`: ``g`` ``[T, N, Hp, Wp, C]`` -> ``[T, N, H, W, C]``."""
+    big_t, n, hp, wp, c = g.shape
+    out = g.new_zeros(big_t, n, h, w, c)
+    up = (g * 0.25).repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    out[:, :, : 2 * hp, : 2 * wp] = up
+    return out
+
+
+def _zeros_state(buf: torch.Tensor, u0: torch.Tensor | None) -> torch.Tensor:
+    if u0 is None:
+        return buf.new_zeros(buf.shape[1:])
+    return u0.detach().to(buf.dtype).contiguous().view(buf.shape[1:])
+
+
+# --------------------------------------------------------------------------------------------
+# autograd functions
+
+
+class _LIF(torch.autograd.Function):
+    """``I [T, M] -> o [T, M]``; see module docstring. ``I`` is overwritten (consumed)."""
+
+    @staticmethod
+    def forward(ctx, current: torch.Tensor, p: LIFParams, u0: torch.Tensor | None):
+        buf = current.detach()
+        flat = buf.view(buf.shape[0], -1)
+        if _use_numba(buf):
+            spikes = torch.empty_like(flat)
+            u0f = _zeros_state(flat, u0)
+            kernels.lif_forward(_np(flat), _np(spikes), _np(u0f), *_consts(buf.dtype, p)[:2])
+        else:
+            _torch_forward(flat, None if u0 is None else _zeros_state(flat, u0), p)
+            spikes = (flat > p.vth).to(flat.dtype)
+        ctx.p = p
+        ctx.u = flat  # potentials; not an autograd input/output, so a plain attribute is safe
+        ctx.shape = current.shape
+        return spikes.view(current.shape)
+
+    @staticmethod
+    def backward(ctx, grad_spikes: torch.Tensor):
+        u, p = ctx.u, ctx.p
+        ctx.u = None
+        g = grad_spikes.contiguous().view(u.shape)
+        if _use_numba(u):
+            kernels.lif_backward(_np(u), _np(g), *_consts(u.dtype, p))
+        else:
+            _torch_backward(u, g, p)
+        return u.view(ctx.shape), None, None
+
+
+class _LIFPool(torch.autograd.Function):
+    """``I [T, N, H, W, C] -> pooled spikes [T, N, H//2, W//2, C]``; ``I`` is consumed."""
+
+    @staticmethod
+    def forward(ctx, current: torch.Tensor, p: LIFParams, u0: torch.Tensor | None):
+        buf = current.detach()
+        big_t, n, h, w, c = buf.shape
+        if _use_numba(buf):
+            pooled = torch.empty(big_t, n, h // 2, w // 2, c, dtype=buf.dtype)
+            u0f = _zeros_state(buf, u0)
+            kernels.lif_pool_forward(_np(buf), _np(pooled), _np(u0f), *_consts(buf.dtype, p)[:2])
+        else:
+            _torch_forward(buf, None if u0 is None else _zeros_state(buf, u0), p)
+            pooled = _pool_phys((buf > p.vth).to(buf.dtype))
+        ctx.p = p
+        ctx.u = buf
+        return pooled
+
+    @staticmethod
+    def backward(ctx, grad_pooled: torch.Tensor):
+        u, p = ctx.u, ctx.p
+        ctx.u = None
+        g = grad_pooled.contiguous()
+        if _use_numba(u):
+            kernels.lif_pool_backward(_np(u), _np(g), *_consts(u.dtype, p))
+        else:
+            _torch_backward(u, _unpool_phys(g, u.shape[2], u.shape[3]), p)
+        return u, None, None
+
+
+def lif(
+    current: torch.Tensor, params: LIFParams = LIFParams(), u0: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Fused LIF neuron over time (one autograd node).
+
+    Args:
+        current: input current ``I``, shape ``[T, ...]`` (time first), float32/float64. **If it
+            is contiguous its storage is reused**: after the call it holds the membrane potentials
+            ``u`` (``current[-1]`` is the final state), and after backward ``dL/dI``. Pass a
+            tensor nothing else needs (e.g. a layer output) or a ``.clone()``.
+        params: neuron parameters.
+        u0: potential before the first step, shape ``current.shape[1:]`` (default zeros; treated
+            as a constant: no gradient flows into it). Used to carry state across time chunks.
+
+    Returns:
+        spikes ``o`` ``[T, ...]`` (0.0 / 1.0), dtype of ``current``.
+    """
+    return _LIF.apply(current.contiguous(), params, u0)
+
+
+def lif_pool(
+    current: torch.Tensor, params: LIFParams = LIFParams(), u0: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Fused LIF neuron + 2x2 average pooling (stride 2, floor) over time (one autograd node).
+
+    Args:
+        current: input current ``[T, N, H, W, C]`` (time first, channels last — the physical
+            layout of a channels-last ``[T*N, C, H, W]`` conv output). Consumed as in :func:`lif`.
+        params: neuron parameters.
+        u0: potential before the first step ``[N, H, W, C]`` (default zeros; constant).
+
+    Returns:
+        ``avg_pool2d(o, 2)`` in the same layout: ``[T, N, H // 2, W // 2, C]``, values in
+        ``{0, .25, .5, .75, 1}``.
+    """
+    return _LIFPool.apply(current.contiguous(), params, u0)
+
+
+def lif_potentials(current: torch.Tensor, params: LIFParams = LIFParams()) -> torch.Tensor:
+    """Membrane potentials ``u`` ``[T, ...]`` of the forward recurrence (no grad, new tensor)."""
+    buf = current.detach().clone().contiguous()
+    with torch.no_grad():
+        lif(buf, params)
+    return buf
