@@ -43,6 +43,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
@@ -379,6 +380,7 @@ def build_cache(
     scheduler: str | None = None,
     subset: str = "full",
     force: bool = False,
+    allow_missing: bool = False,
     overrides: tuple[str, ...] | list[str] = (),
     executor: str = "auto",
     progress: bool = True,
@@ -395,6 +397,8 @@ def build_cache(
         scheduler: address of an existing dask.distributed scheduler (overrides ``executor``).
         subset: ``"full"`` (59 recordings) or ``"reduced"`` (42, without S3).
         force: rebuild even if the cache is up to date.
+        allow_missing: build from the complete recording/tag pairs present, warning (in
+            ``notes``) about missing recordings or unpaired files, instead of failing.
         overrides: ``KEY=VALUE`` profile overrides (when ``profile`` is a name/path).
         executor: ``auto | inprocess | processes | distributed`` (see module docstring).
         progress: show a rich progress bar (on ``console``, default stderr).
@@ -430,10 +434,13 @@ def build_cache(
     workers = max(1, int(workers or os.cpu_count() or 1))
     console = console or Console(stderr=True)
 
-    recs = discover(raw_dir, subset=subset)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recs = discover(raw_dir, subset=subset, strict=not allow_missing)
+    notes = [f"warning: {w.message}" for w in caught]
     synthetic = is_synthetic_raw(raw_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    notes = [f"removed stale temporary {p}" for p in clean_stale_temps(out, pq_path)]
+    notes += [f"removed stale temporary {p}" for p in clean_stale_temps(out, pq_path)]
 
     prev = read_attrs(out) if out.exists() else None
     prev_source = None

@@ -189,9 +189,14 @@ def render(info: dict, console=None) -> None:
     console.print(groups)
 
     classes = Table(title="samples per class")
-    for name in info["counts"]["class"]:
-        classes.add_column(name, justify="right")
-    classes.add_row(*(str(v) for v in info["counts"]["class"].values()))
+    per_row = 4
+    for _ in range(per_row):
+        classes.add_column("class")
+        classes.add_column("n", justify="right")
+    items = list(info["counts"]["class"].items())
+    for i in range(0, len(items), per_row):
+        cells = [c for name, n in items[i : i + per_row] for c in (name, str(n))]
+        classes.add_row(*cells, *([""] * (2 * per_row - len(cells))))
     console.print(classes)
 
     s, e = info["sample_length_ms"], info["events"]
@@ -208,28 +213,29 @@ def render(info: dict, console=None) -> None:
     lengths.caption = f"{e['total']:,} events in total"
     console.print(lengths)
 
-    views = Table(title="views")
-    for col in ("view", "dt", "binning", "sensor", "non-zero", "n_bins min/mean/max", "train crop",
-                "test crop", "ms floor"):  # fmt: skip
-        views.add_column(col, justify="right" if col not in ("view", "binning") else "left")
+    views = Table(title="views (sparse frames, layout TPHW)")
+    for col in ("view", "bins", "sensor", "non-zero", "n_bins min/mean/max", "train", "test"):
+        views.add_column(col, justify="left" if col in ("view", "bins") else "right")
+
+    def crop(c):
+        auto = ", auto" if c["auto"] else ""
+        return f"{c['mode']} {c['bins']} ({c['ms']:.0f} ms{auto})"
+
+    floors = set()
     for name, v in info["views"].items():
         nb = v["n_bins"]
-
-        def crop(c):
-            auto = " (auto)" if c["auto"] else ""
-            return f"{c['mode']} {c['bins']} = {c['ms']:.0f} ms{auto}"
-
+        floors.add(v["time_floor_ms"])
         views.add_row(
             name,
-            f"{v['dt_us'] / 1000:g} ms",
-            v["binning"],
-            "x".join(str(d) for d in v["sensor_size"]),
+            f"{v['dt_us'] / 1000:g} ms {v['binning']}",
+            "x".join(str(d) for d in v["sensor_size"][:2]),
             f"{v['nonzero']:,}",
-            f"{nb['min']:.0f} / {nb['mean']:.0f} / {nb['max']:.0f}",
+            f"{nb['min']:.0f}/{nb['mean']:.0f}/{nb['max']:.0f}",
             crop(v["train_crop"]),
             crop(v["test_crop"]),
-            "yes" if v["time_floor_ms"] else "no",
         )
+    if floors == {True}:
+        views.caption = "times floored to whole ms before binning (as the published code)"
     console.print(views)
 
     f = info["files"]

@@ -73,6 +73,11 @@ import click
     help="full = 59 recordings; reduced = 42 (without S3).",
 )
 @click.option("--force", is_flag=True, help="Rebuild even if the cache is up to date.")
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="Build from the recordings present (warn about missing or unpaired files).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def command(
     profile: str,
@@ -86,6 +91,7 @@ def command(
     overrides: tuple[str, ...],
     subset: str,
     force: bool,
+    allow_missing: bool,
     quiet: bool,
 ) -> None:
     """Build the training cache: read, slice, events stage, views -> HDF5 (+ Parquet).
@@ -105,6 +111,7 @@ def command(
         scheduler=scheduler,
         subset=subset,
         force=force,
+        allow_missing=allow_missing,
         overrides=overrides,
         executor=executor,
         progress=not quiet,
