@@ -67,7 +67,7 @@ def read_events(path: str | os.PathLike, orientation: str = "published") -> np.n
     header = read_header(path)
     if header.version == "3.1":
         return read_aedat3(path, orientation, header=header)
-    if header.major == 2:
+    if header.version == "2.0":
         return read_aedat2(path, orientation, header=header)
     found = f"version {header.version!r}" if header.version else "no '#!AER-DAT' header line"
     raise FormatError(

@@ -1,0 +1,149 @@
+"""Corrupt, truncated and random input: the readers raise only EventpipeError subclasses."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eventpipe.errors import EventpipeError, FormatError
+from eventpipe.events import EVENT_DTYPE, make_events
+from eventpipe.io import read_events, read_header, read_tags, write_aedat2, write_aedat3
+from tests.conftest_io import REALFILES, SHARED, requires_shared
+
+_TMP = Path(tempfile.mkdtemp(prefix="eventpipe-io-robust-"))
+
+
+def _read_or_format_error(data: bytes, name: str = "fuzz.aedat"):
+    path = _TMP / name
+    path.write_bytes(data)
+    try:
+        ev = read_events(path)
+    except EventpipeError as exc:
+        assert name in str(exc)
+        return None
+    assert ev.dtype == EVENT_DTYPE and len(ev) > 0
+    return ev
+
+
+def _valid_file(version: str) -> bytes:
+    rng = np.random.default_rng(0)
+    n = 40
+    ev = make_events(
+        rng.integers(0, 128, n), rng.integers(0, 128, n), np.arange(n) * 1000, rng.integers(0, 2, n)
+    )
+    path = _TMP / f"valid{version}.aedat"
+    (write_aedat2 if version == "2.0" else write_aedat3)(
+        path, ev, **({} if version == "2.0" else {"events_per_packet": 7, "special_every": 2})
+    )
+    return path.read_bytes()
+
+
+VALID = {v: _valid_file(v) for v in ("2.0", "3.1")}
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=600))
+def test_random_bytes(data):
+    _read_or_format_error(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    version=st.sampled_from(["2.0", "3.1"]),
+    body=st.binary(max_size=400),
+    newline=st.sampled_from([b"\r\n", b"\n"]),
+)
+def test_valid_header_random_body(version, body, newline):
+    head = b"#!AER-DAT" + version.encode() + newline
+    if version == "3.1":
+        head += b"#!END-HEADER" + newline
+    ev = _read_or_format_error(head + body)
+    if version == "2.0":
+        assert (ev is None) == (len(body) == 0 or len(body) % 8 != 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(version=st.sampled_from(["2.0", "3.1"]), cut=st.integers(0, 10_000))
+def test_truncated_valid_file(version, cut):
+    data = VALID[version]
+    _read_or_format_error(data[: cut % (len(data) + 1)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    version=st.sampled_from(["2.0", "3.1"]),
+    flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=8),
+)
+def test_corrupted_valid_file(version, flips):
+    data = bytearray(VALID[version])
+    for pos, val in flips:
+        data[pos % len(data)] = val
+    _read_or_format_error(bytes(data))
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=300) | st.text(max_size=300).map(lambda s: s.encode("utf-8")))
+def test_tags_random_input(data):
+    path = _TMP / "fuzz.csv"
+    path.write_bytes(data)
+    with pytest.raises(EventpipeError, match=r"fuzz\.csv"):
+        read_tags(path)
+
+
+def test_no_header_is_unsupported(tmp_path):
+    path = tmp_path / "raw.bin"
+    path.write_bytes(bytes(64))
+    with pytest.raises(FormatError, match=r"raw\.bin: unsupported format: no '#!AER-DAT' header"):
+        read_events(path)
+
+
+@pytest.mark.parametrize("version", ["1.0", "3.0", "4.0", "2.5x"])
+def test_other_versions_unsupported(tmp_path, version):
+    path = tmp_path / "v.aedat"
+    path.write_bytes(b"#!AER-DAT" + version.encode() + b"\r\n" + bytes(16))
+    with pytest.raises(FormatError, match=r"unsupported format: version"):
+        read_events(path)
+
+
+@requires_shared
+@pytest.mark.parametrize(
+    "path",
+    [
+        SHARED / "testdata" / "sample.aedat4",
+        REALFILES / "secondary" / "redpob_dvs128_dvSave-2024_06_13_16_16_25.aedat4",
+    ],
+    ids=["tonic-sample", "dvs128-aedat4"],
+)
+def test_aedat4_rejected(path):
+    assert read_header(path).version == "4.0"
+    with pytest.raises(FormatError) as ei:
+        read_events(path)
+    msg = str(ei.value)
+    assert path.name in msg and "unsupported format" in msg and "'4.0'" in msg
+
+
+@requires_shared
+@pytest.mark.parametrize(
+    "name",
+    [
+        "aertb_ncars_obj_004416_td.dat",
+        "aertb_nmnist_03263.bin",
+        "expelliarmus_evt2_sample.raw",
+        "expelliarmus_evt3_sample.raw",
+        "faery_dvs.es",
+        "faery_evt2.raw",
+    ],
+)
+def test_other_formats_rejected(name):
+    with pytest.raises(FormatError, match="unsupported format"):
+        read_events(REALFILES / "secondary" / name)
+
+
+def test_directory_is_format_error(tmp_path):
+    with pytest.raises(FormatError, match="cannot open"):
+        read_events(tmp_path)
