@@ -143,7 +143,7 @@ class CacheDataset(Dataset):
             self.synthetic = cache.synthetic
             self._offsets = np.asarray(v.offsets, dtype=np.int64)
             self._all_n_bins = np.asarray(v.n_bins, dtype=np.int64)
-            rows = self._select(table, samples)
+            rows = select_rows(table, samples, self.path)
             self._rows = rows
             self.meta: pd.DataFrame = table.iloc[rows].reset_index(drop=True)
             self._memory = self._load(v, rows) if self.in_memory else None
@@ -204,41 +204,6 @@ class CacheDataset(Dataset):
         if train is None:
             train = part == "train"
         return cls(path, view, samples=(fold, part), train=train, **kwargs)
-
-    def _select(self, table: pd.DataFrame, samples) -> np.ndarray:
-        """Row numbers of /samples for the requested selection, in the requested order."""
-        ids = table["sample_id"].to_numpy().astype(np.int64)
-        if samples is None:
-            return np.arange(len(table), dtype=np.int64)
-        if isinstance(samples, Fold):
-            raise TypeError(
-                "pass (fold, part) or use CacheDataset.from_fold(path, view, fold, part)"
-            )
-        if isinstance(samples, tuple) and len(samples) == 2 and isinstance(samples[0], Fold):
-            fold, part = samples
-            samples = fold.sample_ids(table, part)
-        items = list(samples) if not isinstance(samples, np.ndarray) else samples.tolist()
-        if not items:
-            return np.zeros(0, dtype=np.int64)
-        if all(isinstance(s, str) for s in items):
-            rec = table["recording"].to_numpy().astype(str)
-            missing = [s for s in items if not (rec == s).any()]
-            if missing:
-                raise CacheError(f"{self.path}: no samples of recordings {missing} in this cache")
-            return np.concatenate([np.flatnonzero(rec == s) for s in items]).astype(np.int64)
-        if all(isinstance(s, int | np.integer) and not isinstance(s, bool) for s in items):
-            pos = {int(s): i for i, s in enumerate(ids)}
-            missing = [int(s) for s in items if int(s) not in pos]
-            if missing:
-                shown = missing[:10]
-                raise CacheError(
-                    f"{self.path}: sample ids {shown}{'...' if len(missing) > 10 else ''} are not "
-                    f"in this cache ({len(ids)} samples, ids {ids.min()}..{ids.max()})"
-                )
-            return np.array([pos[int(s)] for s in items], dtype=np.int64)
-        raise TypeError(
-            "samples must be None, sample ids (ints), recording stems (str) or (fold, part)"
-        )
 
     def _load(self, v, rows: np.ndarray) -> dict[str, np.ndarray]:
         """Compact in-memory CSR of the selected rows (contiguous row runs read at once)."""
@@ -456,6 +421,51 @@ class CacheDataset(Dataset):
         )
 
 
+def select_rows(table: pd.DataFrame, samples: Any, path: str | os.PathLike = "cache") -> np.ndarray:
+    """Row numbers of ``/samples`` for a selection, in the requested order.
+
+    Args:
+        table: the samples table (``CacheFile.samples``).
+        samples: ``None`` (all rows), sample ids (ints), recording stems (str: all their
+            samples, recording by recording) or ``(fold, part)``.
+        path: the cache, named in error messages.
+
+    Raises:
+        CacheError: a requested sample id or recording is not in the table.
+        TypeError: anything else.
+    """
+    ids = table["sample_id"].to_numpy().astype(np.int64)
+    if samples is None:
+        return np.arange(len(table), dtype=np.int64)
+    if isinstance(samples, Fold):
+        raise TypeError("pass (fold, part) or use CacheDataset.from_fold(path, view, fold, part)")
+    if isinstance(samples, tuple) and len(samples) == 2 and isinstance(samples[0], Fold):
+        fold, part = samples
+        samples = fold.sample_ids(table, part)
+    items = list(samples) if not isinstance(samples, np.ndarray) else samples.tolist()
+    if not items:
+        return np.zeros(0, dtype=np.int64)
+    if all(isinstance(s, str) for s in items):
+        rec = table["recording"].to_numpy().astype(str)
+        missing = [s for s in items if not (rec == s).any()]
+        if missing:
+            raise CacheError(f"{path}: no samples of recordings {missing} in this cache")
+        return np.concatenate([np.flatnonzero(rec == s) for s in items]).astype(np.int64)
+    if all(isinstance(s, int | np.integer) and not isinstance(s, bool) for s in items):
+        pos = {int(s): i for i, s in enumerate(ids)}
+        missing = [int(s) for s in items if int(s) not in pos]
+        if missing:
+            shown = missing[:10]
+            raise CacheError(
+                f"{path}: sample ids {shown}{'...' if len(missing) > 10 else ''} are not "
+                f"in this cache ({len(ids)} samples, ids {ids.min()}..{ids.max()})"
+            )
+        return np.array([pos[int(s)] for s in items], dtype=np.int64)
+    raise TypeError(
+        "samples must be None, sample ids (ints), recording stems (str) or (fold, part)"
+    )
+
+
 def _identity(x):
     return x
 
@@ -511,4 +521,4 @@ def collate(
     return frames, labels, [it[2] for it in items]
 
 
-__all__ = ["BatchRequest", "CacheDataset", "EpochBatchSampler", "collate"]
+__all__ = ["BatchRequest", "CacheDataset", "EpochBatchSampler", "collate", "select_rows"]
