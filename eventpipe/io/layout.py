@@ -83,6 +83,12 @@ class LayoutReport:
     tags_without_aedat: list[str] = field(default_factory=list)
     unexpected: list[Path] = field(default_factory=list)
 
+    def _rel(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.raw_dir)) + ("/" if path.is_dir() else "")
+        except ValueError:
+            return str(path)
+
     @property
     def problems(self) -> list[str]:
         """One human-readable line per kind of problem (empty when the layout is complete)."""
@@ -91,7 +97,7 @@ class LayoutReport:
             ("missing recordings (neither .aedat nor tags)", self.missing),
             (".aedat without a tag file", self.aedat_without_tags),
             ("tag file without an .aedat", self.tags_without_aedat),
-            ("unexpected entries", [str(p) for p in self.unexpected]),
+            ("unexpected entries", [self._rel(p) for p in self.unexpected]),
         ):
             if items:
                 shown = ", ".join(items[:_MAX_LISTED])
