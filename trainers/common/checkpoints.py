@@ -1,0 +1,111 @@
+"""Checkpoints, atomic writes and the seeding that makes a resumed run equal an uninterrupted one.
+
+Seeding scheme (documented because ``--resume`` depends on it): every random stream of a run is
+re-derived from ``(seed, fold, epoch)`` at the start of each epoch (:func:`derive_seed`), and the
+model of fold ``k`` is initialised from ``(seed, k)``. So epoch ``e`` of fold ``k`` is a pure
+function of the weights and optimiser state after epoch ``e-1``, which ``last.pt`` stores; the
+RNG states (torch, numpy, python, CUDA) are saved in ``last.pt`` too, and restored on resume.
+
+Writes go to a temporary file in the same folder, are flushed to disk, then renamed over the
+target (``os.replace``), so a SIGKILL leaves either the old or the new file, never a torn one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder + fsync + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """UTF-8 text version of :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically (NaN written as ``null``)."""
+    atomic_write_text(path, json.dumps(_nan_to_none(obj), indent=2, sort_keys=False) + "\n")
+
+
+def _nan_to_none(obj: Any) -> Any:
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_none(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _nan_to_none(obj.item())
+    if isinstance(obj, np.ndarray):
+        return _nan_to_none(obj.tolist())
+    return obj
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """``torch.save`` ``state`` to ``path`` atomically."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU."""
+    return torch.load(Path(path), map_location="cpu", weights_only=False)
+
+
+def derive_seed(seed: int, *keys: int) -> int:
+    """A 32-bit seed derived from ``seed`` and integer keys (fold, epoch, stream tag)."""
+    return int(
+        np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *map(int, keys)]).generate_state(1)[0]
+    )
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python ``random``, numpy's global RNG and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))  # noqa: NPY002 - the legacy global RNG is what user code draws from
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Current RNG states of python, numpy, torch CPU and (if present) CUDA."""
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),  # noqa: NPY002
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore states captured by :func:`rng_state` (CUDA only where available)."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

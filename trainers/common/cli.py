@@ -1,0 +1,273 @@
+"""The training command line shared by every method: ``python -m trainers.<method> ...``.
+
+:func:`build_command` makes a click command from a :class:`~trainers.common.method.Method`:
+the protocol options are the same for every method, the method's hyperparameters become
+``--<name> value`` options (booleans ``--<name>/--no-<name>``) with the method's defaults, and the
+protocol defaults (epochs, batch size, learning rate, view) come from ``method.defaults``.
+
+>>> from trainers.common.toy import METHOD
+>>> cmd = build_command(METHOD)
+>>> sorted(p.name for p in cmd.params if p.name.startswith("hp__"))
+['hp__dropout', 'hp__weight_decay']
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from eventpipe.errors import EventpipeError
+from trainers.common.config import (
+    PROTOCOLS,
+    SUBSETS,
+    ConfigError,
+    RunConfig,
+    default_out,
+    parse_folds,
+)
+from trainers.common.method import Method
+
+HP_PREFIX = "hp__"
+
+#: protocol defaults when a method does not give them (the published STBP settings)
+FALLBACK_DEFAULTS = {"epochs": 400, "batch_size": 8, "lr": 1e-3}
+
+
+def _hp_type(default: Any) -> Any:
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float):
+        return float
+    return str
+
+
+def _hp_options(method: Method, taken: set[str]) -> list[click.Option]:
+    options = []
+    for name, default in method.hyperparameters.items():
+        flags = [f"--{name}"]
+        if "_" in name:
+            flags.append(f"--{name.replace('_', '-')}")
+        clash = [f for f in flags if f.lstrip("-") in taken]
+        if clash:
+            raise ValueError(f"method {method.name}: hyperparameter {name!r} clashes with {clash}")
+        help_text = f"{method.name} hyperparameter (default {default!r})."
+        if isinstance(default, bool):
+            decl = "/".join([f"--{name}", f"--no-{name}"])
+            options.append(
+                click.Option(
+                    [decl, HP_PREFIX + name], default=default, show_default=True, help=help_text
+                )
+            )
+        else:
+            options.append(
+                click.Option(
+                    [*flags, HP_PREFIX + name],
+                    type=_hp_type(default),
+                    default=default,
+                    show_default=True,
+                    help=help_text,
+                )
+            )
+    return options
+
+
+def _folds_callback(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        return parse_folds(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).removeprefix(f"--folds {value!r}: ")) from None
+
+
+def build_command(method: Method) -> click.Command:
+    """The click command training ``method`` under the shared protocol."""
+    d = {**FALLBACK_DEFAULTS, **method.defaults}
+    view = d.get("view", method.name)
+    params: list[click.Parameter] = [
+        click.Option(
+            ["--cache"],
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=Path("data/cache.h5"),
+            show_default=True,
+            help="HDF5 cache built by `eventpipe build`.",
+        ),
+        click.Option(
+            ["--view"], default=view, show_default=True, help="Frame view of the cache to train on."
+        ),
+        click.Option(
+            ["--protocol"],
+            type=click.Choice(PROTOCOLS),
+            default="cv",
+            show_default=True,
+            help="cv: train/val/test per fold, best epoch by validation loss. "
+            "train-test: published train_test_only.py, max test accuracy over epochs "
+            "(OPTIMISTIC).",
+        ),
+        click.Option(
+            ["--subset"],
+            type=click.Choice(SUBSETS),
+            default="full",
+            show_default=True,
+            help="full: all recordings; reduced: without group S3 (neon light).",
+        ),
+        click.Option(
+            ["--folds"],
+            default="all",
+            show_default=True,
+            callback=_folds_callback,
+            help="Folds to run: all, 2, 1,3 or 1-3 (of 4).",
+        ),
+        click.Option(
+            ["--epochs"],
+            type=click.IntRange(min=1),
+            default=int(d["epochs"]),
+            show_default=True,
+            help="Training epochs per fold.",
+        ),
+        click.Option(
+            ["--batch-size"],
+            type=click.IntRange(min=1),
+            default=int(d["batch_size"]),
+            show_default=True,
+            help="Training batch size.",
+        ),
+        click.Option(
+            ["--eval-batch-size"],
+            type=click.IntRange(min=1),
+            default=d.get("eval_batch_size"),
+            help="Evaluation batch size (default: --batch-size).",
+        ),
+        click.Option(
+            ["--lr"],
+            type=click.FloatRange(min=0, min_open=True),
+            default=float(d["lr"]),
+            show_default=True,
+            help="Learning rate.",
+        ),
+        click.Option(
+            ["--patience"],
+            type=click.IntRange(min=0),
+            default=int(d.get("patience", 0)),
+            show_default=True,
+            help="cv: stop a fold after this many epochs without a lower validation "
+            "loss (0: never).",
+        ),
+        click.Option(
+            ["--device"],
+            type=click.Choice(("auto", "cpu", "cuda")),
+            default="auto",
+            show_default=True,
+            help="auto: cuda if available, else cpu.",
+        ),
+        click.Option(
+            ["--workers"],
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="DataLoader worker processes.",
+        ),
+        click.Option(
+            ["--seed"],
+            type=int,
+            default=0,
+            show_default=True,
+            help="Seed of model init, shuffling, crops and dropout (splits are fixed).",
+        ),
+        click.Option(
+            ["--in-memory/--no-in-memory"],
+            default=False,
+            show_default=True,
+            help="Load the view's sparse frames into memory.",
+        ),
+        click.Option(
+            ["--amp/--no-amp"],
+            default=False,
+            show_default=True,
+            help="Autocast: bfloat16 on CPU, float16 (+GradScaler) on CUDA.",
+        ),
+        click.Option(
+            ["--out"],
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Run folder [default: runs/<method>-<protocol>-<subset>-<profile hash8>].",
+        ),
+        click.Option(
+            ["--resume"],
+            is_flag=True,
+            help="Continue the run in --out from its last finished epoch.",
+        ),
+        click.Option(["--overwrite"], is_flag=True, help="Delete an existing run in --out first."),
+        click.Option(["--quiet"], is_flag=True, help="No progress bar (epoch lines only)."),
+    ]
+    taken = {o.lstrip("-") for p in params for o in getattr(p, "opts", [])}
+    taken |= {"help", "h"}
+    params += _hp_options(method, taken)
+
+    def callback(**kw: Any) -> dict[str, Any]:
+        return run_from_options(method, kw)
+
+    return click.Command(
+        name=method.name,
+        params=params,
+        callback=callback,
+        help=(method.description or f"Train {method.name}")
+        + " under the shared SL-Animals protocol (trainers.common.protocol).",
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    )
+
+
+def resolve_config(method: Method, kw: dict[str, Any], profile_hash: str = "") -> RunConfig:
+    """A :class:`RunConfig` from parsed option values (``hp__*`` -> hyperparameters)."""
+    hp = {k[len(HP_PREFIX) :]: v for k, v in kw.items() if k.startswith(HP_PREFIX)}
+    opts = {k: v for k, v in kw.items() if not k.startswith(HP_PREFIX)}
+    out = opts.pop("out", None)
+    if out is None:
+        out = default_out(method.name, opts["protocol"], opts["subset"], profile_hash)
+    return RunConfig(
+        method=method.name,
+        cache=str(opts.pop("cache")),
+        out=str(out),
+        hyperparameters={**method.hyperparameters, **hp},
+        **opts,
+    )
+
+
+def run_from_options(method: Method, kw: dict[str, Any]) -> dict[str, Any]:
+    """Open the cache, resolve the configuration, run the protocol."""
+    from trainers.common.data import CacheSource
+    from trainers.common.protocol import run
+
+    source = CacheSource(kw["cache"], kw["view"], in_memory=kw["in_memory"])
+    config = resolve_config(method, kw, source.profile_hash)
+    return run(config, method, source=source)
+
+
+def main(method: Method, argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m trainers.<method>``.
+
+    Expected failures (bad cache, existing run folder, changed configuration on ``--resume``,
+    no CUDA) print one message and exit with status 2; option errors exit with click's 2.
+    """
+    cmd = build_command(method)
+    try:
+        cmd.main(args=argv, prog_name=f"python -m trainers.{method.name}", standalone_mode=False)
+    except (EventpipeError, ConfigError) as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    except RuntimeError as exc:
+        if "CUDA" not in str(exc):
+            raise
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
