@@ -1,0 +1,416 @@
+"""A deterministic synthetic stand-in for SL-Animals-DVS, in the published on-disk layout.
+
+The real recordings cannot be downloaded on every machine, so ``generate`` writes 59 recordings
+with the same names, format and structure (AEDAT 2.0 bytes like jAER writes them for a DVS128,
+tag CSVs with event indices, group lighting differences, device-clock offsets and a 32-bit wrap)
+so that every command runs on a fresh machine, and real data is a drop-in replacement::
+
+    OUT/allusers_aedat/<stem>.aedat            59 recordings, 19 signs each
+    OUT/tags_updated_19_08_2020/<stem>.csv     class,startTime_ev,endTime_ev (19 rows)
+    OUT/manifest.json                          {"synthetic": true, generator, scale, seed, ...}
+
+Each of the 19 classes is a distinct two-arm motion (see :mod:`eventpipe.synth.gestures`);
+events come from the moving edges of hands, forearms and the body (:mod:`eventpipe.synth.render`),
+plus per-group sensor noise: S3 neon flicker at 100 Hz, S4 strong background activity and hot
+pixels, S1 a keystone warp for the higher lens angle. Sample lengths follow the published
+statistics (:mod:`eventpipe.synth.design`). Scales change only the event rates.
+
+Everything is a pure function of ``(stem, scale, seed)``: the same call writes byte-identical
+files (same numpy version and platform); :func:`ground_truth` recomputes one recording in memory.
+
+>>> import tempfile
+>>> out = generate(tempfile.mkdtemp(), scale="tiny", seed=1, stems=["user25_imse"])
+>>> is_synthetic(out), read_manifest(out)["scale"]
+(True, 'tiny')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventpipe import __version__
+from eventpipe.errors import LayoutError
+from eventpipe.events import EVENT_DTYPE
+from eventpipe.slanimals import STEMS
+from eventpipe.synth.design import (
+    TARGET_MAX_MS,
+    TARGET_MEAN_MS,
+    TARGET_MIN_MS,
+    TARGET_STD_MS,
+    WRAP_STEMS,
+    RecordingDesign,
+    design_recording,
+)
+from eventpipe.synth.render import SCALES, Scale, render_recording
+
+#: bump when the bytes a (stem, scale, seed) produces change
+GENERATOR_VERSION = "1.0"
+GENERATOR = "eventpipe.synth"
+MANIFEST = "manifest.json"
+AEDAT_DIR, TAGS_DIR = "allusers_aedat", "tags_updated_19_08_2020"
+#: folders whose presence without a synthetic manifest means "real data: do not touch"
+_DATA_DIRS = (AEDAT_DIR, TAGS_DIR, "recordings", "tags")
+
+_TAGS_DTYPE = np.dtype([("class_id", "<i2"), ("start", "<i8"), ("end", "<i8")])
+
+
+def _scale(scale: str | Scale) -> Scale:
+    if isinstance(scale, Scale):
+        return scale
+    try:
+        return SCALES[scale]
+    except KeyError:
+        raise ValueError(f"unknown scale {scale!r}; expected one of {sorted(SCALES)}") from None
+
+
+def _stems(stems: Iterable[str] | None) -> tuple[str, ...]:
+    if stems is None:
+        return STEMS
+    stems = list(dict.fromkeys(stems))
+    unknown = [s for s in stems if s not in STEMS]
+    if unknown:
+        raise ValueError(f"unknown stems {unknown}; expected names from eventpipe.slanimals.STEMS")
+    return tuple(s for s in STEMS if s in stems)
+
+
+def header_lines(design: RecordingDesign, scale: str) -> list[str]:
+    """AEDAT 2.0 header lines after ``#!AER-DAT2.0`` (jAER's wording, plus a SYNTHETIC label)."""
+    return [
+        " This is a raw AE data file - do not edit",
+        " Data format is int32 address, int32 timestamp (8 bytes total), repeated for each event",
+        " Timestamps tick is 1 us",
+        f" created {design.created}",
+        " HardwareInterface: DVS128-V1 SYNTHETIC",
+        " AEChip: ch.unizh.ini.jaer.chip.retina.DVS128",
+        f" SYNTHETIC recording: {GENERATOR} {GENERATOR_VERSION}, scale={scale}, "
+        f"seed={design.seed}; not SL-Animals-DVS data",
+    ]
+
+
+def ground_truth(stem: str, scale: str = "small", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Recompute one synthetic recording in memory, exactly as :func:`generate` writes it.
+
+    Returns:
+        events: ``[n]`` :data:`~eventpipe.events.EVENT_DTYPE` in file order, as
+            ``eventpipe.io.read_events`` returns them (published orientation, ``t`` in us on the
+            unwrapped device clock).
+        tags: ``[19]`` tag rows (``class_id`` 0-based, ``start``, ``end`` exclusive), in file
+            order, dtype ``eventpipe.io.TAGS_DTYPE``.
+    """
+    design = design_recording(stem, seed)
+    events, tags = render_recording(design, _scale(scale))
+    out = np.zeros(len(tags), dtype=_TAGS_DTYPE)
+    out["class_id"], out["start"], out["end"] = tags[:, 0], tags[:, 1], tags[:, 2]
+    return events, out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_recording(out_dir: Path, stem: str, scale: str, seed: int) -> dict[str, Any]:
+    """Render and write one recording; returns its manifest entry."""
+    from eventpipe.io import write_aedat2, write_tags
+
+    design = design_recording(stem, seed)
+    events, tags = ground_truth(stem, scale, seed)
+    aedat = out_dir / AEDAT_DIR / f"{stem}.aedat"
+    csv = out_dir / TAGS_DIR / f"{stem}.csv"
+    write_aedat2(aedat, events, header_lines=header_lines(design, scale))
+    write_tags(csv, tags)
+    t = events["t"]
+    lengths = t[tags["end"] - 1] - t[tags["start"]]
+    return {
+        "aedat": f"{AEDAT_DIR}/{stem}.aedat",
+        "aedat_bytes": aedat.stat().st_size,
+        "aedat_sha256": _sha256(aedat),
+        "tags": f"{TAGS_DIR}/{stem}.csv",
+        "tags_sha256": _sha256(csv),
+        "group": design.group,
+        "n_events": len(events),
+        "duration_us": int(t[-1] - t[0]),
+        "offset_us": int(t[0]),
+        "wraps": bool(t[-1] >= 2**32),
+        "sample_lengths_us": [int(v) for v in lengths],
+    }
+
+
+def read_manifest(raw_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The generator's ``manifest.json`` of ``raw_dir`` as a dict, or None if absent/unreadable."""
+    try:
+        data = json.loads((Path(raw_dir) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_synthetic(raw_dir: str | os.PathLike) -> bool:
+    """True when ``raw_dir`` holds (possibly incomplete) output of :func:`generate`."""
+    m = read_manifest(raw_dir)
+    return bool(m and m.get("synthetic") is True and m.get("generator") == GENERATOR)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _up_to_date(out_dir: Path, manifest: dict, wanted: dict) -> bool:
+    if not manifest.get("complete"):
+        return False
+    if any(manifest.get(k) != v for k, v in wanted.items()):
+        return False
+    for entry in manifest.get("recordings", {}).values():
+        aedat = out_dir / entry["aedat"]
+        if not aedat.is_file() or aedat.stat().st_size != entry["aedat_bytes"]:
+            return False
+        if not (out_dir / entry["tags"]).is_file():
+            return False
+    return True
+
+
+def _check_target(out_dir: Path, wanted: dict, force: bool) -> tuple[bool, dict | None]:
+    """(skip, old manifest). Raises LayoutError to protect real or different data."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise LayoutError(f"{out_dir}: exists and is not a directory")
+    old = read_manifest(out_dir) if out_dir.is_dir() else None
+    synthetic = bool(old and old.get("synthetic") is True and old.get("generator") == GENERATOR)
+    if not synthetic:
+        if out_dir.is_dir():
+            present = [
+                d for d in _DATA_DIRS if (out_dir / d).is_dir() and any((out_dir / d).iterdir())
+            ]
+            present += [p.name for p in sorted(out_dir.glob("*.aedat"))[:3]]
+            if present:
+                raise LayoutError(
+                    f"{out_dir}: holds data that is not synthetic ({', '.join(present)} without "
+                    f"an eventpipe {MANIFEST}); refusing to overwrite it, even with --force. "
+                    "Choose another --out, or move that data away yourself."
+                )
+        return False, None
+    assert old is not None
+    if _up_to_date(out_dir, old, wanted) and not force:
+        return True, old
+    settings = ("generator_version", "scale", "seed")
+    if old.get("complete") and not force and any(old.get(k) != wanted[k] for k in settings):
+        have = ", ".join(f"{k} {old.get(k)!r}" for k in settings)
+        raise LayoutError(
+            f"{out_dir}: already holds synthetic data of other settings ({have}); pass "
+            "--force (force=True) to replace it"
+        )
+    return False, old
+
+
+def generate(
+    out_dir: str | os.PathLike,
+    scale: str = "small",
+    seed: int = 0,
+    stems: Iterable[str] | None = None,
+    *,
+    force: bool = False,
+    workers: int | None = None,
+    progress: bool = False,
+) -> Path:
+    """Write the synthetic dataset; see :func:`generate_dataset` (this returns its ``out_dir``)."""
+    return generate_dataset(
+        out_dir, scale, seed, stems, force=force, workers=workers, progress=progress
+    ).out_dir
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """What :func:`generate_dataset` did: ``written`` is False when the data was up to date."""
+
+    out_dir: Path
+    written: bool
+    manifest: dict
+
+
+def generate_dataset(
+    out_dir: str | os.PathLike,
+    scale: str = "small",
+    seed: int = 0,
+    stems: Iterable[str] | None = None,
+    *,
+    force: bool = False,
+    workers: int | None = None,
+    progress: bool = False,
+) -> GenerateResult:
+    """Write the synthetic dataset (release layout + ``manifest.json``) into ``out_dir``.
+
+    Args:
+        out_dir: target folder (created). It must be empty of dataset files, or hold the output
+            of an earlier :func:`generate`.
+        scale: ``"tiny"`` (test suite), ``"small"`` (quick start) or ``"full"`` (real DVS128
+            event rates); see :data:`eventpipe.synth.render.SCALES`.
+        seed: random seed; the same ``(stem, scale, seed)`` gives byte-identical files.
+        stems: a subset of :data:`~eventpipe.slanimals.STEMS` (default: all 59). A stem's files
+            do not depend on which other stems are generated.
+        force: regenerate even if ``out_dir`` already holds this exact dataset, and replace
+            synthetic data of other settings. Never overwrites non-synthetic data.
+        workers: processes (default: 1 for ``tiny``, else up to the CPU count).
+        progress: show a rich progress bar over recordings.
+
+    Returns:
+        :class:`GenerateResult` (``out_dir``, ``written``, the manifest).
+
+    Raises:
+        LayoutError: ``out_dir`` holds non-synthetic recordings/tags, or synthetic data of other
+            settings without ``force``.
+        ValueError: unknown scale or stem.
+    """
+    out_dir = Path(out_dir)
+    sc = _scale(scale)
+    chosen = _stems(stems)
+    wanted = {
+        "generator_version": GENERATOR_VERSION,
+        "scale": sc.name,
+        "seed": int(seed),
+        "stems": list(chosen),
+    }
+    skip, old = _check_target(out_dir, wanted, force)
+    if skip:
+        assert old is not None
+        return GenerateResult(out_dir, False, old)
+    (out_dir / AEDAT_DIR).mkdir(parents=True, exist_ok=True)
+    (out_dir / TAGS_DIR).mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {
+        "synthetic": True,
+        "complete": False,
+        "generator": GENERATOR,
+        "note": (
+            "SYNTHETIC stand-in for SL-Animals-DVS generated by eventpipe; not real recordings. "
+            "Results on it say nothing about the real dataset."
+        ),
+        "eventpipe_version": __version__,
+        "numpy_version": np.__version__,
+        **wanted,
+        "event_dtype": str(EVENT_DTYPE.descr),
+        "design": {
+            "sample_length_ms": {
+                "min_at_least": TARGET_MIN_MS,
+                "max_at_most": TARGET_MAX_MS,
+                "mean": TARGET_MEAN_MS,
+                "std": TARGET_STD_MS,
+            },
+            "wrap_stems": [s for s in WRAP_STEMS if s in chosen],
+            "scale": {k: getattr(sc, k) for k in sc.__dataclass_fields__},
+        },
+        "recordings": {},
+    }
+    _write_json(out_dir / MANIFEST, manifest)
+    # remove files of an earlier synthetic run that this one does not rewrite
+    for stem, entry in (old or {}).get("recordings", {}).items():
+        if stem not in chosen:
+            for key in ("aedat", "tags"):
+                (out_dir / entry[key]).unlink(missing_ok=True)
+
+    if workers is None:
+        workers = 1 if sc.name == "tiny" else min(len(chosen), os.cpu_count() or 1)
+    entries: dict[str, dict] = {}
+    with _progress(progress, len(chosen), f"synth ({sc.name}, seed {seed})") as advance:
+        if workers <= 1:
+            for stem in chosen:
+                entries[stem] = _write_recording(out_dir, stem, sc.name, int(seed))
+                advance(stem)
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {
+                    stem: pool.submit(_write_recording, out_dir, stem, sc.name, int(seed))
+                    for stem in chosen
+                }
+                for stem, fut in futures.items():
+                    entries[stem] = fut.result()
+                    advance(stem)
+    manifest["recordings"] = entries
+    lengths = np.array([v for e in entries.values() for v in e["sample_lengths_us"]]) / 1000.0
+    manifest["totals"] = {
+        "recordings": len(entries),
+        "samples": len(lengths),
+        "events": int(sum(e["n_events"] for e in entries.values())),
+        "bytes": int(sum(e["aedat_bytes"] for e in entries.values())),
+        "sample_length_ms": {
+            "min": round(float(lengths.min()), 3),
+            "mean": round(float(lengths.mean()), 3),
+            "std": round(float(lengths.std()), 3),
+            "max": round(float(lengths.max()), 3),
+        },
+    }
+    manifest["complete"] = True
+    _write_json(out_dir / MANIFEST, manifest)
+    for leftover in (out_dir / AEDAT_DIR).glob("*.tmp"):
+        leftover.unlink(missing_ok=True)
+    return GenerateResult(out_dir, True, manifest)
+
+
+class _progress:
+    """``with _progress(on, total, title) as advance: advance(stem)`` (no-op when off)."""
+
+    def __init__(self, on: bool, total: int, title: str):
+        self.on, self.total, self.title = on, total, title
+
+    def __enter__(self):
+        if not self.on:
+            return lambda stem: None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self.bar.__enter__()
+        task = self.bar.add_task(self.title, total=self.total)
+
+        def advance(stem: str) -> None:
+            self.bar.update(task, advance=1, description=f"{self.title}: {stem}")
+
+        return advance
+
+    def __exit__(self, *exc):
+        if self.on:
+            self.bar.update(self.bar.task_ids[0], description=self.title)
+            self.bar.__exit__(*exc)
+        return False
+
+
+__all__ = [
+    "AEDAT_DIR",
+    "GENERATOR_VERSION",
+    "MANIFEST",
+    "SCALES",
+    "TAGS_DIR",
+    "WRAP_STEMS",
+    "GenerateResult",
+    "generate",
+    "generate_dataset",
+    "ground_truth",
+    "header_lines",
+    "is_synthetic",
+    "read_manifest",
+]
