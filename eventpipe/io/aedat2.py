@@ -160,18 +160,22 @@ def unwrap_timestamps(ts: np.ndarray) -> np.ndarray:
 def _unwrap_inplace(t: np.ndarray, prev: int | None, epoch: int) -> tuple[int, int]:
     """Unwrap one chunk of raw timestamps (int64, modified in place).
 
-    Returns the epoch (number of wraps) after the chunk and the lowest epoch seen in it.
+    ``prev`` is the previous chunk's last raw timestamp (None for the first chunk). Returns the
+    epoch (number of wraps) after the chunk and the lowest epoch seen in it.
     """
     if len(t) == 0:
         return epoch, epoch
-    d = np.diff(t, prepend=t[:1] if prev is None else np.array([prev], dtype=np.int64))
-    down = d < -_HALF
-    up = d > _HALF
-    if not (down.any() or up.any()):
+    first = 0 if prev is None else int(t[0]) - prev
+    d = t[1:] - t[:-1]
+    if -_HALF <= first <= _HALF and (len(d) == 0 or (d.min() >= -_HALF and d.max() <= _HALF)):
         if epoch:
             t += epoch * _WRAP
         return epoch, epoch
-    steps = np.cumsum(down.astype(np.int64) - up.astype(np.int64)) + epoch
+    steps = np.empty(len(t), dtype=np.int64)
+    steps[0] = int(first < -_HALF) - int(first > _HALF)
+    np.subtract(d < -_HALF, d > _HALF, out=steps[1:], dtype=np.int64)
+    np.cumsum(steps, out=steps)
+    steps += epoch
     t += steps * _WRAP
     return int(steps[-1]), min(int(steps.min()), epoch)
 
