@@ -98,6 +98,9 @@ class BuildResult:
     compile_seconds: float = 0.0
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: seconds: setup (layout + digest), start (executor + kernels), write_hdf5, write_parquet,
+    #: finish (close, fsync, rename) in this process; read, slice, stage, views summed over tasks
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def events_per_second(self) -> float:
@@ -242,6 +245,10 @@ class _InProcess:
         pass
 
 
+def _noop(i: int) -> int:
+    return i
+
+
 class _ProcessPool:
     name = "processes"
 
@@ -249,11 +256,12 @@ class _ProcessPool:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        # compile/load the kernels here, then fork: the workers inherit them ready to run
+        warm_up(profile)
         ctx = multiprocessing.get_context("fork")
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-        # start every worker now (before any thread or open HDF5 file exists in this process);
-        # forked workers inherit the already compiled kernels
-        list(self.pool.map(warm_up, [profile] * workers))
+        # start every worker now, before any thread or open HDF5 file exists in this process
+        list(self.pool.map(_noop, range(workers)))
 
     def submit(self, fn: Callable, *args) -> Future:
         return self.pool.submit(fn, *args)
@@ -321,7 +329,9 @@ def _make_executor(executor: str, workers: int, profile: Profile, scheduler: str
     raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
 
 
-def _ordered_results(ex, recs: list, profile: Profile, window: int) -> Iterator[RecordingResult]:
+def _ordered_results(
+    ex, recs: list, profile: Profile, window: int, parquet_root: str | None = None
+) -> Iterator[RecordingResult]:
     """Yield recording results in input order, with at most ``window`` outstanding at once."""
     n = len(recs)
     next_submit = next_yield = 0
@@ -329,7 +339,14 @@ def _ordered_results(ex, recs: list, profile: Profile, window: int) -> Iterator[
     ready: dict[int, RecordingResult] = {}
     while next_yield < n:
         while next_submit < n and next_submit - next_yield < window:
-            fut = ex.submit(process_recording, recs[next_submit], profile, next_submit)
+            fut = ex.submit(
+                process_recording,
+                recs[next_submit],
+                profile,
+                next_submit,
+                DVS128_SENSOR_SIZE,
+                parquet_root,
+            )
             in_flight[fut] = next_submit
             next_submit += 1
         if next_yield not in ready:
@@ -461,6 +478,8 @@ def build_cache(
         notes=notes,
     )
 
+    tm = result.timings
+    tm["setup"] = time.perf_counter() - t0
     reason = "--force" if force else _up_to_date_reason(prev, profile, digest)
     if reason is None:
         assert prev is not None
@@ -517,7 +536,9 @@ def build_cache(
     ex = _make_executor(executor, workers, profile, scheduler)
     if ex.name == "inprocess":
         warm_up(profile)
-    result.compile_seconds = time.perf_counter() - t_compile
+    result.compile_seconds = tm["start"] = time.perf_counter() - t_compile
+    for key in ("read", "slice", "stage", "views", "write_parquet", "write_hdf5"):
+        tm[key] = 0.0
     result.executor = ex.name
     writer = None
     try:
@@ -529,14 +550,27 @@ def build_cache(
             label = "SYNTHETIC " if synthetic else ""
             task = bar.add_task(f"build {label}{profile.name}", total=len(recs), rate="")
             t_run = time.perf_counter()
-            for res in _ordered_results(ex, recs, profile, window):
+            # local workers write their recording's Parquet file themselves (in parallel);
+            # with a remote scheduler the client writes it
+            worker_pq = str(pq_tmp) if pq_tmp is not None and not scheduler else None
+            for res in _ordered_results(ex, recs, profile, window, worker_pq):
                 if tuple(res.sensor_size) != tuple(ev_size):
                     raise CacheError(
                         f"{res.stem}: stage produced sensor {res.sensor_size}, expected {ev_size}"
                     )
+                a = time.perf_counter()
                 writer.append(res.samples, res.events, res.offsets, res.views)
-                if pqw is not None:
+                b = time.perf_counter()
+                if pqw is not None and res.parquet_file:
+                    pqw.add_written(Path(res.parquet_file), res.samples, res.offsets)
+                elif pqw is not None:
                     pqw.add_recording(res.stem, res.samples, res.events, res.offsets)
+                tm["write_hdf5"] += b - a
+                tm["write_parquet_client"] = tm.get("write_parquet_client", 0.0) + (
+                    time.perf_counter() - b
+                )
+                for key, value in res.timings.items():
+                    tm[key] = tm.get(key, 0.0) + value
                 durations.append(res.samples["t_end_us"] - res.samples["t_start_us"])
                 n_raw += res.n_raw_events
                 n_events += len(res.events)
@@ -563,6 +597,7 @@ def build_cache(
             }
             writer.set_view_attrs(name, **crop_attrs)
             result.views.setdefault(name, {"nonzero": 0}).update(crop_attrs)
+        t_finish = time.perf_counter()
         writer.set_attrs(profile_resolved=resolved.canonical_json(), n_raw_events=n_raw)
         writer.close()
         if pqw is not None:
@@ -576,6 +611,7 @@ def build_cache(
         fsync_path(out.parent)
         if pq_tmp is not None and pq_path is not None:
             _swap_dir(pq_tmp, pq_path)
+        tm["finish"] = time.perf_counter() - t_finish
     except BaseException:
         if writer is not None:
             writer.abort()

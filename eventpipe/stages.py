@@ -114,6 +114,7 @@ class RecordingResult:
         views: name -> {"bin","p","y","x","value","offsets","n_bins"}.
         n_raw_events: events read from the recording file; seconds: task wall time.
         sensor_size: ``(W, H, P)`` of the stored events.
+        parquet_file: the Parquet file the task wrote, if it was asked to.
     """
 
     stem: str
@@ -126,6 +127,7 @@ class RecordingResult:
     sensor_size: tuple[int, int, int]
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    parquet_file: str | None = None
 
     @property
     def nbytes(self) -> int:
@@ -162,6 +164,7 @@ def process_recording(
     profile: Profile,
     order: int = 0,
     sensor_size: tuple[int, int, int] = DVS128_SENSOR_SIZE,
+    parquet_root: str | None = None,
 ) -> RecordingResult:
     """read -> slice -> events stage -> views for one recording (one build task).
 
@@ -170,6 +173,8 @@ def process_recording(
         profile: the build profile (its ``orientation`` is used to decode addresses).
         order: position of the recording in the build, echoed in the result.
         sensor_size: ``(W, H, P)`` of the raw events.
+        parquet_root: if given, the recording's Parquet events file is written there by this
+            task (``events/recording=<stem>/part-0.parquet``) and its path returned.
     """
     from eventpipe.io import read_events
     from eventpipe.slicing import slice_recording
@@ -205,6 +210,14 @@ def process_recording(
     rows["n_events"] = counts
     rows["event_offset"] = offsets[:-1]
     views = _concat_views(profile, per_sample_views)
+    t_done = time.perf_counter()
+    parquet_file = None
+    if parquet_root is not None:
+        from eventpipe.cache.parquet import write_recording_events
+
+        parquet_file = str(
+            write_recording_events(parquet_root, rec.stem, rows["sample_id"], events, offsets)
+        )
     end = time.perf_counter()
     return RecordingResult(
         stem=rec.stem,
@@ -221,7 +234,9 @@ def process_recording(
             "slice": t_slice - t_read,
             "stage": t_stage,
             "views": t_views,
+            "write_parquet": end - t_done,
         },
+        parquet_file=parquet_file,
     )
 
 

@@ -48,7 +48,47 @@ EVENTS_SCHEMA = pa.schema(
     ]
 )
 COMPRESSION = "zstd"
+#: ParquetWriter options for the events files (README "Parquet": measured choices)
+WRITE_OPTIONS = {"compression": COMPRESSION, "use_dictionary": ["sample_id", "p"]}
 META_NAME = "_eventpipe.json"
+
+
+def write_recording_events(
+    root: str | os.PathLike,
+    stem: str,
+    sample_ids: np.ndarray,
+    events: np.ndarray,
+    offsets: np.ndarray,
+) -> Path:
+    """Write ``<root>/events/recording=<stem>/part-0.parquet``: one row group per sample.
+
+    Safe to call from worker processes (each recording is its own file); the file is fsynced.
+
+    Args:
+        sample_ids: [n] sample ids; events: EVENT_DTYPE (t re-zeroed per sample);
+        offsets: int64 [n + 1] local CSR offsets, sample i = ``events[offsets[i]:offsets[i+1]]``.
+    """
+    d = Path(root) / "events" / f"recording={stem}"
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / "part-0.parquet"
+    offsets = np.asarray(offsets, dtype=np.int64)
+    with pq.ParquetWriter(path, EVENTS_SCHEMA, **WRITE_OPTIONS) as w:
+        for i in range(len(sample_ids)):
+            a, b = int(offsets[i]), int(offsets[i + 1])
+            ev = events[a:b]
+            table = pa.table(
+                {
+                    "sample_id": np.full(b - a, sample_ids[i], dtype=np.int32),
+                    "x": np.ascontiguousarray(ev["x"]),
+                    "y": np.ascontiguousarray(ev["y"]),
+                    "t": np.ascontiguousarray(ev["t"]),
+                    "p": np.ascontiguousarray(ev["p"]),
+                },
+                schema=EVENTS_SCHEMA,
+            )
+            w.write_table(table, row_group_size=max(b - a, 1))
+    fsync_path(path)
+    return path
 
 
 class ParquetWriter:
@@ -76,31 +116,16 @@ class ParquetWriter:
             events: EVENT_DTYPE, concatenated, t re-zeroed per sample.
             offsets: int64 [n + 1], local.
         """
-        d = self.root / "events" / f"recording={stem}"
-        d.mkdir(parents=True, exist_ok=True)
-        path = d / "part-0.parquet"
-        offsets = np.asarray(offsets, dtype=np.int64)
-        with pq.ParquetWriter(path, EVENTS_SCHEMA, compression=COMPRESSION) as w:
-            for i in range(len(samples)):
-                a, b = int(offsets[i]), int(offsets[i + 1])
-                n = b - a
-                ev = events[a:b]
-                table = pa.table(
-                    {
-                        "sample_id": np.full(n, samples["sample_id"][i], dtype=np.int32),
-                        "x": np.ascontiguousarray(ev["x"]),
-                        "y": np.ascontiguousarray(ev["y"]),
-                        "t": np.ascontiguousarray(ev["t"]),
-                        "p": np.ascontiguousarray(ev["p"]),
-                    },
-                    schema=EVENTS_SCHEMA,
-                )
-                w.write_table(table, row_group_size=max(n, 1))
-        rows = samples.copy()
-        rows["n_events"] = np.diff(offsets)
-        self._samples.append(rows)
-        self._files.append(path)
+        path = write_recording_events(self.root, stem, samples["sample_id"], events, offsets)
+        self.add_written(path, samples, offsets)
         return path
+
+    def add_written(self, path: Path, samples: np.ndarray, offsets: np.ndarray) -> None:
+        """Register a recording file already written by :func:`write_recording_events`."""
+        rows = samples.copy()
+        rows["n_events"] = np.diff(np.asarray(offsets, dtype=np.int64))
+        self._samples.append(rows)
+        self._files.append(Path(path))
 
     def close(self, event_offsets: np.ndarray | None = None, **attrs: Any) -> None:
         """Write samples.parquet and _eventpipe.json, then fsync everything.
@@ -127,7 +152,7 @@ class ParquetWriter:
                        compression=COMPRESSION)  # fmt: skip
         meta = self.root / META_NAME
         meta.write_text(json.dumps(_jsonable(self.attrs), indent=2, sort_keys=True) + "\n")
-        for p in [*self._files, samples_path, meta]:
+        for p in [samples_path, meta]:
             fsync_path(p)
         for d in {p.parent for p in self._files} | {self.root / "events", self.root}:
             fsync_path(d)

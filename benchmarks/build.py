@@ -1,0 +1,430 @@
+"""Build benchmark: the published approach (tonic, per sample, .npy files) vs ``eventpipe build``.
+
+Both run in the same invocation, on the same synthetic recordings (``eventpipe.synth``), each in
+a fresh subprocess whose peak RSS (the process and all its children, sampled every 20 ms with
+psutil) is recorded::
+
+    python benchmarks/build.py --scale small                   # quick (about a minute)
+    python benchmarks/build.py --scale full --reference-recordings 3 --compression
+
+* reference = what the published SL-Animals code does per recording: ``tonic.io.read_dvs_128``,
+  slice at the tag CSV's event indices, one ``.npy`` per sample (``slice_data.py``), then per
+  sample ``TimeAlignment -> Denoise(filter_time=10000) -> ToFrame(time_window=30 ms)`` (stbp) and
+  ``ToFrame(time_window=5 ms)`` (slayer), as its ``Dataset.__getitem__`` does (once here, not
+  per epoch). tonic's Denoise runs at well under 1 M events/s, so at full scale the reference is
+  timed on ``--reference-recordings`` recordings and **extrapolated per raw event** to the
+  whole dataset (the output says so).
+* eventpipe = ``python -m eventpipe build --profile lascas2024 --force`` on all recordings
+  (or ``--limit-recordings N``), HDF5 + Parquet, with ``--workers`` processes. It does more
+  work than the reference (a third view, decolle, and the Parquet copy).
+* Numba compile time is reported apart: warm-up in a fresh process with an empty
+  ``NUMBA_CACHE_DIR`` (compile) and again with that cache filled (cache load).
+* ``--compression`` rewrites the built cache's events and one view with no compression, LZF and
+  GZIP at several chunk sizes, and times a full sequential read and random per-sample reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+class PeakRSS:
+    """Samples the RSS of a process tree (bytes) every ``interval`` seconds; keeps the peak."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        import psutil
+
+        self.proc = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                procs = [self.proc, *self.proc.children(recursive=True)]
+                total = 0
+                for p in procs:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                pass
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_measured(cmd: list[str], env: dict | None = None) -> dict:
+    """Run ``cmd``; return wall seconds, peak tree RSS (bytes), stdout, returncode."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
+    )
+    with PeakRSS(proc.pid) as rss:
+        out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.stderr.write(err)
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
+    return {"seconds": wall, "peak_rss": rss.peak, "stdout": out, "stderr": err}
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def ensure_raw(bench_dir: Path, scale: str, seed: int) -> Path:
+    """Synthetic raw data for ``scale`` (generated once, reused while its manifest matches)."""
+    from eventpipe.synth import generate
+
+    raw = bench_dir / f"raw-{scale}-seed{seed}"
+    manifest = raw / "manifest.json"
+    if manifest.exists():
+        m = json.loads(manifest.read_text())
+        if m.get("scale") == scale and m.get("seed") == seed:
+            return raw
+    shutil.rmtree(raw, ignore_errors=True)
+    t = time.perf_counter()
+    print(f"generating synthetic raw data (scale {scale}) into {raw} ...", flush=True)
+    generate(raw, scale=scale, seed=seed)
+    print(f"  done in {time.perf_counter() - t:.0f} s", flush=True)
+    return raw
+
+
+def subset_raw(raw: Path, stems: list[str], dest: Path) -> Path:
+    """A raw dir with symlinks to ``stems`` only (plus the manifest)."""
+    from eventpipe.io import discover
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    recs = {r.stem: r for r in discover(raw)}
+    a, t = dest / "allusers_aedat", dest / "tags_updated_19_08_2020"
+    a.mkdir(parents=True)
+    t.mkdir()
+    for s in stems:
+        (a / recs[s].aedat.name).symlink_to(recs[s].aedat.resolve())
+        (t / recs[s].tags.name).symlink_to(recs[s].tags.resolve())
+    if (raw / "manifest.json").exists():
+        shutil.copy(raw / "manifest.json", dest / "manifest.json")
+    return dest
+
+
+def spread(stems: list[str], n: int) -> list[str]:
+    """``n`` stems spread evenly over the list (covers every group)."""
+    if n >= len(stems):
+        return list(stems)
+    idx = np.linspace(0, len(stems) - 1, n).round().astype(int)
+    return [stems[i] for i in dict.fromkeys(idx.tolist())]
+
+
+# --- the reference (runs in a subprocess: --run-reference) ----------------------------------
+
+
+def reference_run(raw: Path, stems: list[str], out_dir: Path) -> dict:
+    """The published approach on ``stems``; returns timings and counts."""
+    import csv
+
+    import tonic.transforms as T
+    from tonic.io import read_dvs_128
+
+    from eventpipe.io import discover
+
+    recs = {r.stem: r for r in discover(raw, strict=False)}
+    sensor = (128, 128, 2)
+    align = T.TimeAlignment()
+    denoise = T.Denoise(filter_time=10_000)
+    to_stbp = T.ToFrame(sensor_size=sensor, time_window=30_000)
+    to_slayer = T.ToFrame(sensor_size=sensor, time_window=5_000)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n_raw = n_samples = n_kept = 0
+    t = {"read": 0.0, "slice_save": 0.0, "denoise": 0.0, "frames": 0.0}
+    t0 = time.perf_counter()
+    for stem in stems:
+        rec = recs[stem]
+        a = time.perf_counter()
+        _, events = read_dvs_128(str(rec.aedat))
+        b = time.perf_counter()
+        t["read"] += b - a
+        n_raw += len(events)
+        with open(rec.tags, newline="") as fh:
+            rows = list(csv.reader(fh))[1:]
+        for i, (_cls, start, end) in enumerate(rows):
+            a = time.perf_counter()
+            sample = events[int(start) : int(end)]
+            np.save(out_dir / f"{stem}_{i:02d}.npy", sample)
+            b = time.perf_counter()
+            ev = denoise(align(sample))
+            c = time.perf_counter()
+            f1 = to_stbp(ev)
+            f2 = to_slayer(ev)
+            d = time.perf_counter()
+            t["slice_save"] += b - a
+            t["denoise"] += c - b
+            t["frames"] += d - c
+            n_samples += 1
+            n_kept += len(ev)
+            del f1, f2
+    return {
+        "seconds_inner": time.perf_counter() - t0,
+        "n_raw_events": n_raw,
+        "n_samples": n_samples,
+        "n_kept_events": n_kept,
+        "stages": t,
+    }
+
+
+# --- numba compile time ---------------------------------------------------------------------
+
+_WARM = (
+    "import time, json; t = time.perf_counter(); "
+    "from eventpipe.profile import load_profile; from eventpipe.stages import warm_up; "
+    "p = load_profile('lascas2024'); imp = time.perf_counter() - t; w = warm_up(p); "
+    "print(json.dumps({'import': imp, 'warm_up': w}))"
+)
+
+
+def numba_compile_times() -> dict:
+    """Warm-up seconds with an empty Numba cache (compile) and with a filled one (load)."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        first = json.loads(run_measured([sys.executable, "-c", _WARM], env)["stdout"])
+        second = json.loads(run_measured([sys.executable, "-c", _WARM], env)["stdout"])
+    return {"compile_s": first["warm_up"], "cached_s": second["warm_up"]}
+
+
+# --- HDF5 compression / chunking --------------------------------------------------------------
+
+
+def compression_study(cache: Path, work: Path, view: str = "slayer", n_random: int = 256) -> list:
+    """Rewrite events + one view with each setting; time sequential and random reads."""
+    import h5py
+
+    with h5py.File(cache, "r") as f:
+        ev = {k: f["events"][k][:] for k in ("x", "y", "t", "p")}
+        ev_off = f["events/offsets"][:]
+        g = f["views"][view]
+        vw = {k: g[k][:] for k in ("bin", "p", "y", "x", "value")}
+        v_off = g["offsets"][:]
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, len(v_off) - 1, n_random)
+    rows = []
+    for compression in (None, "lzf", "gzip"):
+        for chunk in (1 << 16, 1 << 18, 1 << 20):
+            path = work / f"c-{compression}-{chunk}.h5"
+            with h5py.File(path, "w") as f:
+                for name, arrs in (("events", ev), (f"views/{view}", vw)):
+                    for k, a in arrs.items():
+                        f.create_dataset(
+                            f"{name}/{k}", data=a, chunks=(min(chunk, max(len(a), 1)),),
+                            compression=compression, shuffle=compression is not None,
+                        )  # fmt: skip
+            size = path.stat().st_size
+            t = time.perf_counter()
+            with h5py.File(path, "r") as f:
+                for k in ev:
+                    f["events"][k][:]
+            seq = time.perf_counter() - t
+            t = time.perf_counter()
+            with h5py.File(path, "r") as f:
+                g = f["views"][view]
+                dsets = [g[k] for k in ("bin", "p", "y", "x", "value")]
+                for i in picks:
+                    a, b = v_off[i], v_off[i + 1]
+                    for d in dsets:
+                        d[a:b]
+            rnd = time.perf_counter() - t
+            n_ev = len(ev["t"])
+            rows.append(
+                {
+                    "compression": compression or "none",
+                    "chunk": chunk,
+                    "bytes": size,
+                    "events_seq_read_s": seq,
+                    "events_seq_Mev_s": n_ev / seq / 1e6,
+                    f"{view}_random_{n_random}_samples_s": rnd,
+                    "ms_per_sample": rnd / n_random * 1e3,
+                }
+            )
+            path.unlink()
+    del ev_off
+    return rows
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    import psutil
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = psutil.virtual_memory().total / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()}"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", default="small", help="synthetic scale (eventpipe.synth)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bench-dir", type=Path, default=ROOT / "data" / "bench")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--executor", default="auto", help="eventpipe build --executor")
+    ap.add_argument("--limit-recordings", type=int, default=None, metavar="N",
+                    help="build only N recordings (spread over the groups)")  # fmt: skip
+    ap.add_argument("--reference-recordings", type=int, default=None, metavar="M",
+                    help="time the reference on M recordings and extrapolate per event "
+                    "(default: all at small scale, 3 otherwise)")  # fmt: skip
+    ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--compression", action="store_true", help="run the HDF5 compression study")
+    ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    ap.add_argument("--run-reference", nargs=3, metavar=("RAW", "STEMS", "OUT"),
+                    help=argparse.SUPPRESS)  # fmt: skip
+    args = ap.parse_args(argv)
+
+    if args.run_reference:
+        raw, stems, out = args.run_reference
+        res = reference_run(Path(raw), stems.split(","), Path(out))
+        print(json.dumps(res))
+        return res
+
+    from eventpipe.io import discover
+
+    bench = args.bench_dir
+    bench.mkdir(parents=True, exist_ok=True)
+    raw = ensure_raw(bench, args.scale, args.seed)
+    recs = discover(raw)
+    stems = [r.stem for r in recs]
+    if args.limit_recordings:
+        stems = spread(stems, args.limit_recordings)
+        raw = subset_raw(raw, stems, bench / f"raw-{args.scale}-limit{len(stems)}")
+    sizes = {r.stem: r.aedat.stat().st_size for r in recs if r.stem in stems}
+    total_raw_events = sum(s // 8 for s in sizes.values())  # upper bound (headers ignored)
+    largest = max(sizes.values())
+    results: dict = {
+        "machine": machine(),
+        "scale": args.scale,
+        "recordings": len(stems),
+        "raw_bytes": sum(sizes.values()),
+        "largest_recording_bytes": largest,
+    }
+    print(f"machine: {results['machine']}")
+    print(f"SYNTHETIC data ({args.scale} scale): {len(stems)} recordings, "
+          f"{results['raw_bytes'] / 1e6:.0f} MB raw", flush=True)  # fmt: skip
+
+    # numba compile vs cached
+    results["numba"] = numba_compile_times()
+    print(f"numba warm-up: compile {results['numba']['compile_s']:.1f} s, "
+          f"cached {results['numba']['cached_s']:.2f} s", flush=True)  # fmt: skip
+
+    # eventpipe build
+    out = bench / f"cache-{args.scale}.h5"
+    cmd = [sys.executable, "-m", "eventpipe", "build", "--profile", "lascas2024",
+           "--raw", str(raw), "--out", str(out), "--workers", str(args.workers), "--force",
+           "--quiet", "--executor", args.executor]  # fmt: skip
+    if args.limit_recordings:
+        cmd.append("--allow-missing")
+    ep = run_measured(cmd)
+    import h5py
+
+    with h5py.File(out, "r") as f:
+        n_raw = int(f.attrs["n_raw_events"])
+        n_kept = int(f.attrs["n_events"])
+        n_samples = int(f.attrs["n_samples"])
+    pq_bytes = sum(p.stat().st_size for p in out.with_suffix(".parquet").rglob("*") if p.is_file())
+    results["eventpipe"] = {
+        "seconds": ep["seconds"],
+        "peak_rss": ep["peak_rss"],
+        "n_raw_events": n_raw,
+        "n_kept_events": n_kept,
+        "n_samples": n_samples,
+        "Mev_s": n_raw / ep["seconds"] / 1e6,
+        "hdf5_bytes": out.stat().st_size,
+        "parquet_bytes": pq_bytes,
+        "workers": args.workers,
+        "stdout": ep["stdout"],
+    }
+    total_raw_events = n_raw
+    print(f"eventpipe build: {ep['seconds']:.1f} s, {n_raw / ep['seconds'] / 1e6:.1f} M raw "
+          f"events/s, peak RSS {ep['peak_rss'] / 2**20:.0f} MiB (largest recording "
+          f"{largest / 2**20:.0f} MiB on disk)", flush=True)  # fmt: skip
+
+    # reference
+    if not args.skip_reference:
+        m = args.reference_recordings
+        if m is None:
+            m = len(stems) if args.scale == "small" else 3
+        ref_stems = spread(stems, m)
+        with tempfile.TemporaryDirectory(dir=bench) as tmp:
+            r = run_measured([sys.executable, str(Path(__file__).resolve()), "--run-reference",
+                              str(raw), ",".join(ref_stems), tmp])  # fmt: skip
+        inner = json.loads(r["stdout"].strip().splitlines()[-1])
+        eps = inner["n_raw_events"] / r["seconds"]
+        extrapolated = len(ref_stems) < len(stems)
+        ref_total = total_raw_events / eps
+        results["reference"] = {
+            "recordings_timed": len(ref_stems),
+            "seconds_timed": r["seconds"],
+            "peak_rss": r["peak_rss"],
+            "n_raw_events_timed": inner["n_raw_events"],
+            "Mev_s": eps / 1e6,
+            "stages": inner["stages"],
+            "extrapolated": extrapolated,
+            "seconds_whole_dataset": ref_total,
+        }
+        ratio = ref_total / ep["seconds"]
+        results["speedup"] = ratio
+        note = (f" (timed on {len(ref_stems)} of {len(stems)} recordings, extrapolated per raw "
+                "event)") if extrapolated else ""  # fmt: skip
+        print(f"reference (tonic, per sample, .npy): {ref_total:.1f} s for the dataset{note}, "
+              f"{eps / 1e6:.2f} M raw events/s, peak RSS {r['peak_rss'] / 2**20:.0f} MiB",
+              flush=True)  # fmt: skip
+        print(f"speed-up eventpipe / reference: {ratio:.0f}x", flush=True)
+
+    if args.compression:
+        rows = compression_study(out, bench)
+        results["compression"] = rows
+        print(f"{'compression':>11} {'chunk':>8} {'MB':>8} {'seq Mev/s':>10} {'ms/sample':>10}")
+        for row in rows:
+            print(f"{row['compression']:>11} {row['chunk']:>8} {row['bytes'] / 1e6:>8.1f} "
+                  f"{row['events_seq_Mev_s']:>10.0f} {row['ms_per_sample']:>10.3f}")  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
