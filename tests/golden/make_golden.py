@@ -40,9 +40,7 @@ def tonic_events(path: Path) -> np.ndarray:
 
 
 def field_digests(ev: np.ndarray) -> dict[str, str]:
-    return {
-        k: hashlib.sha256(np.ascontiguousarray(ev[k]).tobytes()).hexdigest() for k in "xytp"
-    }
+    return {k: hashlib.sha256(np.ascontiguousarray(ev[k]).tobytes()).hexdigest() for k in "xytp"}
 
 
 def main() -> None:
