@@ -55,7 +55,7 @@ def _hp_options(method: Method, taken: set[str]) -> list[click.Option]:
         clash = [f for f in flags if f.lstrip("-") in taken]
         if clash:
             raise ValueError(f"method {method.name}: hyperparameter {name!r} clashes with {clash}")
-        help_text = f"{method.name} hyperparameter (default {default!r})."
+        help_text = f"{method.name} hyperparameter."
         if isinstance(default, bool):
             decl = "/".join([f"--{name}", f"--no-{name}"])
             options.append(
@@ -214,8 +214,10 @@ def build_command(method: Method) -> click.Command:
         name=method.name,
         params=params,
         callback=callback,
-        help=(method.description or f"Train {method.name}")
-        + " under the shared SL-Animals protocol (trainers.common.protocol).",
+        help=(method.description or f"Train {method.name}.")
+        + "\n\nRuns the shared SL-Animals protocol (trainers.common.protocol) on an eventpipe "
+        "cache and writes results.json, summary.md, curves.png, confusion.png, TensorBoard "
+        "logs and checkpoints to --out.",
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     )
 
@@ -241,7 +243,7 @@ def run_from_options(method: Method, kw: dict[str, Any]) -> dict[str, Any]:
     from trainers.common.data import CacheSource
     from trainers.common.protocol import run
 
-    source = CacheSource(kw["cache"], kw["view"], in_memory=kw["in_memory"])
+    source = CacheSource(kw["cache"], kw["view"], in_memory=kw["in_memory"], workers=kw["workers"])
     config = resolve_config(method, kw, source.profile_hash)
     return run(config, method, source=source)
 

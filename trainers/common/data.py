@@ -10,7 +10,7 @@ tests pass a small in-memory source with the same attributes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,82 +55,63 @@ def _decode(v: Any) -> Any:
     return v.decode("ascii") if isinstance(v, bytes) else v
 
 
-def _as_bool(v: Any) -> bool:
-    if isinstance(v, (bytes, str)):
-        return _decode(v).strip().lower() in ("1", "true", "yes")
-    return bool(v)
-
-
 class CacheSource:
     """A :class:`DataSource` over an eventpipe HDF5 cache.
 
     Args:
         path: the ``.h5`` cache file.
         view: the frame view (``stbp``, ``slayer``, ...).
-        in_memory: let the dataset load the view's sparse arrays into memory.
+        in_memory: let the datasets read their samples' sparse frames once, at construction.
         uint8: request uint8 frames from the loader when the view is binary (``OR``); the
-            training loop converts them to float32 on the device.
+            training loop converts them to float32 on the device (less memory traffic).
+        workers: DataLoader worker processes the datasets will be used with (0: the batch
+            kernel may use Numba's threads in the main process).
+
+    Raises:
+        CacheError: missing or unreadable cache, or no such view (the message lists the views).
     """
 
-    def __init__(self, path: str | Path, view: str, in_memory: bool = False, uint8: bool = True):
+    def __init__(
+        self,
+        path: str | Path,
+        view: str,
+        in_memory: bool = False,
+        uint8: bool = True,
+        workers: int = 0,
+    ) -> None:
         from eventpipe.cache.hdf5 import CacheFile
-        from eventpipe.errors import CacheError
+        from eventpipe.loader import collate
 
         self.path = str(path)
         self.view = view
         self.in_memory = in_memory
-        if not Path(path).exists():
-            raise CacheError(f"{path}: no such cache file; build one with `eventpipe build`")
-        cf = CacheFile(path)
-        try:
-            attrs = dict(cf.attrs)
-            samples = cf.samples.copy()
-            view_attrs = self._view_attrs(cf, view)
-        finally:
-            close = getattr(cf, "close", None)
-            if close is not None:
-                close()
-        for col in ("recording", "group", "class_name", "lighting"):
-            if col in samples and samples[col].dtype == object:
-                samples[col] = samples[col].map(_decode)
-        self.samples = samples
-        self.attrs = attrs
-        self.view_attrs = view_attrs
-        self.synthetic = _as_bool(attrs.get("synthetic", False))
-        self.profile_hash = str(_decode(attrs.get("profile_hash", "")))
-        size = view_attrs.get("sensor_size", attrs.get("sensor_size"))
-        if size is None:
-            raise CacheError(f"{path}: view {view!r} has no sensor_size attribute")
-        self.sensor_size = tuple(int(v) for v in np.asarray(size).reshape(-1)[:3])
-        self.binning = str(_decode(view_attrs.get("binning", "")))
+        self.workers = workers
+        with CacheFile(path) as cf:
+            v = cf.view(view)
+            self.attrs = dict(cf.attrs)
+            self.view_attrs = dict(v.attrs)
+            self.samples = cf.samples.copy()
+            self.synthetic = cf.synthetic
+            self.profile_hash = cf.profile_hash
+            self.sensor_size = tuple(v.sensor_size)
+            self.binning = v.binning
         self.class_names = tuple(CLASS_NAMES)
         self.frame_dtype = torch.uint8 if (uint8 and self.binning == "OR") else torch.float32
-        from eventpipe.loader import collate
-
         self.collate = collate
 
-    @staticmethod
-    def _view_attrs(cf: Any, view: str) -> dict[str, Any]:
-        from eventpipe.errors import CacheError
-
-        try:
-            v = cf.view(view)
-        except (KeyError, CacheError) as exc:
-            raise CacheError(f"{cf.path if hasattr(cf, 'path') else 'cache'}: {exc}") from exc
-        attrs = v.get("attrs", v) if isinstance(v, dict) else getattr(v, "attrs", {})
-        return {k: _decode(val) for k, val in dict(attrs).items()}
-
     def dataset(self, sample_ids: np.ndarray, train: bool, seed: int) -> torch.utils.data.Dataset:
+        """An ``eventpipe.loader.CacheDataset`` of exactly ``sample_ids`` (in that order)."""
         from eventpipe.loader import CacheDataset
 
         return CacheDataset(
             self.path,
             self.view,
-            samples=np.asarray(sample_ids, dtype=np.int64),
+            samples=[int(i) for i in sample_ids],
             train=train,
             seed=seed,
             in_memory=self.in_memory,
             dtype=self.frame_dtype,
+            parallel=self.workers == 0,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -142,9 +123,49 @@ class CacheSource:
             "synthetic": self.synthetic,
             "sensor_size": list(self.sensor_size),
             "binning": self.binning,
+            "frame_dtype": str(self.frame_dtype).removeprefix("torch."),
             "n_samples": len(self.samples),
             "view_attrs": json.loads(json.dumps(self.view_attrs, default=str)),
         }
+
+
+def make_loader(
+    ds: Any,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    epoch: int,
+    seed: int,
+    workers: int,
+    pin_memory: bool,
+    collate: Callable[[list], Any],
+) -> Iterable:
+    """Batches of one pass (epoch ``epoch``) over ``ds``, deterministic in ``(seed, epoch)``.
+
+    An eventpipe ``CacheDataset`` uses its whole-batch path (``ds.loader``: one densify kernel
+    per batch, shuffle order from ``(dataset seed, epoch)``, crops from
+    ``(dataset seed, epoch, sample id)``). Any other dataset gets a ``DataLoader`` whose shuffle
+    generator is seeded with ``seed`` (after ``ds.set_epoch(epoch)`` if it has one).
+    """
+    if hasattr(ds, "loader") and hasattr(ds, "batch"):
+        return ds.loader(
+            batch_size=batch_size,
+            shuffle=shuffle,
+            epoch=epoch,
+            num_workers=workers,
+            pin_memory=pin_memory,
+        )
+    if hasattr(ds, "set_epoch"):
+        ds.set_epoch(epoch)
+    return torch.utils.data.DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=torch.Generator().manual_seed(int(seed)),
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=pin_memory,
+    )
 
 
 def recordings_of(samples: pd.DataFrame) -> list[str]:

@@ -12,9 +12,10 @@ and reports the **maximum** test accuracy over epochs (and the minimum test loss
 model is selected on the test set, every output of this protocol is labelled ``OPTIMISTIC``.
 
 Determinism: see :mod:`trainers.common.checkpoints`. The model of fold ``k`` is initialised from
-``derive_seed(seed, k, INIT)``; each epoch reseeds python/numpy/torch and the shuffling generator
-from ``(seed, k, epoch)``; the training dataset's random crops follow ``set_epoch(epoch)``. So a
-run resumed from ``last.pt`` after a SIGKILL computes the same weights as an uninterrupted one.
+``derive_seed(seed, k, INIT)``; each epoch reseeds python/numpy/torch from ``(seed, k, epoch)``,
+and the training crops and shuffle order are functions of ``(seed, k, epoch)`` too
+(:func:`trainers.common.data.make_loader`). So a run resumed from ``last.pt`` after a SIGKILL
+computes the same weights as an uninterrupted one.
 
 >>> # Python API (what ``python -m trainers.stbp`` calls):
 >>> # from trainers.common.protocol import run; results = run(config, METHOD)
@@ -25,6 +26,7 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,6 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from torch.utils.data import DataLoader
 
 from eventpipe.errors import EventpipeError
 from trainers.common.checkpoints import (
@@ -45,7 +46,7 @@ from trainers.common.checkpoints import (
     set_rng_state,
 )
 from trainers.common.config import RunConfig
-from trainers.common.data import CacheSource, DataSource, lookup, recordings_of
+from trainers.common.data import CacheSource, DataSource, lookup, make_loader, recordings_of
 from trainers.common.loop import Assistant, EpochResult, resolve_device, run_epoch
 from trainers.common.method import Method
 from trainers.common.metrics import confusion_matrix, per_class_accuracy, per_group_accuracy
@@ -152,16 +153,6 @@ def fold_ids(fold: Any, source: DataSource, config: RunConfig) -> dict[str, np.n
 # ----------------------------------------------------------------------------- one fold
 
 
-def _loader(ds: Any, config: RunConfig, source: DataSource, device: torch.device, **kw: Any):
-    return DataLoader(
-        ds,
-        num_workers=config.workers,
-        collate_fn=source.collate,
-        pin_memory=device.type == "cuda",
-        **kw,
-    )
-
-
 def _eval_result(ev: EpochResult, source: DataSource, n_classes: int) -> dict[str, Any]:
     groups = lookup(source.samples, ev.sample_ids, "group") if len(ev.sample_ids) else []
     return {
@@ -218,6 +209,11 @@ def run_fold(
         console.print(f"fold {k}: resuming after epoch {start} (last.pt)")
 
     eval_bs = config.eval_batch_size or config.batch_size
+    loader_kw = {
+        "workers": config.workers,
+        "pin_memory": device.type == "cuda",
+        "collate": source.collate,
+    }
     train_ds = source.dataset(ids["train"], train=True, seed=derive_seed(config.seed, k, DATA))
     eval_part = "test" if config.optimistic else "val"
     eval_ds = source.dataset(ids[eval_part], train=False, seed=derive_seed(config.seed, k, EVAL))
@@ -237,27 +233,16 @@ def run_fold(
                 stopped_early = True
                 break
             seed_everything(derive_seed(config.seed, k, epoch))
-            if hasattr(train_ds, "set_epoch"):
-                train_ds.set_epoch(epoch)
-            gen = torch.Generator().manual_seed(derive_seed(config.seed, k, epoch, SHUFFLE))
-            train_loader = _loader(
+            train_loader = make_loader(
                 train_ds,
-                config,
-                source,
-                device,
                 batch_size=config.batch_size,
                 shuffle=True,
-                generator=gen,
+                epoch=epoch,
+                seed=derive_seed(config.seed, k, epoch, SHUFFLE),
+                **loader_kw,
             )
-            gen_eval = torch.Generator().manual_seed(derive_seed(config.seed, k, epoch, EVAL))
-            eval_loader = _loader(
-                eval_ds,
-                config,
-                source,
-                device,
-                batch_size=eval_bs,
-                shuffle=False,
-                generator=gen_eval,
+            eval_loader = make_loader(
+                eval_ds, batch_size=eval_bs, shuffle=False, epoch=0, seed=0, **loader_kw
             )
             t0 = time.perf_counter()
             tr = run_epoch(
@@ -338,15 +323,8 @@ def run_fold(
             test_ds = source.dataset(
                 ids["test"], train=False, seed=derive_seed(config.seed, k, EVAL)
             )
-            gen_test = torch.Generator().manual_seed(derive_seed(config.seed, k, EVAL))
-            test_loader = _loader(
-                test_ds,
-                config,
-                source,
-                device,
-                batch_size=eval_bs,
-                shuffle=False,
-                generator=gen_test,
+            test_loader = make_loader(
+                test_ds, batch_size=eval_bs, shuffle=False, epoch=0, seed=0, **loader_kw
             )
             te = run_epoch(
                 assistant,
@@ -451,9 +429,12 @@ def run(
             ``config.cache`` / ``config.view``).
         console: where progress and the summary go (default: stdout).
     """
-    console = console or Console()
+    if console is None:  # logs of unattended runs: wide lines instead of 80-column wrapping
+        console = Console() if sys.stdout.isatty() else Console(width=132)
     if source is None:
-        source = CacheSource(config.cache, config.view, in_memory=config.in_memory)
+        source = CacheSource(
+            config.cache, config.view, in_memory=config.in_memory, workers=config.workers
+        )
     out = Path(config.out)
     labels = run_labels(source.synthetic, config.optimistic)
     device = resolve_device(config.device)
