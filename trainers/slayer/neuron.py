@@ -1,0 +1,407 @@
+"""SRM-alpha spiking neuron of SLAYER (Shrestha & Orchard, 2018), in pure PyTorch + Numba.
+
+Semantics follow slayerPytorch (``slayerSNN.layer``) exactly; only the implementation differs.
+
+Time is sampled every ``Ts`` milliseconds; all time constants are in milliseconds. Tensors are
+``[N, T, M]`` (batch, time, neurons; ``M`` = flattened ``C*H*W``) unless stated otherwise, so the
+eventpipe layout ``[N, T, P, H, W]`` is used without any transposition.
+
+Kernels (``alpha_kernel``), sampled at ``t = 0, Ts, 2Ts, ...`` and truncated at the first sample
+with ``|value| < 0.01`` after ``t > tau`` (slayer's ``_calculateAlphaKernel``)::
+
+    eps[k] = (k·Ts/tauSr) · exp(1 - k·Ts/tauSr)                       (spike response, PSP)
+    nu[k]  = -scaleRef·theta · (k·Ts/tauRef) · exp(1 - k·Ts/tauRef)   (refractory response)
+
+With the defaults (Ts 5, tauSr 10, tauRef 10, scaleRef 20, theta 10) ``eps`` has 16 samples
+(0..75 ms) and ``nu`` 28 samples (0..135 ms). Both start with an exact 0.
+
+Neuron (``psp_spike``)::
+
+    u[t]   = Ts · sum_k eps[k] · a[t-k]                   (PSP of the synaptic input a)
+    u'[t]  = u[t] + sum_{t' <= t, s[t'] > 0} nu[t - t']  (refractory response of own spikes)
+    s[t]   = 1/Ts if u'[t] >= theta else 0                (spike of amplitude 1/Ts)
+
+Backward (slayer's ``_spikeFunction.backward`` and ``_pspFunction.backward``): the spike
+function passes ``dL/ds · rho(u')`` with the PDF surrogate
+``rho(u) = scaleRho/(tauRho·theta) · exp(-|u - theta|/(tauRho·theta))`` evaluated on the
+refractory-modified potential ``u'``; the refractory feedback path is *not* differentiated
+(slayer saves the potential modified in place by its CUDA kernel and multiplies elementwise).
+The PSP backward is the transposed (anti-causal) convolution, also scaled by ``Ts``.
+
+Two backends compute the same thing:
+
+- ``"numba"`` (CPU tensors): one fused kernel per direction, parallel over (sample, block of
+  neurons), sequential over time, PSP and refractory ring buffer held in cache. Stores only
+  ``u'`` for the backward pass.
+- ``"torch"`` (any device, e.g. CUDA): PSP as ``conv1d``, a Python loop over time with
+  in-place tensor ops under ``no_grad`` (no autograd node per step), same saved tensors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numba import prange
+from torch.nn import functional as F
+
+from eventpipe.kernels._jit import jit
+
+#: slayer's truncation threshold for the alpha kernels.
+KERNEL_EPSILON = 0.01
+#: Neurons per Numba work item (contiguous block of the M axis).
+_BLOCK = 256
+
+
+@dataclass(frozen=True)
+class NeuronParams:
+    """SRM-alpha neuron parameters, slayerPytorch names and units (ms).
+
+    Attributes:
+        theta: firing threshold.
+        tauSr: spike-response (PSP) time constant, ms.
+        tauRef: refractory time constant, ms.
+        scaleRef: refractory amplitude relative to theta.
+        tauRho: surrogate width relative to theta.
+        scaleRho: surrogate scale.
+        Ts: sampling time (bin width), ms.
+
+    >>> NeuronParams().Ts
+    5.0
+    """
+
+    theta: float = 10.0
+    tauSr: float = 10.0
+    tauRef: float = 10.0
+    scaleRef: float = 20.0
+    tauRho: float = 1.0
+    scaleRho: float = 1.0
+    Ts: float = 5.0
+
+    @classmethod
+    def from_hparams(cls, hp: dict[str, Any]) -> NeuronParams:
+        """Build from a method hyperparameter dict (``Ts_ms`` or ``Ts`` for the sampling time)."""
+        names = ("theta", "tauSr", "tauRef", "scaleRef", "tauRho", "scaleRho")
+        kw = {k: float(hp[k]) for k in names if k in hp}
+        ts = hp.get("Ts_ms", hp.get("Ts"))
+        if ts is not None:
+            kw["Ts"] = float(ts)
+        return cls(**kw)
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def alpha_kernel(
+    tau: float, mult: float, ts: float, epsilon: float = KERNEL_EPSILON, t_max: float = math.inf
+) -> np.ndarray:
+    """Sampled alpha function ``mult · (t/tau) · exp(1 - t/tau)`` at ``t = 0, ts, 2ts, ...``.
+
+    Sampling stops at the first ``t > tau`` whose value has ``|value| < epsilon`` (that sample is
+    excluded), or at ``t_max`` (slayer's ``tSample``, exclusive). Same rule as slayerPytorch's
+    ``_calculateAlphaKernel``.
+
+    Returns:
+        float64 array ``[K]``; ``K >= 1`` and the first value is 0.
+    """
+    if tau <= 0 or ts <= 0:
+        raise ValueError(f"tau and ts must be positive, got tau={tau}, ts={ts}")
+    values = []
+    k = 0
+    while True:
+        t = k * ts
+        if t >= t_max:
+            break
+        v = mult * t / tau * math.exp(1.0 - t / tau)
+        if abs(v) < epsilon and t > tau:
+            break
+        values.append(v)
+        k += 1
+    return np.asarray(values, dtype=np.float64)
+
+
+def srm_kernel(p: NeuronParams) -> np.ndarray:
+    """Spike-response (PSP) kernel ``eps`` of ``p`` (float64 ``[K]``)."""
+    return alpha_kernel(p.tauSr, 1.0, p.Ts)
+
+
+def ref_kernel(p: NeuronParams) -> np.ndarray:
+    """Refractory kernel ``nu = -scaleRef·theta·alpha(tauRef)`` of ``p`` (float64 ``[R]``)."""
+    return alpha_kernel(p.tauRef, -p.scaleRef * p.theta, p.Ts)
+
+
+def spike_pdf(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    """Surrogate derivative ``scaleRho/(tauRho·theta) · exp(-|u - theta|/(tauRho·theta))``."""
+    tau = p.tauRho * p.theta
+    return (p.scaleRho / tau) * torch.exp(-(u - p.theta).abs() / tau)
+
+
+# ----------------------------------------------------------------------------------------------
+# Numba kernels (CPU). Arrays are [N, T, M] C-contiguous, float32 or float64.
+# ----------------------------------------------------------------------------------------------
+
+
+@jit(parallel=True)
+def _srm_forward_kernel(a, eps, nu, theta, ts, s, u, store_u):  # pragma: no cover - jitted
+    n_b, n_t, n_m = a.shape
+    n_k = eps.shape[0]
+    n_r = nu.shape[0]
+    amp = 1.0 / ts
+    nb = (n_m + _BLOCK - 1) // _BLOCK
+    for job in prange(n_b * nb):
+        n = job // nb
+        m0 = (job % nb) * _BLOCK
+        m1 = min(n_m, m0 + _BLOCK)
+        w = m1 - m0
+        ring = np.zeros((n_r, w), dtype=a.dtype)  # future refractory contributions
+        acc = np.empty(w, dtype=a.dtype)
+        for t in range(n_t):
+            acc[:] = 0.0
+            for k in range(min(n_k, t + 1)):
+                e = eps[k] * ts
+                if e != 0.0:
+                    row = a[n, t - k, m0:m1]
+                    for i in range(w):
+                        acc[i] += e * row[i]
+            rr = ring[t % n_r]
+            srow = s[n, t, m0:m1]
+            for i in range(w):
+                v = acc[i] + rr[i]
+                rr[i] = 0.0
+                if v >= theta:
+                    srow[i] = amp
+                    v += nu[0]
+                    for j in range(1, n_r):
+                        ring[(t + j) % n_r, i] += nu[j]
+                else:
+                    srow[i] = 0.0
+                acc[i] = v
+            if store_u:
+                urow = u[n, t, m0:m1]
+                for i in range(w):
+                    urow[i] = acc[i]
+
+
+@jit(parallel=True)
+def _srm_backward_kernel(g, u, eps, theta, ts, tau_rho, scale_rho, ga):  # pragma: no cover
+    n_b, n_t, n_m = g.shape
+    n_k = eps.shape[0]
+    tau = tau_rho * theta
+    c = scale_rho / tau
+    nb = (n_m + _BLOCK - 1) // _BLOCK
+    for job in prange(n_b * nb):
+        n = job // nb
+        m0 = (job % nb) * _BLOCK
+        m1 = min(n_m, m0 + _BLOCK)
+        w = m1 - m0
+        ring = np.zeros((n_k, w), dtype=g.dtype)  # g·rho(u') of the next K steps
+        acc = np.empty(w, dtype=g.dtype)
+        for t in range(n_t - 1, -1, -1):
+            h = ring[t % n_k]
+            grow = g[n, t, m0:m1]
+            urow = u[n, t, m0:m1]
+            for i in range(w):
+                h[i] = grow[i] * c * math.exp(-abs(urow[i] - theta) / tau)
+            acc[:] = 0.0
+            for k in range(min(n_k, n_t - t)):
+                e = eps[k] * ts
+                if e != 0.0:
+                    hk = ring[(t + k) % n_k]
+                    for i in range(w):
+                        acc[i] += e * hk[i]
+            garow = ga[n, t, m0:m1]
+            for i in range(w):
+                garow[i] = acc[i]
+
+
+# ----------------------------------------------------------------------------------------------
+# Torch implementations (any device)
+# ----------------------------------------------------------------------------------------------
+
+
+def _kernel_tensor(kernel: np.ndarray | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    if isinstance(kernel, torch.Tensor):
+        return kernel.to(device=like.device, dtype=like.dtype)
+    return torch.as_tensor(np.ascontiguousarray(kernel), dtype=like.dtype, device=like.device)
+
+
+def _causal_conv_time(
+    x: torch.Tensor, kernel: torch.Tensor, ts: float, transpose: bool = False
+) -> torch.Tensor:
+    """``y[:, t] = ts·sum_k kernel[k]·x[:, t-k]`` (or the transpose) along dim 1 of ``[N,T,M]``."""
+    n, t, m = x.shape
+    k = kernel.numel()
+    xt = x.permute(0, 2, 1).reshape(n * m, 1, t)
+    if transpose:  # y[t] = ts·sum_k kernel[k]·x[t+k]: correlation, pad on the right
+        y = F.conv1d(F.pad(xt, (0, k - 1)), kernel.view(1, 1, k))
+    else:  # conv1d is a correlation: flip the kernel, pad on the left
+        y = F.conv1d(F.pad(xt, (k - 1, 0)), kernel.flip(0).view(1, 1, k))
+    return (y * ts).view(n, m, t).permute(0, 2, 1).contiguous()
+
+
+def _torch_forward(
+    a: torch.Tensor, eps: torch.Tensor, nu: torch.Tensor, theta: float, ts: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    n, t_len, m = a.shape
+    u = _causal_conv_time(a, eps, ts)  # subthreshold potential, modified in place below
+    s = torch.zeros_like(a)
+    r_len = nu.numel()
+    ring = torch.zeros((r_len, n, m), dtype=a.dtype, device=a.device)
+    nu_col = nu.view(r_len, 1, 1)
+    amp = 1.0 / ts
+    steps = torch.arange(1, r_len, device=a.device)
+    for t in range(t_len):
+        r = t % r_len
+        ut = u[:, t]
+        ut += ring[r]
+        ring[r].zero_()
+        fired = ut >= theta
+        s[:, t] = fired.to(a.dtype) * amp
+        f = fired.to(a.dtype)
+        ut += nu[0] * f
+        if r_len > 1:
+            idx = (steps + t) % r_len
+            ring.index_add_(0, idx, nu_col[1:] * f.unsqueeze(0))
+    return s, u
+
+
+def _torch_backward(
+    g: torch.Tensor, u: torch.Tensor, eps: torch.Tensor, p: NeuronParams
+) -> torch.Tensor:
+    return _causal_conv_time(g * spike_pdf(u, p), eps, p.Ts, transpose=True)
+
+
+def _use_numba(x: torch.Tensor, backend: str) -> bool:
+    if backend == "auto":
+        return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+    if backend == "numba":
+        if x.device.type != "cpu":
+            raise ValueError("the numba backend needs CPU tensors; use backend='torch' on CUDA")
+        return True
+    if backend == "torch":
+        return False
+    raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
+
+
+class _PspSpike(torch.autograd.Function):
+    """Fused PSP + spike generation with slayer's surrogate backward. See module docstring."""
+
+    @staticmethod
+    def forward(ctx, a, eps, nu, p, backend):  # type: ignore[override]
+        a = a.contiguous()
+        need_grad = ctx.needs_input_grad[0]
+        if _use_numba(a, backend):
+            an = a.detach().numpy()
+            s = torch.empty_like(a)
+            u = torch.empty_like(a) if need_grad else torch.empty((1, 1, 1), dtype=a.dtype)
+            _srm_forward_kernel(
+                an,
+                eps.numpy(),
+                nu.numpy(),
+                float(p.theta),
+                float(p.Ts),
+                s.numpy(),
+                u.numpy(),
+                need_grad,
+            )
+            numba_path = True
+        else:
+            s, u = _torch_forward(a.detach(), eps, nu, p.theta, p.Ts)
+            numba_path = False
+        if need_grad:
+            ctx.save_for_backward(u, eps)
+            ctx.p = p
+            ctx.numba_path = numba_path
+        return s
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        u, eps = ctx.saved_tensors
+        p = ctx.p
+        g = g.contiguous()
+        if ctx.numba_path:
+            ga = torch.empty_like(g)
+            _srm_backward_kernel(
+                g.numpy(),
+                u.numpy(),
+                eps.numpy(),
+                float(p.theta),
+                float(p.Ts),
+                float(p.tauRho),
+                float(p.scaleRho),
+                ga.numpy(),
+            )
+        else:
+            ga = _torch_backward(g, u, eps, p)
+        return ga, None, None, None, None
+
+
+def psp_spike(
+    a: torch.Tensor,
+    p: NeuronParams,
+    eps: torch.Tensor | None = None,
+    nu: torch.Tensor | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """PSP of the synaptic input, then spikes with refractoriness (fused, fast).
+
+    Equivalent to ``spike(psp(a, p), p)`` (same values, same gradients) without materialising
+    the intermediate potential twice.
+
+    Args:
+        a: synaptic input ``[N, T, ...]`` (time in dim 1; trailing dims are neurons).
+        p: neuron parameters.
+        eps, nu: kernels (default: from ``p``), 1-D tensors on ``a``'s device and dtype.
+        backend: ``"auto"`` (Numba on CPU, torch elsewhere), ``"numba"`` or ``"torch"``.
+
+    Returns:
+        spikes, same shape as ``a``, values ``0`` or ``1/Ts``.
+    """
+    shape = a.shape
+    eps = _kernel_tensor(srm_kernel(p) if eps is None else eps, a)
+    nu = _kernel_tensor(ref_kernel(p) if nu is None else nu, a)
+    s = _PspSpike.apply(a.reshape(shape[0], shape[1], -1), eps, nu, p, backend)
+    return s.view(shape)
+
+
+def spike(
+    u: torch.Tensor, p: NeuronParams, nu: torch.Tensor | None = None, backend: str = "auto"
+) -> torch.Tensor:
+    """Spikes from a subthreshold potential ``u [N, T, ...]`` (slayer's ``spike``).
+
+    Adds the refractory response of each emitted spike to the future potential; gradient
+    ``dL/du = dL/ds · rho(u')`` on the refractory-modified potential ``u'``.
+    """
+    ident = torch.tensor([1.0 / p.Ts], dtype=u.dtype, device=u.device)
+    return psp_spike(u, p, eps=ident, nu=nu, backend=backend)
+
+
+def psp(
+    x: torch.Tensor,
+    p: NeuronParams | None = None,
+    kernel: torch.Tensor | None = None,
+    ts: float | None = None,
+) -> torch.Tensor:
+    """Causal temporal convolution ``y[t] = Ts·sum_k eps[k]·x[t-k]`` along dim 1 (autograd).
+
+    Args:
+        x: ``[N, T, ...]`` (time in dim 1).
+        p: neuron parameters (kernel ``srm_kernel(p)`` and ``Ts``), or give ``kernel`` and ``ts``.
+
+    Returns:
+        tensor shaped like ``x``.
+    """
+    if kernel is None:
+        if p is None:
+            raise ValueError("give p or kernel")
+        kernel = srm_kernel(p)
+    if ts is None:
+        if p is None:
+            raise ValueError("give p or ts")
+        ts = p.Ts
+    shape = x.shape
+    k = _kernel_tensor(kernel, x)
+    return _causal_conv_time(x.reshape(shape[0], shape[1], -1), k, ts).view(shape)
