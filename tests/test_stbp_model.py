@@ -1,0 +1,164 @@
+"""SLANIMALSNet: shapes, fused == eager == published per-step structure, chunked eval, method."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+import trainers.stbp.neuron as neuron
+from trainers.stbp.method import METHOD
+from trainers.stbp.model import SLANIMALSNet, fc_input_shape
+from trainers.stbp.neuron import LIFParams
+from trainers.stbp.reference import EagerSLANIMALSNet, PublishedSLANIMALSNet
+
+D = torch.float64
+
+
+def _active_model(sensor_size, dtype=D, seed=0, **kw):
+    """A model with weights scaled up so every layer spikes on random input (gradients flow)."""
+    torch.manual_seed(seed)
+    model = SLANIMALSNet(sensor_size=sensor_size, **kw).to(dtype)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)
+    return model
+
+
+def _frames(n, big_t, sensor_size, dtype=D, seed=1, density=0.3):
+    w, h, p = sensor_size
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, big_t, p, h, w, generator=gen) < density).to(dtype)
+
+
+def test_published_sizes():
+    assert fc_input_shape((128, 128, 2)) == (50, 30, 30)  # fc1 45000 -> 200, as published
+    net = SLANIMALSNet()
+    assert net.fc1.in_features == 45000 and net.fc1.out_features == 200
+    assert net.fc2.out_features == 19
+    assert net.conv1.in_channels == 2 and net.conv1.out_channels == 20
+    assert net.conv2.out_channels == 50 and net.conv2.kernel_size == (3, 3)
+    assert net.conv1.padding == (0, 0)
+    assert fc_input_shape((32, 32, 2)) == (50, 6, 6)
+    assert fc_input_shape((40, 24, 2)) == (50, 4, 8)  # (W, H, P): H -> 4, W -> 8
+    with pytest.raises(ValueError):
+        fc_input_shape((8, 8, 2))
+
+
+def test_output_shape_128():
+    net = SLANIMALSNet()
+    with torch.no_grad():
+        out = net(torch.zeros(2, 2, 2, 128, 128))
+        spikes = net.spikes(torch.zeros(2, 2, 2, 128, 128))
+    assert out.shape == (2, 19) and out.dtype == torch.float32
+    assert spikes.shape == (2, 2, 19)
+
+
+def test_output_is_rate_in_steps_of_one_over_t():
+    net = _active_model((16, 16, 2), dtype=torch.float32)
+    x = _frames(3, 5, (16, 16, 2), dtype=torch.float32)
+    with torch.no_grad():
+        rate = net(x)
+    assert rate.shape == (3, 19)
+    assert ((rate * 5) == (rate * 5).round()).all() and rate.min() >= 0 and rate.max() <= 1
+    assert 0 < rate.mean() < 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_fused_equals_eager_and_published(monkeypatch, dtype, backend):
+    """Same weights -> identical outputs and matching parameter gradients for all three."""
+    if backend == "torch":
+        monkeypatch.setattr(neuron, "_use_numba", lambda t: False)
+    ss = (22, 18, 2)  # W != H, odd intermediate sizes (conv2 out 5x7 -> floor pooling)
+    fused = _active_model(ss, dtype)
+    eager = EagerSLANIMALSNet(sensor_size=ss).to(dtype)
+    published = PublishedSLANIMALSNet(sensor_size=ss).to(dtype)
+    eager.load_state_dict(fused.state_dict())
+    published.load_state_dict(fused.state_dict())
+    x = _frames(3, 7, ss, dtype)
+    weights = torch.linspace(-1, 1, 19, dtype=dtype)
+    results = []
+    for model in (fused, eager, published):
+        out = model(x)
+        (out * weights).sum().backward()
+        results.append((out.detach(), {k: p.grad for k, p in model.named_parameters()}))
+    (out0, g0) = results[0]
+    assert 0 < out0.mean() < 1, "test input must make the output layer spike"
+    tol = 2e-4 if dtype == torch.float32 else 1e-10
+    for out, grads in results[1:]:
+        assert torch.equal(out, out0)
+        assert grads.keys() == g0.keys()
+        for k in g0:
+            assert g0[k].abs().max() > 0, k
+            torch.testing.assert_close(grads[k], g0[k], rtol=tol, atol=tol, msg=k)
+
+
+def test_chunked_eval_equals_full():
+    net = _active_model((20, 20, 2), dtype=torch.float32).eval()
+    x = _frames(2, 11, (20, 20, 2), dtype=torch.float32)
+    with torch.no_grad():
+        net.eval_time_chunk = None
+        full = net(x)
+        for chunk in (1, 3, 4, 10):
+            net.eval_time_chunk = chunk
+            assert torch.equal(net(x), full), chunk
+    assert 0 < full.mean() < 1
+
+
+def test_dropout_option():
+    net = _active_model((16, 16, 2), dtype=torch.float32, dropout=0.5)
+    x = _frames(2, 4, (16, 16, 2), dtype=torch.float32)
+    net.eval()
+    with torch.no_grad():
+        a, b = net(x), net(x)
+    assert torch.equal(a, b)
+    net.train()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        c = net.spikes(x)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        d = net.spikes(x)
+    assert not torch.equal(c, d)
+
+
+def test_bf16_autocast_runs_with_float32_state():
+    net = _active_model((16, 16, 2), dtype=torch.float32)
+    x = _frames(2, 4, (16, 16, 2), dtype=torch.float32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+    assert out.dtype == torch.float32 and out.shape == (2, 19)
+    out.sum().backward()
+    assert net.conv1.weight.grad is not None and net.conv1.weight.grad.dtype == torch.float32
+
+
+def test_method_contract():
+    hp = dict(METHOD.hyperparameters)
+    assert METHOD.name == "stbp"
+    assert {k: hp[k] for k in ("vth", "tau", "a1", "dropout", "loss")} == {
+        "vth": 0.3,
+        "tau": 0.3,
+        "a1": 0.5,
+        "dropout": 0.0,
+        "loss": "mse",
+    }
+    assert METHOD.defaults == {"epochs": 400, "batch_size": 8, "lr": 1e-3}
+    model = METHOD.build_model({**hp, "vth": 0.25, "a1": 1.0}, 19, (32, 32, 2))
+    assert isinstance(model, SLANIMALSNet)
+    assert model.params == LIFParams(vth=0.25, tau=0.3, a1=1.0)
+    assert model.fc1.in_features == 1800
+    opt = METHOD.make_optimizer(model.parameters(), 1e-3, hp)
+    assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["lr"] == 1e-3
+
+    rate = torch.tensor([[0.0, 0.5, 0.25], [1.0, 0.0, 0.0]])
+    labels = torch.tensor([1, 2])
+    expected = F.mse_loss(rate, F.one_hot(labels, 3).float())
+    assert METHOD.loss(rate, labels, hp) == pytest.approx(float(expected))
+    assert float(expected) == pytest.approx((0.25 + 0 + 0.0625 + 1 + 0 + 1) / 6)
+    ce = METHOD.loss(rate, labels, {**hp, "loss": "ce", "ce_scale": 2.0})
+    assert float(ce) == pytest.approx(float(F.cross_entropy(rate * 2, labels)))
+    with pytest.raises(ValueError):
+        METHOD.loss(rate, labels, {**hp, "loss": "hinge"})
+    assert METHOD.predict(rate).tolist() == [1, 0]
+    assert METHOD.predict(rate).dtype == torch.int64

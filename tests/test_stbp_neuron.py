@@ -1,0 +1,203 @@
+"""STBP LIF neuron: hand-computed sequences, the surrogate formula, fused == per-step autograd."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.nn import functional as F
+
+import trainers.stbp.neuron as neuron
+from trainers.stbp import kernels
+from trainers.stbp.neuron import LIFParams, lif, lif_pool, lif_potentials, surrogate
+from trainers.stbp.reference import lif_eager, lif_eager_potentials
+
+D = torch.float64
+
+
+@pytest.fixture(params=["numba", "torch"])
+def backend(request, monkeypatch):
+    """Run a test on the Numba CPU kernels and on the device-agnostic torch-ops path."""
+    if request.param == "torch":
+        monkeypatch.setattr(neuron, "_use_numba", lambda t: False)
+    return request.param
+
+
+def test_forward_hand_computed(backend):
+    # one neuron per column; Vth 0.3, tau 0.3
+    current = torch.tensor(
+        [
+            [0.2, 0.31, -0.5, 0.3],
+            [0.2, 0.31, 0.9, 0.0],
+            [0.2, 0.31, 0.0, 0.0],
+            [0.5, 0.0, 0.0, 0.0],
+            [0.1, 0.0, 0.0, 0.0],
+        ],
+        dtype=D,
+    )
+    u_expected = torch.tensor(
+        [
+            [0.2, 0.31, -0.5, 0.3],  # 0.3 is not > 0.3: no spike
+            [0.26, 0.31, 0.75, 0.09],  # col 1 spiked at t=0 -> reset; col 2: 0.3*-0.5+0.9
+            [0.278, 0.31, 0.0, 0.027],  # col 2 spiked at t=1 -> reset
+            [0.5834, 0.0, 0.0, 0.0081],
+            [0.1, 0.0, 0.0, 0.00243],  # col 0 spiked at t=3 -> reset
+        ],
+        dtype=D,
+    )
+    o_expected = torch.tensor(
+        [[0, 1, 0, 0], [0, 1, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]], dtype=D
+    )
+    u = lif_potentials(current)
+    torch.testing.assert_close(u, u_expected, rtol=0, atol=1e-12)
+    o = lif(current.clone())
+    assert torch.equal(o, o_expected)
+    u_ref, o_ref = lif_eager_potentials(current)
+    torch.testing.assert_close(u_ref, u_expected, rtol=0, atol=1e-12)
+    assert torch.equal(o_ref, o_expected)
+
+
+def test_backward_hand_computed(backend):
+    # I = [0.4, 0.1], L = o[1].  u0 = 0.4 (spike, h = 2), u1 = 0.1 (reset, h = 2).
+    # du1 = 1 * h(u1) = 2;  do0 = 0 - tau*u0*du1 = -0.24;  du0 = do0*h(u0) + 0 = -0.48.
+    current = torch.tensor([0.4, 0.1], dtype=D, requires_grad=True)
+    o = lif(current.clone())
+    o[1].backward()
+    torch.testing.assert_close(current.grad, torch.tensor([-0.48, 2.0], dtype=D))
+    # no reset (u0 = 0.2 < Vth): du0 = -tau*u0*du1*h(u0) + tau*du1 = -0.24 + 0.6
+    current = torch.tensor([0.2, 0.1], dtype=D, requires_grad=True)
+    lif(current.clone())[1].backward()
+    torch.testing.assert_close(current.grad, torch.tensor([0.36, 2.0], dtype=D))
+
+
+@pytest.mark.parametrize(("vth", "a1"), [(0.3, 0.5), (0.5, 0.5), (0.25, 1.0), (0.3, 0.2)])
+def test_surrogate_formula(backend, vth, a1):
+    """One time step: dL/dI = dL/do * (|u - vth| < a1/2) / a1 (strict)."""
+    p = LIFParams(vth=vth, tau=0.3, a1=a1)
+    u = torch.linspace(vth - a1, vth + a1, 401, dtype=D)
+    u = torch.cat([u, torch.tensor([vth - a1 / 2, vth + a1 / 2], dtype=D)])
+    current = u.clone().view(1, -1).requires_grad_()
+    g = torch.rand(1, u.numel(), dtype=D) + 0.5
+    lif(current.clone(), p).backward(g)
+    expected = g[0] * ((u - vth).abs() < a1 / 2).to(D) / a1
+    torch.testing.assert_close(current.grad[0], expected)
+    torch.testing.assert_close(surrogate(u, vth, a1), expected / g[0])
+    assert float(surrogate(torch.tensor(vth, dtype=D), vth, a1)) == pytest.approx(1 / a1)
+
+
+def test_surrogate_boundaries_are_open(backend):
+    """Exactly representable edges: |u - vth| == a1/2 gets no gradient (strict "<")."""
+    p = LIFParams(vth=0.5, tau=0.5, a1=0.5)
+    u = torch.tensor([[0.25, 0.2500001, 0.5, 0.7499999, 0.75]], dtype=D, requires_grad=True)
+    lif(u.clone(), p).sum().backward()
+    assert u.grad.tolist() == [[0.0, 2.0, 2.0, 2.0, 0.0]]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    big_t=st.integers(1, 7),
+    shape=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+    scale=st.sampled_from([0.2, 0.5, 1.0]),
+    seed=st.integers(0, 2**31 - 1),
+    f32=st.booleans(),
+)
+def test_lif_matches_per_step_autograd(big_t, shape, scale, seed, f32):
+    dtype = torch.float32 if f32 else D
+    gen = torch.Generator().manual_seed(seed)
+    current = (torch.randn(big_t, *shape, generator=gen, dtype=dtype) * scale).requires_grad_()
+    g = torch.randn(big_t, *shape, generator=gen, dtype=dtype)
+    ref = lif_eager(current)
+    (gref,) = torch.autograd.grad(ref, current, g)
+    out = lif(current.clone())
+    (gout,) = torch.autograd.grad(out, current, g)
+    assert torch.equal(out, ref)
+    tol = 1e-5 if f32 else 1e-12
+    torch.testing.assert_close(gout, gref, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("hw", [(6, 8), (7, 5), (5, 5), (2, 3)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_lif_pool_matches_per_step_autograd(backend, hw, dtype):
+    """Fused LIF + avgpool2 (odd sizes: floor) == per-step LIF, then F.avg_pool2d."""
+    h, w = hw
+    big_t, n, c = 5, 2, 3
+    gen = torch.Generator().manual_seed(h * 10 + w)
+    current = (torch.randn(big_t, n, h, w, c, generator=gen, dtype=dtype) * 0.4).requires_grad_()
+    ref = lif_eager(current)  # [T, N, H, W, C]
+    ref = F.avg_pool2d(ref.flatten(0, 1).permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1)
+    ref = ref.reshape(big_t, n, h // 2, w // 2, c)
+    g = torch.randn(ref.shape, generator=gen, dtype=dtype)
+    (gref,) = torch.autograd.grad(ref, current, g)
+    out = lif_pool(current.clone())
+    (gout,) = torch.autograd.grad(out, current, g)
+    assert out.shape == ref.shape
+    assert torch.equal(out, ref)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(gout, gref, rtol=tol, atol=tol)
+
+
+def test_one_autograd_node_and_buffer_reuse():
+    """The whole time loop is one graph node; the input buffer holds u, then dL/dI."""
+    current = torch.randn(9, 4, 5, dtype=D).requires_grad_()
+    buf = current * 1.0
+    out = lif(buf)
+    assert type(out.grad_fn).__name__ == "_LIFBackward"
+    assert out.grad_fn.next_functions[0][0] is buf.grad_fn
+    torch.testing.assert_close(buf, lif_potentials(current.detach()))
+    out.sum().backward()
+    torch.testing.assert_close(buf, current.grad)
+
+
+def test_state_carry_over_chunks(backend):
+    """Running two time chunks with u0 = last potential == one run over all steps."""
+    current = torch.randn(10, 3, 6, 4, 2, dtype=D) * 0.5
+    with torch.no_grad():
+        full = lif_pool(current.clone())
+        first = current[:4].clone()
+        a = lif_pool(first)
+        b = lif_pool(current[4:].clone(), u0=first[-1])
+        flat = current.view(10, -1).clone()
+        full_fc = lif(flat.clone())
+        part = flat[:6].clone()
+        c = lif(part)
+        d = lif(flat[6:].clone(), u0=part[-1])
+    assert torch.equal(torch.cat([a, b]), full)
+    assert torch.equal(torch.cat([c, d]), full_fc)
+
+
+def test_kernels_plain_python_equals_compiled():
+    """The Numba kernels' plain-Python bodies (EVENTPIPE_DISABLE_JIT path) agree with the JIT."""
+    if not hasattr(kernels.lif_pool_forward, "py_func"):
+        pytest.skip("JIT disabled: kernels already run as plain Python")
+    rng = np.random.default_rng(0)
+    c = (np.float64(0.3), np.float64(0.3), np.float64(0.25), np.float64(0.5))
+    buf = rng.normal(0, 0.4, (4, 2, 5, 3, 2))
+    g = rng.normal(0, 1, (4, 2, 2, 1, 2))
+    u0 = rng.normal(0, 0.2, (2, 5, 3, 2))
+    results = []
+    for fwd, bwd in (
+        (kernels.lif_pool_forward, kernels.lif_pool_backward),
+        (kernels.lif_pool_forward.py_func, kernels.lif_pool_backward.py_func),
+    ):
+        b, pooled = buf.copy(), np.zeros((4, 2, 2, 1, 2))
+        fwd(b, pooled, u0, c[0], c[1])
+        u = b.copy()
+        bwd(b, g, *c)
+        results.append((pooled, u, b))
+    for x, y in zip(*results):
+        np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-13)
+    flat = rng.normal(0, 0.4, (5, 7))
+    gf = rng.normal(0, 1, (5, 7))
+    out = []
+    for fwd, bwd in (
+        (kernels.lif_forward, kernels.lif_backward),
+        (kernels.lif_forward.py_func, kernels.lif_backward.py_func),
+    ):
+        b, s = flat.copy(), np.zeros((5, 7))
+        fwd(b, s, np.zeros(7), c[0], c[1])
+        bwd(b, gf, *c)
+        out.append((s, b))
+    for x, y in zip(*out):
+        np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-13)
