@@ -213,3 +213,68 @@ def test_real_method_end_to_end(module, tiny_cache, tmp_path):
     assert res["method"] == module and res["synthetic"] is True
     assert res["cache"]["view"] == module
     assert len(res["folds"][0]["history"]) == 2
+
+
+def _toy_cache_run(cache: Path, out: Path, **kw) -> dict:
+    from trainers.common.config import RunConfig
+    from trainers.common.protocol import run
+
+    cfg = RunConfig(
+        **{
+            "method": "toy", "cache": str(cache), "view": "stbp", "epochs": 3, "batch_size": 8,
+            "lr": 1e-2, "device": "cpu", "out": str(out), "quiet": True, "folds": (1,),
+            "hyperparameters": dict(TOY.hyperparameters), **kw,
+        }
+    )  # fmt: skip
+    return run(cfg, TOY)
+
+
+def _same_weights(a: Path, b: Path) -> None:
+    import torch
+
+    from trainers.common.checkpoints import load_checkpoint
+
+    for name in ("last.pt", "best.pt"):
+        ma, mb = (load_checkpoint(p / "fold1" / name)["model"] for p in (a, b))
+        for key in ma:
+            assert torch.equal(ma[key], mb[key]), (name, key)
+
+
+def _timeless(res: dict) -> list:
+    drop = {"seconds", "samples_per_s", "train_samples_per_s"}
+    return [
+        {k: v if k != "history" else [{x: y for x, y in h.items() if x not in drop} for h in v]
+         for k, v in f.items() if k not in drop}
+        for f in res["folds"]
+    ]  # fmt: skip
+
+
+def test_resume_on_the_cache_data_path(tiny_cache, tmp_path, monkeypatch):
+    """Interrupted mid-epoch and resumed = uninterrupted, with eventpipe's loader (random crops,
+    per-epoch shuffle from the batch sampler, uint8 frames)."""
+    from trainers.common import loop
+
+    straight = _toy_cache_run(tiny_cache, tmp_path / "straight")
+    train, calls = loop.Assistant.train, {"n": 0}
+
+    def failing(self, x, y):
+        calls["n"] += 1
+        if calls["n"] == 20:  # 12 train batches per epoch: inside epoch 2
+            raise KeyboardInterrupt
+        return train(self, x, y)
+
+    monkeypatch.setattr(loop.Assistant, "train", failing)
+    with pytest.raises(KeyboardInterrupt):
+        _toy_cache_run(tiny_cache, tmp_path / "cut")
+    monkeypatch.setattr(loop.Assistant, "train", train)
+    resumed = _toy_cache_run(tiny_cache, tmp_path / "cut", resume=True)
+    assert _timeless(resumed) == _timeless(straight)
+    _same_weights(tmp_path / "cut", tmp_path / "straight")
+
+
+@pytest.mark.slow
+def test_dataloader_workers_do_not_change_the_result(tiny_cache, tmp_path):
+    a = _toy_cache_run(tiny_cache, tmp_path / "w0", epochs=2)
+    b = _toy_cache_run(tiny_cache, tmp_path / "w2", epochs=2, workers=2)
+    assert _timeless(a) == _timeless(b)
+    _same_weights(tmp_path / "w0", tmp_path / "w2")
