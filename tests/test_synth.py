@@ -29,6 +29,7 @@ from eventpipe.synth import (
 from eventpipe.synth.design import (
     MAX_WINDOW_S,
     MIN_WINDOW_S,
+    PINNED_WINDOWS,
     TARGET_MEAN_MS,
     TARGET_STD_MS,
     design_recording,
@@ -163,13 +164,30 @@ def test_aedat_header_is_jaer_like_and_labelled_synthetic(tiny4):
 
 @pytest.mark.parametrize("seed", [0, 1, 7])
 def test_designed_sample_lengths_match_published_statistics(seed):
-    w = np.array([g.window for s in STEMS for g in design_recording(s, seed).gestures]) * 1e3
+    designs = [design_recording(s, seed) for s in STEMS]
+    w = np.array([g.window for d in designs for g in d.gestures]) * 1e3
     assert len(w) == 1121
-    assert w.min() >= MIN_WINDOW_S * 1e3 >= 880 and w.max() <= MAX_WINDOW_S * 1e3 <= 9466
+    # the published extremes are reproduced by two pinned samples, the rest is drawn
+    assert (w.min(), w.max()) == (920.0, 9400.0)
+    pinned = {(d.stem, g.class_id) for d in designs for g in d.gestures} & set(PINNED_WINDOWS)
+    assert pinned == set(PINNED_WINDOWS)
+    drawn = [
+        g.window for d in designs for g in d.gestures if (d.stem, g.class_id) not in PINNED_WINDOWS
+    ]
+    assert MIN_WINDOW_S <= min(drawn) and max(drawn) <= MAX_WINDOW_S
     assert abs(w.mean() - TARGET_MEAN_MS) < 120
     assert abs(w.std() - TARGET_STD_MS) < 150
-    classes = [g.class_id for g in design_recording(STEMS[0], seed).gestures]
+    classes = [g.class_id for g in designs[0].gestures]
     assert classes == list(range(19))
+
+
+@pytest.mark.parametrize("scale", ["tiny", "small"])
+def test_pinned_extremes_measure_within_the_published_range(scale):
+    for (stem, class_id), window in PINNED_WINDOWS.items():
+        ev, tags = _truth(stem, scale)
+        a, b = tags["start"][class_id], tags["end"][class_id]
+        measured = (ev["t"][b - 1] - ev["t"][a]) / 1e3
+        assert 880 <= measured <= 9466 and window * 1e3 - 10 < measured <= window * 1e3
 
 
 def test_measured_sample_lengths_follow_the_design(tiny4):
