@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from eventpipe.errors import CacheError
-from eventpipe.loader import BatchRequest, CacheDataset, EpochBatchSampler, collate
+from eventpipe.loader import BatchRequest, CacheDataset, EpochBatchSampler, OutputPool, collate
 from eventpipe.slanimals import STEMS
 from eventpipe.splits import published_folds
 from tests.test_loader_fixture import dense_reference, write_fixture_cache
@@ -246,3 +246,39 @@ def test_epoch_batch_sampler():
 def test_repr_says_synthetic(cache):
     r = repr(CacheDataset(cache, "stbp", train=True))
     assert "SYNTHETIC" in r and "[17, 2, 128, 128]" in r
+
+
+def test_output_pool_reuses_only_unreferenced_memory():
+    pool = OutputPool(max_per_shape=2)
+    a = pool.tensor((3, 4), np.float32)
+    a.fill_(1)
+    b = pool.tensor((3, 4), np.float32)
+    assert a.data_ptr() != b.data_ptr() and pool.reused == 0
+    ptr_a = a.data_ptr()
+    view = a.transpose(0, 1)  # a view keeps the memory in use
+    arr = a.numpy()
+    del a
+    c = pool.tensor((3, 4), np.float32)
+    assert c.data_ptr() not in (ptr_a, b.data_ptr())  # pool full -> plain memory
+    del view
+    d = pool.tensor((3, 4), np.float32)
+    assert d.data_ptr() != ptr_a  # the numpy array still uses it
+    del arr, d
+    e = pool.tensor((3, 4), np.float32)
+    assert e.data_ptr() == ptr_a and pool.reused == 1
+    assert pool.tensor((2, 2), np.uint8).dtype == torch.uint8
+
+
+def test_kept_batches_are_never_overwritten(cache):
+    ds = CacheDataset(cache, "stbp", train=True)
+    kept = [ds.batch([i, i + 1]) for i in range(0, 12, 2)]  # more than the pool holds
+    for k, (frames, _, _) in enumerate(kept):
+        ref, _, _ = CacheDataset(cache, "stbp", train=True, reuse_buffers=False).batch(
+            [2 * k, 2 * k + 1]
+        )
+        torch.testing.assert_close(frames, ref, rtol=0, atol=0)
+    pooled = {f.data_ptr() for f, _, _ in kept[:4]}
+    del kept, frames, ref
+    ptrs = {ds.batch([0, 1])[0].data_ptr() for _ in range(5)}
+    assert ptrs <= pooled
+    assert len(ptrs) == 1 and ds._pool.reused >= 4  # a dropped batch's memory is recycled
