@@ -31,7 +31,7 @@ from trainers.common.metrics import (
     per_class_accuracy,
     per_group_accuracy,
 )
-from trainers.common.protocol import RunError, run
+from trainers.common.protocol import RunError, run, should_stop
 from trainers.common.toy import ToySource, toy_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -181,6 +181,28 @@ def test_patience_stops_the_fold(tmp_path):
     assert fold["stopped_early"] is True
     assert fold["epochs_run"] == 4  # epochs 3 and 4 did not improve on epoch 2
     assert fold["best_epoch"] == 2
+    res = run(
+        _config(tmp_path, "min", epochs=7, patience=2, min_epochs=5),
+        _scripted_method([3.0, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0]),
+        ToySource(),
+    )
+    assert res["folds"][0]["epochs_run"] == 6  # may only stop once more than 5 epochs are done
+
+
+def test_early_stopping_rule_matches_the_published_slayer_loop():
+    """Published: after 0-based epoch e, stop if e >= 200 and epochs-without-improvement >= 100."""
+    cfg = RunConfig(
+        method="m", cache="c", view="v", epochs=1000, batch_size=8, lr=0.01, out="o",
+        patience=100, min_epochs=200,
+    )  # fmt: skip
+
+    def published(e0: int, best0: int) -> bool:
+        return e0 >= 200 and (e0 - best0) >= 100
+
+    for e0 in range(150, 400, 7):
+        for best0 in range(0, e0 + 1, 11):
+            assert should_stop(cfg, e0 + 1, best0 + 1) == published(e0, best0), (e0, best0)
+    assert not should_stop(cfg.model_copy(update={"protocol": "train-test"}), 400, 1)
 
 
 # ----------------------------------------------------------------------------- toy runs

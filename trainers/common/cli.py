@@ -87,6 +87,8 @@ def build_command(method: Method) -> click.Command:
     """The click command training ``method`` under the shared protocol."""
     d = {**FALLBACK_DEFAULTS, **method.defaults}
     view = d.get("view", method.name)
+    # early stopping defaults: method.defaults, else the method's published rule (extra)
+    stop = {**method.extra.get("published_early_stopping", {}), **d}
     params: list[click.Parameter] = [
         click.Option(
             ["--cache"],
@@ -151,10 +153,17 @@ def build_command(method: Method) -> click.Command:
         click.Option(
             ["--patience"],
             type=click.IntRange(min=0),
-            default=int(d.get("patience", 0)),
+            default=int(stop.get("patience", 0)),
             show_default=True,
-            help="cv: stop a fold after this many epochs without a lower validation "
-            "loss (0: never).",
+            help="cv early stopping: stop a fold once the validation loss has not improved for "
+            "this many epochs (0: never).",
+        ),
+        click.Option(
+            ["--min-epochs"],
+            type=click.IntRange(min=0),
+            default=int(stop.get("min_epochs", 0)),
+            show_default=True,
+            help="Early stopping only after more than this many epochs.",
         ),
         click.Option(
             ["--device"],

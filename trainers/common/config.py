@@ -92,6 +92,7 @@ class RunConfig(BaseModel):
     eval_batch_size: int | None = Field(default=None, ge=1)
     lr: float = Field(gt=0)
     patience: int = Field(default=0, ge=0)
+    min_epochs: int = Field(default=0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     workers: int = Field(default=0, ge=0)
     seed: int = 0

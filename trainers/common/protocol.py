@@ -167,6 +167,19 @@ def _eval_result(ev: EpochResult, source: DataSource, n_classes: int) -> dict[st
     }
 
 
+def should_stop(config: RunConfig, finished: int, best_epoch: int | None) -> bool:
+    """Early stopping (cv only) after ``finished`` epochs: more than ``min_epochs`` done and no
+    lower validation loss for ``patience`` epochs (the published SLAYER rule with 200 / 100:
+    ``epoch >= 200 and no_improvement >= 100``, ``epoch`` counted from 0)."""
+    return bool(
+        config.patience
+        and not config.optimistic
+        and best_epoch is not None
+        and finished > config.min_epochs
+        and finished - best_epoch >= config.patience
+    )
+
+
 def run_fold(
     fold: Any,
     config: RunConfig,
@@ -224,12 +237,7 @@ def run_fold(
     stopped_early = False
     try:
         for epoch in range(start + 1, config.epochs + 1):
-            if (
-                config.patience
-                and not config.optimistic
-                and best["epoch"] is not None
-                and epoch - 1 - best["epoch"] >= config.patience
-            ):
+            if should_stop(config, epoch - 1, best["epoch"]):
                 stopped_early = True
                 break
             seed_everything(derive_seed(config.seed, k, epoch))
