@@ -25,26 +25,63 @@ from typing import Literal
 import numpy as np
 
 from eventpipe.kernels._common import event_array
+from eventpipe.kernels._jit import jit
+
+#: time maps of :func:`map_time_kernel`
+_SHIFT, _FLOOR_MS, _FLOOR_MS_US = 0, 1, 2
 
 
-def _split(data) -> tuple[np.ndarray | None, np.ndarray]:
-    """(events or None, t as int64 array) for a structured event array or a 1-D time array."""
+@jit
+def map_time_kernel(x, y, t, p, mode, a, b, ox, oy, ot, op):
+    """One pass: ``ot = f(t)`` and, when ``ox`` is non-empty, copy x, y, p too.
+
+    ``mode`` 0: ``t - a``; 1: ``t // 1000``; 2: ``((t + a) // 1000) * 1000 - b`` (floor division).
+    """
+    copy_xyp = ox.shape[0] > 0
+    for i in range(t.shape[0]):
+        ti = t[i]
+        if mode == 0:
+            ot[i] = ti - a
+        elif mode == 1:
+            ot[i] = ti // 1000
+        else:
+            ot[i] = ((ti + a) // 1000) * 1000 - b
+        if copy_xyp:
+            ox[i] = x[i]
+            oy[i] = y[i]
+            op[i] = p[i]
+
+
+def _map_time(data, mode: int, a: int = 0, b: int = 0):
+    """Apply a time map to a structured event array (new events) or a 1-D time array (new int64)."""
     arr = np.asarray(data)
     if arr.dtype.names is not None:
         ev = event_array(arr)
-        return ev, ev["t"]
+        out = np.empty_like(ev)
+        if len(ev):
+            map_time_kernel(
+                ev["x"],
+                ev["y"],
+                ev["t"],
+                ev["p"],
+                mode,
+                a,
+                b,
+                out["x"],
+                out["y"],
+                out["t"],
+                out["p"],
+            )
+        return out
     if arr.ndim != 1:
         raise ValueError(f"expected a 1-D timestamp array, got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"timestamps must be integers (microseconds), got dtype {arr.dtype}")
-    return None, arr.astype(np.int64, copy=False)
-
-
-def _join(events: np.ndarray | None, t: np.ndarray):
-    if events is None:
-        return t
-    out = events.copy()
-    out["t"] = t
+    t = arr.astype(np.int64, copy=False)
+    out = np.empty(t.shape[0], dtype=np.int64)
+    if t.shape[0]:
+        e = np.empty(0, dtype=np.int16)
+        map_time_kernel(e, e, t, e.astype(np.uint8), mode, a, b, e, e, out, e.astype(np.uint8))
     return out
 
 
@@ -62,13 +99,16 @@ def time_align(data, origin: Literal["min", "first"] = "min"):
     >>> time_align(np.array([5, 7, 9])).tolist()
     [0, 2, 4]
     """
-    events, t = _split(data)
     if origin not in ("min", "first"):
         raise ValueError(f"origin must be 'min' or 'first', got {origin!r}")
-    if t.size == 0:
-        return _join(events, t.copy())
-    t0 = t.min() if origin == "min" else t[0]
-    return _join(events, t - t0)
+    arr = np.asarray(data)
+    if arr.dtype.names is not None:
+        arr = event_array(arr)
+    t = arr["t"] if arr.dtype.names is not None else arr
+    t0 = 0
+    if t.size:
+        t0 = int(t.min()) if origin == "min" else int(t[0])
+    return _map_time(arr, _SHIFT, t0)
 
 
 def floor_to_ms(data):
@@ -81,8 +121,7 @@ def floor_to_ms(data):
     >>> floor_to_ms(np.array([999, 1000, 2999])).tolist()
     [0, 1, 2]
     """
-    events, t = _split(data)
-    return _join(events, t // 1000)
+    return _map_time(data, _FLOOR_MS)
 
 
 def floor_ms_us(data, origin_us: int = 0):
@@ -101,7 +140,5 @@ def floor_ms_us(data, origin_us: int = 0):
     >>> floor_ms_us(np.array([0, 300, 1100]), origin_us=1700).tolist()
     [0, 1000, 1000]
     """
-    events, t = _split(data)
     origin = int(origin_us)
-    base = (origin // 1000) * 1000
-    return _join(events, ((t + origin) // 1000) * 1000 - base)
+    return _map_time(data, _FLOOR_MS_US, origin, (origin // 1000) * 1000)

@@ -33,15 +33,16 @@ from typing import Literal
 
 import numpy as np
 
-from eventpipe.kernels._common import check_bounds, event_array, sensor_dims
+from eventpipe.kernels._common import check_bounds, event_array, off_sensor_error, sensor_dims
 from eventpipe.kernels._jit import jit
 
 Binning = Literal["OR", "SUM", "SUM_NORM"]
 NBinsRule = Literal["tonic", "complete"]
 VALUE_DTYPES = {"OR": np.dtype("u1"), "SUM": np.dtype("<u2"), "SUM_NORM": np.dtype("<f4")}
-#: a bin with more touched pixels than ``P*H*W >> DENSE_SCAN_SHIFT`` is emitted by scanning the
-#: dense scratch instead of sorting the touched list (measured: both cost about the same there)
-DENSE_SCAN_SHIFT = 4
+#: bins with at most this many touched pixels are sorted by insertion, larger ones by LSD radix
+#: sort on the flat pixel index (measured on 10 M DVS-like events: radix beats numpy's quicksort
+#: 3-4x from ~30 keys up, and beats scanning the dense P*H*W scratch at every bin size tried)
+INSERTION_MAX = 24
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,26 +95,42 @@ class SparseFrames:
 
 
 @jit
-def _emit(scratch, touched, n_touched, b, pos, width, hw, o_bin, o_p, o_y, o_x, o_cnt):
-    """Write the touched pixels of bin ``b`` in flat-index order; reset them. Returns new pos."""
-    if n_touched > (scratch.shape[0] >> 4):  # DENSE_SCAN_SHIFT: scan the dense scratch
-        for k in range(scratch.shape[0]):
-            c = scratch[k]
-            if c != 0:
-                pp = k // hw
-                r = k - pp * hw
-                yy = r // width
-                o_bin[pos] = b
-                o_p[pos] = pp
-                o_y[pos] = yy
-                o_x[pos] = r - yy * width
-                o_cnt[pos] = c
-                scratch[k] = 0
-                pos += 1
-        return pos
-    keys = np.sort(touched[:n_touched])
+def sort_keys(keys, n, tmp, counts, n_bits):
+    """Sort ``keys[:n]`` (non-negative, ``< 2**n_bits``) in place: insertion or 8-bit LSD radix."""
+    if n <= INSERTION_MAX:
+        for j in range(1, n):
+            v = keys[j]
+            i = j - 1
+            while i >= 0 and keys[i] > v:
+                keys[i + 1] = keys[i]
+                i -= 1
+            keys[i + 1] = v
+        return
+    src = keys
+    dst = tmp
+    for shift in range(0, n_bits, 8):
+        counts[:] = 0
+        for j in range(n):
+            counts[((src[j] >> shift) & 255) + 1] += 1
+        for b in range(256):
+            counts[b + 1] += counts[b]
+        for j in range(n):
+            d = (src[j] >> shift) & 255
+            dst[counts[d]] = src[j]
+            counts[d] += 1
+        src, dst = dst, src
+    if src is not keys:  # odd number of passes: result is in tmp
+        for j in range(n):
+            keys[j] = src[j]
+
+
+@jit
+def _emit(scratch, touched, tmp, counts, n_bits, n_touched, b, pos, width, hw, outs):
+    """Write the touched pixels of bin ``b`` in flat-index order, reset them; returns new pos."""
+    o_bin, o_p, o_y, o_x, o_cnt = outs
+    sort_keys(touched, n_touched, tmp, counts, n_bits)
     for j in range(n_touched):
-        k = keys[j]
+        k = touched[j]
         pp = k // hw
         r = k - pp * hw
         yy = r // width
@@ -128,43 +145,63 @@ def _emit(scratch, touched, n_touched, b, pos, width, hw, o_bin, o_p, o_y, o_x, 
 
 
 @jit
-def bin_counts_kernel(x, y, p, t, order, t0, dt, n_bins, width, height, single_pol, outs):
-    """Count events per ``(bin, p, y, x)`` for events taken in ``order`` (bin non-decreasing).
+def bin_counts_kernel(x, y, p, t, order, t0, dt, n_bins, width, height, n_pol, outs):
+    """Count events per ``(bin, p, y, x)``, emitting entries sorted by ``(bin, p, y, x)``.
 
-    ``order`` is an index array (or an empty one meaning ``0..n-1``, the time-sorted case).
-    ``outs = (bin i4, p u1, y i2, x i2, count i4)``, each at least as long as the events binned.
-    Returns ``(n_entries, max_count)``.
+    Args:
+        x, y, p, t: 1-D event fields (t int64 us).
+        order: empty for time-sorted input (events ``0..n-1``), else the indices of the events
+            inside the bins grouped by bin (from :func:`bin_order_kernel`).
+        t0, dt, n_bins: bin ``k`` is ``[t0 + k*dt, t0 + (k+1)*dt)``.
+        width, height, n_pol: the sensor; ``n_pol == 1`` maps every event to p = 0.
+        outs: ``(bin i4, p u1, y i2, x i2, count i4)`` arrays, each as long as the events binned.
+
+    Returns:
+        ``(n_entries, max_count, status, index)``. Without ``order`` every event is checked:
+        ``status`` 1 = ``t[index] < t[index - 1]`` (not time-sorted, nothing usable was written),
+        2 = event ``index`` is off the sensor (or, with ``n_pol == 1``, has another polarity than
+        event 0). 0 = done.
     """
-    o_bin, o_p, o_y, o_x, o_cnt = outs
     hw = np.int64(width) * np.int64(height)
-    n_pol = 1 if single_pol else 2
-    scratch = np.zeros(n_pol * hw, dtype=np.int32)
-    touched = np.empty(n_pol * hw, dtype=np.int64)
-    n = order.shape[0] if order.shape[0] > 0 else t.shape[0]
+    size = n_pol * hw
+    n_bits = 8
+    while (1 << n_bits) < size:
+        n_bits += 8
+    scratch = np.zeros(size, dtype=np.int32)
+    touched = np.empty(size, dtype=np.int64)
+    tmp = np.empty(size, dtype=np.int64)
+    counts = np.zeros(257, dtype=np.int64)
     use_order = order.shape[0] > 0
+    n = order.shape[0] if use_order else t.shape[0]
     t_end = t0 + n_bins * dt
     cur = np.int64(0)
     next_edge = t0 + dt
     n_touched = 0
     pos = 0
     max_count = 0
+    prev = t0
+    p_first = p[0] if t.shape[0] > 0 else 0
     for j in range(n):
         i = order[j] if use_order else j
         ti = t[i]
-        if ti < t0:
+        if not use_order:
+            if ti < prev:
+                return pos, max_count, 1, i
+            prev = ti
+            if n_pol == 1:
+                bad = p[i] != p_first
+            else:
+                bad = p[i] >= n_pol
+            if bad or x[i] < 0 or x[i] >= width or y[i] < 0 or y[i] >= height:
+                return pos, max_count, 2, i
+        if ti >= t_end or ti < t0:
             continue
-        if ti >= t_end:
-            if use_order:
-                continue
-            break
         if ti >= next_edge:
-            pos = _emit(
-                scratch, touched, n_touched, cur, pos, width, hw, o_bin, o_p, o_y, o_x, o_cnt
-            )
+            pos = _emit(scratch, touched, tmp, counts, n_bits, n_touched, cur, pos, width, hw, outs)
             n_touched = 0
             cur = (ti - t0) // dt
             next_edge = t0 + (cur + 1) * dt
-        pp = 0 if single_pol else np.int64(p[i])
+        pp = 0 if n_pol == 1 else np.int64(p[i])
         k = pp * hw + np.int64(y[i]) * width + np.int64(x[i])
         c = scratch[k] + 1
         if c == 1:
@@ -173,24 +210,14 @@ def bin_counts_kernel(x, y, p, t, order, t0, dt, n_bins, width, height, single_p
         scratch[k] = c
         if c > max_count:
             max_count = c
-    pos = _emit(scratch, touched, n_touched, cur, pos, width, hw, o_bin, o_p, o_y, o_x, o_cnt)
-    return pos, max_count
+    pos = _emit(scratch, touched, tmp, counts, n_bits, n_touched, cur, pos, width, hw, outs)
+    return pos, max_count, 0, -1
 
 
 @jit
 def bin_order_kernel(t, t0, dt, n_bins):
-    """Indices of the events inside the bins, grouped by bin (stable counting sort), for any order.
-
-    Returns ``(sorted_flag, order)``: when ``t`` is non-decreasing, ``(True, empty)``.
-    """
+    """Indices of the events inside the bins, grouped by bin (stable counting sort), any order."""
     n = t.shape[0]
-    is_sorted = True
-    for i in range(1, n):
-        if t[i] < t[i - 1]:
-            is_sorted = False
-            break
-    if is_sorted:
-        return True, np.empty(0, dtype=np.int64)
     counts = np.zeros(n_bins + 1, dtype=np.int64)
     t_end = t0 + n_bins * dt
     for i in range(n):
@@ -204,7 +231,7 @@ def bin_order_kernel(t, t0, dt, n_bins):
             b = (t[i] - t0) // dt
             order[counts[b]] = i
             counts[b] += 1
-    return False, order
+    return order
 
 
 def n_bins_for(t_first: int, t_last: int, dt_us: int, rule: NBinsRule = "tonic") -> int:
@@ -268,25 +295,29 @@ def bin_sparse(
             dt,
             binning,
         )
-    check_bounds(events, size, check_p=npol > 1)
     t = events["t"]
-    if npol == 1 and np.unique(events["p"]).size > 1:
-        raise ValueError("single-polarity sensor (P=1), but the events have both polarities")
+    x, y, p = events["x"], events["y"], events["p"]
     t0 = int(t[0])
     nb = n_bins_for(t0, int(t[-1]), dt, n_bins_rule)
-    _sorted, order = bin_order_kernel(t, t0, dt, nb)
-    m = n if _sorted else order.shape[0]
-    outs = (
-        np.empty(m, np.int32),
-        np.empty(m, np.uint8),
-        np.empty(m, np.int16),
-        np.empty(m, np.int16),
-        np.empty(m, np.int32),
-    )
-    pos, max_count = bin_counts_kernel(
-        events["x"], events["y"], events["p"], t, order, t0, dt, nb, w, h, npol == 1, outs
-    )
-    o_bin, o_p, o_y, o_x, o_cnt = (a[:pos].copy() for a in outs)
+    outs = tuple(np.empty(n, d) for d in (np.int32, np.uint8, np.int16, np.int16, np.int32))
+    none = np.empty(0, dtype=np.int64)
+    pos, max_count, status, i = bin_counts_kernel(x, y, p, t, none, t0, dt, nb, w, h, npol, outs)
+    if status == 2:
+        if npol == 1 and 0 <= x[i] < w and 0 <= y[i] < h:
+            raise ValueError("single-polarity sensor (P=1), but the events have both polarities")
+        raise off_sensor_error(events, int(i), size)
+    if status == 1:  # not time-sorted: bin by timestamp through a counting sort
+        check_bounds(events, size, check_p=npol > 1)
+        if npol == 1 and p.min() != p.max():
+            raise ValueError("single-polarity sensor (P=1), but the events have both polarities")
+        order = bin_order_kernel(t, t0, dt, nb)
+        if order.shape[0]:
+            res = bin_counts_kernel(x, y, p, t, order, t0, dt, nb, w, h, npol, outs)
+            pos, max_count = res[0], res[1]
+        else:
+            pos, max_count = 0, 0
+    # keep the oversized buffers when they are mostly used (saves a copy), else trim
+    o_bin, o_p, o_y, o_x, o_cnt = (a[:pos] if 4 * pos >= 3 * n else a[:pos].copy() for a in outs)
     if binning == "OR":
         value = np.ones(pos, dtype=vdt)
     elif binning == "SUM":

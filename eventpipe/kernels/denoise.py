@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 
-from eventpipe.kernels._common import check_bounds, event_array
+from eventpipe.kernels._common import check_bounds, compact, event_array
 from eventpipe.kernels._jit import jit
 
 
@@ -105,12 +105,12 @@ def denoise(
     events = event_array(events)
     if len(events) == 0:
         return events.copy()
-    check_bounds(events, sensor_size, check_p=False)
+    max_x, max_y = check_bounds(events, sensor_size, check_p=False)
     if bounds == "events":
-        width, height = int(events["x"].max()) + 1, int(events["y"].max()) + 1
+        width, height = max_x + 1, max_y + 1
     elif bounds == "sensor":
         width, height = int(sensor_size[0]), int(sensor_size[1])
     else:
         raise ValueError(f"bounds must be 'events' or 'sensor', got {bounds!r}")
     keep = denoise_mask(events["x"], events["y"], events["t"], width, height, filter_time_us)
-    return events[keep]
+    return compact(events, keep)

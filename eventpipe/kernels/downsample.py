@@ -20,17 +20,13 @@ from eventpipe.kernels._jit import jit
 
 
 @jit
-def scale_trunc_i2(src, factor, dst):
-    """``dst[i] = int16(trunc(float64(src[i]) * factor))``."""
-    for i in range(src.shape[0]):
-        dst[i] = np.int16(np.int64(np.float64(src[i]) * factor))
-
-
-@jit
-def scale_trunc_i8(src, factor, dst):
-    """``dst[i] = int64(trunc(float64(src[i]) * factor))``."""
-    for i in range(src.shape[0]):
-        dst[i] = np.int64(np.float64(src[i]) * factor)
+def downsample_kernel(x, y, t, p, fx, fy, tf, ox, oy, ot, op):
+    """One pass: ``o = int(field * factor)`` (truncation, float64 product); factor 1 copies."""
+    for i in range(t.shape[0]):
+        ox[i] = x[i] if fx == 1.0 else np.int16(np.int64(np.float64(x[i]) * fx))
+        oy[i] = y[i] if fy == 1.0 else np.int16(np.int64(np.float64(y[i]) * fy))
+        ot[i] = t[i] if tf == 1.0 else np.int64(np.float64(t[i]) * tf)
+        op[i] = p[i]
 
 
 def _factors(spatial_factor) -> tuple[float, float]:
@@ -82,14 +78,21 @@ def downsample(
     tf = float(time_factor)
     if not (tf > 0.0 and np.isfinite(tf)):
         raise ValueError(f"time_factor must be positive and finite, got {time_factor!r}")
-    out = events.copy()
+    out = np.empty_like(events)
     if len(events) == 0:
         return out, new_size
     check_bounds(events, sensor_size, check_p=False)
-    if fx != 1.0:
-        scale_trunc_i2(events["x"], fx, out["x"])
-    if fy != 1.0:
-        scale_trunc_i2(events["y"], fy, out["y"])
-    if tf != 1.0:
-        scale_trunc_i8(events["t"], tf, out["t"])
+    downsample_kernel(
+        events["x"],
+        events["y"],
+        events["t"],
+        events["p"],
+        fx,
+        fy,
+        tf,
+        out["x"],
+        out["y"],
+        out["t"],
+        out["p"],
+    )
     return out, new_size

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from eventpipe.kernels._common import check_bounds, event_array, sensor_dims
+from eventpipe.kernels._common import check_bounds, compact, event_array, sensor_dims
 from eventpipe.kernels._jit import jit
 
 
@@ -88,4 +88,4 @@ def refractory(events: np.ndarray, sensor_size, refractory_period_us) -> np.ndar
     check_bounds(events, sensor_size, check_p=False)
     w, h, _ = sensor_dims(sensor_size)
     keep = refractory_mask(events["x"], events["y"], events["t"], w, h, refractory_period_us)
-    return events[keep]
+    return compact(events, keep)
