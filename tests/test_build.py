@@ -231,6 +231,23 @@ def test_dask_localcluster_identical(built, raw, tmp_path):
     _assert_same_data(built.out, res.out)
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_existing_scheduler_address(built, raw, tmp_path):
+    """--scheduler ADDRESS: a Client on a running scheduler; the client writes the Parquet."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:  # fmt: skip
+        address = cluster.scheduler_address
+        res = build_cache("lascas2024", raw, tmp_path / "c4.h5", scheduler=address,
+                          allow_missing=True, progress=False)  # fmt: skip
+    assert res.executor.startswith("distributed@tcp://")
+    _assert_same_data(built.out, res.out)
+    a = pd.read_parquet(built.parquet / "events")
+    pd.testing.assert_frame_equal(a, pd.read_parquet(res.parquet / "events"))
+
+
 def test_incremental(raw, tmp_path):
     out = tmp_path / "c.h5"
     kw = {"workers": 1, "allow_missing": True, "progress": False}
