@@ -262,7 +262,7 @@ def generate_dataset(
             do not depend on which other stems are generated.
         force: regenerate even if ``out_dir`` already holds this exact dataset, and replace
             synthetic data of other settings. Never overwrites non-synthetic data.
-        workers: processes (default: 1 for ``tiny``, else up to the CPU count).
+        workers: processes (default: the CPU count for 8 recordings or more, else 1).
         progress: show a rich progress bar over recordings.
 
     Returns:
@@ -320,7 +320,7 @@ def generate_dataset(
                 (out_dir / entry[key]).unlink(missing_ok=True)
 
     if workers is None:
-        workers = 1 if sc.name == "tiny" else min(len(chosen), os.cpu_count() or 1)
+        workers = 1 if len(chosen) < 8 else min(len(chosen), os.cpu_count() or 1)
     entries: dict[str, dict] = {}
     with _progress(progress, len(chosen), f"synth ({sc.name}, seed {seed})") as advance:
         if workers <= 1:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -46,10 +47,15 @@ class Part:
     contrast: np.ndarray
     vertices: np.ndarray
 
-    @property
+    @cached_property
     def weights(self) -> np.ndarray:
         """Length x contrast of each edge (the sampling weight)."""
         return np.hypot(*(self.p1 - self.p0).T) * self.contrast
+
+    @cached_property
+    def cum_weights(self) -> np.ndarray:
+        """Cumulative :attr:`weights` (for sampling an edge point uniformly by weight)."""
+        return np.cumsum(self.weights)
 
     def mirrored(self) -> Part:
         """The same part reflected across the ``u`` axis (``v -> -v``)."""
