@@ -90,7 +90,8 @@ def num_spikes_loss(
     detached = spikes.detach()
     count = detached[:, start:stop].sum(dim=1) * p.Ts  # [N, C]
     onehot = torch.nn.functional.one_hot(labels.to(spikes.device), n_cls).to(torch.bool)
-    desired = torch.where(onehot, true_count, false_count).to(spikes.dtype)
+    desired = torch.full(onehot.shape, false_count, dtype=spikes.dtype, device=spikes.device)
+    desired[onehot] = true_count
     e_count = (count - desired) / (stop - start)
     error = psp(spikes - region * detached, p) + region * e_count.unsqueeze(1)
     loss = 0.5 * error.pow(2).sum() * p.Ts

@@ -367,6 +367,41 @@ def psp_spike(
     return s.view(shape)
 
 
+@torch.no_grad()
+def srm_forward(
+    a: torch.Tensor,
+    p: NeuronParams,
+    eps: torch.Tensor | np.ndarray | None = None,
+    nu: torch.Tensor | np.ndarray | None = None,
+    backend: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward pass of :func:`psp_spike` that also returns the potential (no autograd).
+
+    Returns:
+        ``(spikes, potential)``, both shaped like ``a``: spikes ``0`` or ``1/Ts``, and the
+        refractory-modified membrane potential ``u'`` (the one the surrogate is evaluated on).
+    """
+    shape = a.shape
+    a3 = a.reshape(shape[0], shape[1], -1).contiguous()
+    eps_t = _kernel_tensor(srm_kernel(p) if eps is None else eps, a3)
+    nu_t = _kernel_tensor(ref_kernel(p) if nu is None else nu, a3)
+    if _use_numba(a3, backend):
+        s, u = torch.empty_like(a3), torch.empty_like(a3)
+        _srm_forward_kernel(
+            a3.numpy(),
+            eps_t.numpy(),
+            nu_t.numpy(),
+            float(p.theta),
+            float(p.Ts),
+            s.numpy(),
+            u.numpy(),
+            True,
+        )
+    else:
+        s, u = _torch_forward(a3, eps_t, nu_t, p.theta, p.Ts)
+    return s.view(shape), u.view(shape)
+
+
 def spike(
     u: torch.Tensor, p: NeuronParams, nu: torch.Tensor | None = None, backend: str = "auto"
 ) -> torch.Tensor:
