@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +14,15 @@ from eventpipe.events import EVENT_DTYPE, make_events
 from eventpipe.io import read_events, read_header, read_tags, write_aedat2, write_aedat3
 from tests.conftest_io import REALFILES, SHARED, requires_shared
 
-_TMP = Path(tempfile.mkdtemp(prefix="eventpipe-io-robust-"))
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory) -> Path:
+    """One folder for the module (hypothesis re-runs a test body many times per fixture)."""
+    return tmp_path_factory.mktemp("fuzz")
 
 
-def _read_or_format_error(data: bytes, name: str = "fuzz.aedat"):
-    path = _TMP / name
+def _read_or_format_error(folder: Path, data: bytes, name: str = "fuzz.aedat"):
+    path = folder / name
     path.write_bytes(data)
     try:
         ev = read_events(path)
@@ -30,26 +33,28 @@ def _read_or_format_error(data: bytes, name: str = "fuzz.aedat"):
     return ev
 
 
-def _valid_file(version: str) -> bytes:
+def _valid_file(folder: Path, version: str) -> bytes:
     rng = np.random.default_rng(0)
     n = 40
     ev = make_events(
         rng.integers(0, 128, n), rng.integers(0, 128, n), np.arange(n) * 1000, rng.integers(0, 2, n)
     )
-    path = _TMP / f"valid{version}.aedat"
+    path = folder / f"valid{version}.aedat"
     (write_aedat2 if version == "2.0" else write_aedat3)(
         path, ev, **({} if version == "2.0" else {"events_per_packet": 7, "special_every": 2})
     )
     return path.read_bytes()
 
 
-VALID = {v: _valid_file(v) for v in ("2.0", "3.1")}
+@pytest.fixture(scope="module")
+def valid_files(fuzz_dir) -> dict[str, bytes]:
+    return {v: _valid_file(fuzz_dir, v) for v in ("2.0", "3.1")}
 
 
 @settings(max_examples=200, deadline=None)
 @given(data=st.binary(max_size=600))
-def test_random_bytes(data):
-    _read_or_format_error(data)
+def test_random_bytes(fuzz_dir, data):
+    _read_or_format_error(fuzz_dir, data)
 
 
 @settings(max_examples=200, deadline=None)
@@ -58,20 +63,20 @@ def test_random_bytes(data):
     body=st.binary(max_size=400),
     newline=st.sampled_from([b"\r\n", b"\n"]),
 )
-def test_valid_header_random_body(version, body, newline):
+def test_valid_header_random_body(fuzz_dir, version, body, newline):
     head = b"#!AER-DAT" + version.encode() + newline
     if version == "3.1":
         head += b"#!END-HEADER" + newline
-    ev = _read_or_format_error(head + body)
+    ev = _read_or_format_error(fuzz_dir, head + body)
     if version == "2.0":
         assert (ev is None) == (len(body) == 0 or len(body) % 8 != 0)
 
 
 @settings(max_examples=200, deadline=None)
 @given(version=st.sampled_from(["2.0", "3.1"]), cut=st.integers(0, 10_000))
-def test_truncated_valid_file(version, cut):
-    data = VALID[version]
-    _read_or_format_error(data[: cut % (len(data) + 1)])
+def test_truncated_valid_file(fuzz_dir, valid_files, version, cut):
+    data = valid_files[version]
+    _read_or_format_error(fuzz_dir, data[: cut % (len(data) + 1)])
 
 
 @settings(max_examples=300, deadline=None)
@@ -79,17 +84,17 @@ def test_truncated_valid_file(version, cut):
     version=st.sampled_from(["2.0", "3.1"]),
     flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=8),
 )
-def test_corrupted_valid_file(version, flips):
-    data = bytearray(VALID[version])
+def test_corrupted_valid_file(fuzz_dir, valid_files, version, flips):
+    data = bytearray(valid_files[version])
     for pos, val in flips:
         data[pos % len(data)] = val
-    _read_or_format_error(bytes(data))
+    _read_or_format_error(fuzz_dir, bytes(data))
 
 
 @settings(max_examples=150, deadline=None)
 @given(data=st.binary(max_size=300) | st.text(max_size=300).map(lambda s: s.encode("utf-8")))
-def test_tags_random_input(data):
-    path = _TMP / "fuzz.csv"
+def test_tags_random_input(fuzz_dir, data):
+    path = fuzz_dir / "fuzz.csv"
     path.write_bytes(data)
     with pytest.raises(EventpipeError, match=r"fuzz\.csv"):
         read_tags(path)
