@@ -373,3 +373,25 @@ def test_classes_are_learnable_across_subjects_but_not_trivially():
         acc.append(np.mean(np.argmax(X[~train] @ centroids.T, axis=1) == y[~train]))
     assert 0.5 < np.mean(acc) < 0.95, acc
     assert min(acc) < 0.9  # some signers (left-handed, warped, noisy) are harder
+
+
+def test_tonic_reads_the_same_events_as_the_published_code_would(tiny4):
+    """tonic's read_dvs_128 (what the published SL-Animals code uses) sees the same events in the
+    same order, so the tag indices select the same samples; its times are the raw 32-bit clock.
+
+    (tonic 1.7's read_aedat_header_from_file returns 3 values where read_dvs_128 unpacks 2; we
+    hand it the first two so that tonic's decoding code runs unchanged.)"""
+    import tonic.io
+
+    orig = tonic.io.read_aedat_header_from_file
+    for stem in ("user06_indoor", "user25_imse"):
+        tonic.io.read_aedat_header_from_file = lambda f: orig(f)[:2]
+        try:
+            _, ev = tonic.io.read_dvs_128(str(tiny4 / AEDAT_DIR / f"{stem}.aedat"))
+        finally:
+            tonic.io.read_aedat_header_from_file = orig
+        truth, _ = _truth(stem)
+        assert len(ev) == len(truth)
+        for f in ("x", "y", "p"):
+            np.testing.assert_array_equal(ev[f].astype(np.int64), truth[f].astype(np.int64))
+        np.testing.assert_array_equal(ev["t"].astype(np.int64) % 2**32, truth["t"] % 2**32)
