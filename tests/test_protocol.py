@@ -424,3 +424,10 @@ def test_resume_after_sigkill_equals_uninterrupted_run(cv_run, tmp_path):
     resumed = toy_run(killed, resume=True, epochs=3, folds=(1, 2))
     assert resumed["complete"]
     _assert_same_run(killed, cv_run[0])
+
+
+def test_nan_validation_loss_never_becomes_the_best(tmp_path):
+    script = [float("nan"), 2.0, float("nan"), 1.0, 3.0]
+    res = run(_config(tmp_path), _scripted_method(script), source=ToySource())
+    assert res["folds"][0]["best_epoch"] == 4
+    assert res["folds"][0]["test_loss"] == pytest.approx(1.0)

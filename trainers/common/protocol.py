@@ -24,6 +24,7 @@ computes the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shutil
 import sys
@@ -167,6 +168,17 @@ def _eval_result(ev: EpochResult, source: DataSource, n_classes: int) -> dict[st
     }
 
 
+def _improves(new: float, old: float | None) -> bool:
+    """Strictly lower than ``old`` (None: nothing yet); NaN never improves, anything beats NaN."""
+    if math.isnan(new):
+        return old is None
+    return old is None or math.isnan(old) or new < old
+
+
+def _neg(v: float | None) -> float | None:
+    return None if v is None else -v
+
+
 def should_stop(config: RunConfig, finished: int, best_epoch: int | None) -> bool:
     """Early stopping (cv only) after ``finished`` epochs: more than ``min_epochs`` done and no
     lower validation loss for ``patience`` epochs (the published SLAYER rule with 200 / 100:
@@ -279,12 +291,12 @@ def run_fold(
             }
             # Selection: lowest validation loss (cv) / lowest test loss (train-test, as the
             # published script saves its weights); strict improvement, so ties keep the earlier.
-            if best["val_loss"] is None or ev.loss < best["val_loss"]:
+            if _improves(ev.loss, best["val_loss"]):
                 best = {"epoch": epoch, "val_loss": ev.loss, "val_acc": ev.accuracy}
                 save_checkpoint(
                     best_path, {"model": model.state_dict(), "epoch": epoch, "loss": ev.loss}
                 )
-            if config.optimistic and (top["test_acc"] is None or ev.accuracy > top["test_acc"]):
+            if config.optimistic and _improves(-ev.accuracy, _neg(top["test_acc"])):
                 top = {
                     "epoch": epoch,
                     "test_acc": ev.accuracy,
