@@ -95,6 +95,21 @@ class SparseFrames:
 
 
 @jit
+def _radix_pass(src, dst, n, shift, counts):
+    """Stable counting sort of ``src[:n]`` on bits ``shift..shift+7`` into ``dst``."""
+    for b in range(257):
+        counts[b] = 0
+    for j in range(n):
+        counts[((src[j] >> shift) & 255) + 1] += 1
+    for b in range(256):
+        counts[b + 1] += counts[b]
+    for j in range(n):
+        d = (src[j] >> shift) & 255
+        dst[counts[d]] = src[j]
+        counts[d] += 1
+
+
+@jit
 def sort_keys(keys, n, tmp, counts, n_bits):
     """Sort ``keys[:n]`` (non-negative, ``< 2**n_bits``) in place: insertion or 8-bit LSD radix."""
     if n <= INSERTION_MAX:
@@ -106,22 +121,15 @@ def sort_keys(keys, n, tmp, counts, n_bits):
                 i -= 1
             keys[i + 1] = v
         return
-    src = keys
-    dst = tmp
-    for shift in range(0, n_bits, 8):
-        counts[:] = 0
+    n_pass = (n_bits + 7) // 8
+    for k in range(n_pass):
+        if k % 2 == 0:
+            _radix_pass(keys, tmp, n, 8 * k, counts)
+        else:
+            _radix_pass(tmp, keys, n, 8 * k, counts)
+    if n_pass % 2 == 1:  # odd number of passes: the result is in tmp
         for j in range(n):
-            counts[((src[j] >> shift) & 255) + 1] += 1
-        for b in range(256):
-            counts[b + 1] += counts[b]
-        for j in range(n):
-            d = (src[j] >> shift) & 255
-            dst[counts[d]] = src[j]
-            counts[d] += 1
-        src, dst = dst, src
-    if src is not keys:  # odd number of passes: result is in tmp
-        for j in range(n):
-            keys[j] = src[j]
+            keys[j] = tmp[j]
 
 
 @jit
