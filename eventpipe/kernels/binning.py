@@ -133,19 +133,21 @@ def sort_keys(keys, n, tmp, counts, n_bits):
 
 
 @jit
-def _emit(scratch, touched, tmp, counts, n_bits, n_touched, b, pos, width, hw, outs):
-    """Write the touched pixels of bin ``b`` in flat-index order, reset them; returns new pos."""
+def _emit(scratch, touched, tmp, counts, n_bits, n_touched, b, pos, wb, hb, outs):
+    """Write the touched pixels of bin ``b`` in key order, reset them; returns the new pos.
+
+    Keys are ``p << (hb + wb) | y << wb | x``, so key order is ``(p, y, x)`` order.
+    """
     o_bin, o_p, o_y, o_x, o_cnt = outs
     sort_keys(touched, n_touched, tmp, counts, n_bits)
+    wmask = (1 << wb) - 1
+    hmask = (1 << hb) - 1
     for j in range(n_touched):
         k = touched[j]
-        pp = k // hw
-        r = k - pp * hw
-        yy = r // width
         o_bin[pos] = b
-        o_p[pos] = pp
-        o_y[pos] = yy
-        o_x[pos] = r - yy * width
+        o_p[pos] = k >> (wb + hb)
+        o_y[pos] = (k >> wb) & hmask
+        o_x[pos] = k & wmask
         o_cnt[pos] = scratch[k]
         scratch[k] = 0
         pos += 1
@@ -170,8 +172,13 @@ def bin_counts_kernel(x, y, p, t, order, t0, dt, n_bins, width, height, n_pol, o
         2 = event ``index`` is off the sensor (or, with ``n_pol == 1``, has another polarity than
         event 0). 0 = done.
     """
-    hw = np.int64(width) * np.int64(height)
-    size = n_pol * hw
+    wb = 0  # bits for x and y: keys are p << (hb + wb) | y << wb | x
+    while (1 << wb) < width:
+        wb += 1
+    hb = 0
+    while (1 << hb) < height:
+        hb += 1
+    size = np.int64(n_pol) << (wb + hb)
     n_bits = 8
     while (1 << n_bits) < size:
         n_bits += 8
@@ -205,12 +212,12 @@ def bin_counts_kernel(x, y, p, t, order, t0, dt, n_bins, width, height, n_pol, o
         if ti >= t_end or ti < t0:
             continue
         if ti >= next_edge:
-            pos = _emit(scratch, touched, tmp, counts, n_bits, n_touched, cur, pos, width, hw, outs)
+            pos = _emit(scratch, touched, tmp, counts, n_bits, n_touched, cur, pos, wb, hb, outs)
             n_touched = 0
             cur = (ti - t0) // dt
             next_edge = t0 + (cur + 1) * dt
         pp = 0 if n_pol == 1 else np.int64(p[i])
-        k = pp * hw + np.int64(y[i]) * width + np.int64(x[i])
+        k = (((pp << hb) | np.int64(y[i])) << wb) | np.int64(x[i])
         c = scratch[k] + 1
         if c == 1:
             touched[n_touched] = k
@@ -218,7 +225,7 @@ def bin_counts_kernel(x, y, p, t, order, t0, dt, n_bins, width, height, n_pol, o
         scratch[k] = c
         if c > max_count:
             max_count = c
-    pos = _emit(scratch, touched, tmp, counts, n_bits, n_touched, cur, pos, width, hw, outs)
+    pos = _emit(scratch, touched, tmp, counts, n_bits, n_touched, cur, pos, wb, hb, outs)
     return pos, max_count, 0, -1
 
 
