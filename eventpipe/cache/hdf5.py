@@ -31,11 +31,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
-import pandas as pd
 
 from eventpipe.cache.schema import (
     EVENT_FIELDS,
@@ -51,9 +50,14 @@ from eventpipe.cache.schema import (
 from eventpipe.errors import CacheError
 from eventpipe.events import EVENT_DTYPE
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 #: Elements per HDF5 chunk of the event and view datasets (see README "compression"): 2**18
 #: elements = 2 MiB of int64 timestamps, 512 KiB of int16 coordinates.
 CHUNK_ELEMENTS = 1 << 18
+#: HDF5 chunk cache of the writer (bytes)
+CHUNK_CACHE_BYTES = 64 << 20
 #: None (uncompressed), "lzf" or "gzip": chosen by measured read speed (README).
 COMPRESSION: str | None = None
 
@@ -89,7 +93,12 @@ class CacheWriter:
         compression: str | None = COMPRESSION,
     ) -> None:
         self.path = Path(path)
-        self._f = h5py.File(self.path, "w", libver="latest")
+        # a chunk cache big enough for the partly filled last chunk of every dataset, so an
+        # append does not read that chunk back from disk (rdcc_w0=1: evict full chunks first)
+        self._f = h5py.File(
+            self.path, "w", libver="latest", rdcc_nbytes=CHUNK_CACHE_BYTES, rdcc_nslots=10007,
+            rdcc_w0=1.0,
+        )  # fmt: skip
         self._chunk = int(chunk)
         self._compression = compression
         self._root_attrs = dict(attrs)
@@ -316,6 +325,8 @@ def _decode(value: Any) -> Any:
 
 def samples_frame(rows: np.ndarray) -> pd.DataFrame:
     """/samples rows as a DataFrame with the byte-string columns decoded to str."""
+    import pandas as pd  # imported here: the build does not need pandas
+
     df = pd.DataFrame({name: rows[name] for name in SAMPLES_COLUMNS})
     for col in _STRING_COLUMNS:
         df[col] = np.char.decode(rows[col], "ascii").astype(object)
