@@ -83,8 +83,17 @@ class PeakRSS:
         self._thread.join()
 
 
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_measured(cmd: list[str], env: dict | None = None) -> dict:
-    """Run ``cmd``; return wall seconds, peak tree RSS (bytes), stdout, returncode."""
+    """Run ``cmd``; return wall seconds, CPU seconds (user + sys of the process and the children
+    it waited for), peak tree RSS (bytes) and its output."""
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
@@ -95,7 +104,8 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
     if proc.returncode != 0:
         sys.stderr.write(err)
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
-    return {"seconds": wall, "peak_rss": rss.peak, "stdout": out, "stderr": err}
+    cpu = _children_cpu() - cpu0
+    return {"seconds": wall, "cpu_seconds": cpu, "peak_rss": rss.peak, "stdout": out, "stderr": err}
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -362,7 +372,8 @@ def main(argv: list[str] | None = None) -> dict:
         "raw_bytes": sum(sizes.values()),
         "largest_recording_bytes": largest,
     }
-    print(f"machine: {results['machine']}")
+    results["load_average_1min_at_start"] = os.getloadavg()[0]
+    print(f"machine: {results['machine']}; load average {os.getloadavg()[0]:.1f}")
     print(f"SYNTHETIC data ({args.scale} scale): {len(stems)} recordings, "
           f"{results['raw_bytes'] / 1e6:.0f} MB raw", flush=True)  # fmt: skip
 
@@ -388,6 +399,7 @@ def main(argv: list[str] | None = None) -> dict:
     pq_bytes = sum(p.stat().st_size for p in out.with_suffix(".parquet").rglob("*") if p.is_file())
     results["eventpipe"] = {
         "seconds": ep["seconds"],
+        "cpu_seconds": ep["cpu_seconds"],
         "peak_rss": ep["peak_rss"],
         "n_raw_events": n_raw,
         "n_kept_events": n_kept,
@@ -399,7 +411,8 @@ def main(argv: list[str] | None = None) -> dict:
         "stdout": ep["stdout"],
     }
     total_raw_events = n_raw
-    print(f"eventpipe build: {ep['seconds']:.1f} s, {n_raw / ep['seconds'] / 1e6:.1f} M raw "
+    print(f"eventpipe build: {ep['seconds']:.1f} s ({ep['cpu_seconds']:.1f} s CPU), "
+          f"{n_raw / ep['seconds'] / 1e6:.1f} M raw "
           f"events/s, peak RSS {ep['peak_rss'] / 2**20:.0f} MiB (largest recording "
           f"{largest / 2**20:.0f} MiB on disk)", flush=True)  # fmt: skip
 
@@ -419,6 +432,7 @@ def main(argv: list[str] | None = None) -> dict:
         results["reference"] = {
             "recordings_timed": len(ref_stems),
             "seconds_timed": r["seconds"],
+            "cpu_seconds_timed": r["cpu_seconds"],
             "peak_rss": r["peak_rss"],
             "n_raw_events_timed": inner["n_raw_events"],
             "Mev_s": eps / 1e6,
@@ -428,12 +442,20 @@ def main(argv: list[str] | None = None) -> dict:
         }
         ratio = ref_total / ep["seconds"]
         results["speedup"] = ratio
+        cpu_ratio = r["cpu_seconds"] / inner["n_raw_events"] * total_raw_events / ep["cpu_seconds"]
+        results["speedup_cpu_time"] = cpu_ratio
         note = (f" (timed on {len(ref_stems)} of {len(stems)} recordings, extrapolated per raw "
                 "event)") if extrapolated else ""  # fmt: skip
-        print(f"reference (tonic, per sample, .npy): {ref_total:.1f} s for the dataset{note}, "
+        print(f"reference (tonic, per sample, .npy): {ref_total:.1f} s for the dataset{note} "
+              f"({r['cpu_seconds']:.1f} s CPU timed), "
               f"{eps / 1e6:.2f} M raw events/s, peak RSS {r['peak_rss'] / 2**20:.0f} MiB",
               flush=True)  # fmt: skip
-        print(f"speed-up eventpipe / reference: {ratio:.0f}x", flush=True)
+        print(f"speed-up eventpipe / reference: {ratio:.0f}x wall time ({args.workers} workers vs "
+              f"1 process), {cpu_ratio:.0f}x CPU time", flush=True)  # fmt: skip
+        load = os.getloadavg()[0]
+        results["load_average_1min_at_end"] = load
+        print(f"machine load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores",
+              flush=True)  # fmt: skip
 
     if args.compression:
         rows = compression_study(out, bench)
