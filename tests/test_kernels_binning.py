@@ -162,3 +162,14 @@ def test_large_random_sample_equals_tonic():
         np.testing.assert_array_equal(
             bin_dense(ev, (128, 128, 2), dt), T.ToFrame((128, 128, 2), time_window=dt)(ev.copy())
         )
+    # a DAVIS346-sized sensor: 19-bit keys (three radix passes), non-power-of-two sides
+    size = (346, 260, 2)
+    ev = make_events(
+        rng.integers(0, 346, n),
+        rng.integers(0, 260, n),
+        np.sort(rng.integers(0, 300_000, n)),
+        rng.integers(0, 2, n),
+    )
+    np.testing.assert_array_equal(
+        bin_dense(ev, size, 20_000), T.ToFrame(size, time_window=20_000)(ev.copy())
+    )
