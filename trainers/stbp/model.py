@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from trainers.stbp.neuron import LIFParams, lif, lif_pool
+
+BF16 = torch.bfloat16
 
 
 def fc_input_shape(sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -36,6 +39,62 @@ def fc_input_shape(sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
     if ho < 1 or wo < 1:
         raise ValueError(f"sensor size {sensor_size} too small for SLANIMALSNet (need >= 10x10)")
     return 50, ho, wo
+
+
+class _Conv2dBwd16(torch.autograd.Function):
+    """``conv2d`` (stride 1, no padding) in the input's precision; backward in bfloat16.
+
+    The input is saved as bfloat16 (exact for spikes, pooled spikes and event counts <= 256),
+    ``grad_output`` is rounded to bfloat16, and oneDNN/cuDNN compute the input and weight
+    gradients with float32 accumulation; results are returned as float32. The bias gradient is a
+    float32 sum.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x.to(BF16), weight)
+        return F.conv2d(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x16, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        gx, gw, _ = torch.ops.aten.convolution_backward(
+            grad.to(BF16),
+            x16,
+            weight.to(BF16),
+            None,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            False,
+            [0, 0],
+            1,
+            [need_x, need_w, False],
+        )
+        gx = gx.to(grad.dtype) if need_x else None
+        gw = gw.to(weight.dtype) if need_w else None
+        gb = grad.sum((0, 2, 3)) if need_b else None
+        return gx, gw, gb
+
+
+class _LinearBwd16(torch.autograd.Function):
+    """``linear`` in the input's precision; backward matrix products in bfloat16."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x.to(BF16), weight)
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x16, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        g16 = grad.to(BF16)
+        gx = (g16 @ weight.to(BF16)).to(grad.dtype) if need_x else None
+        gw = (g16.t() @ x16).to(weight.dtype) if need_w else None
+        gb = grad.sum(0) if need_b else None
+        return gx, gw, gb
 
 
 def _state_dtype(z: torch.Tensor) -> torch.Tensor:
@@ -54,6 +113,9 @@ class SLANIMALSNet(nn.Module):
         dropout: dropout probability on the flattened fc1 input (0 = off, the published setting;
             the published code defines a 30% dropout there but has it commented out). A fresh mask
             per time step, as the published per-step ``tdLayer(Dropout)`` would do.
+        bwd_bf16: compute the conv/fc backward passes in bfloat16 (forward stays in the input
+            precision, so spikes are unchanged; gradients change by ~bfloat16 rounding). Faster
+            only where bfloat16 matrix units exist (AMX / avx512_bf16 CPUs, tensor-core GPUs).
         eval_time_chunk: without autograd, process at most this many time steps at once (state
             carried across chunks; results identical). ``None`` = all at once.
 
@@ -71,6 +133,7 @@ class SLANIMALSNet(nn.Module):
         n_classes: int = 19,
         sensor_size: tuple[int, int, int] = (128, 128, 2),
         dropout: float = 0.0,
+        bwd_bf16: bool = False,
         eval_time_chunk: int | None = 32,
     ) -> None:
         super().__init__()
@@ -82,6 +145,7 @@ class SLANIMALSNet(nn.Module):
         self.fc1 = nn.Linear(c * h * w, 200)
         self.fc2 = nn.Linear(200, n_classes)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.bwd_bf16 = bwd_bf16
         self.eval_time_chunk = eval_time_chunk
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,16 +172,22 @@ class SLANIMALSNet(nn.Module):
         tn = big_t * n
         # time-first, channels-last fold: physical [T, N, H, W, P] viewed as NCHW [T*N, P, H, W]
         z = x.permute(1, 0, 3, 4, 2).reshape(tn, h, w, p).permute(0, 3, 1, 2)
-        z = self.conv1(z)
+        z = self._layer(self.conv1, z)
         z, new_state[0] = self._lif_pool(z, big_t, n, s[0])
-        z = self.conv2(z)
+        z = self._layer(self.conv2, z)
         z, new_state[1] = self._lif_pool(z, big_t, n, s[1])
         z = z.contiguous().flatten(1)  # NCHW order (C, H, W), as published
-        z = self.fc1(self.dropout(z))
+        z = self._layer(self.fc1, self.dropout(z))
         z, new_state[2] = self._lif(z, big_t, n, s[2])
-        z = self.fc2(z.flatten(0, 1))
+        z = self._layer(self.fc2, z.flatten(0, 1))
         z, new_state[3] = self._lif(z, big_t, n, s[3])
         return z, new_state
+
+    def _layer(self, layer: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        if not (self.bwd_bf16 and torch.is_grad_enabled()):
+            return layer(z)
+        fn = _Conv2dBwd16 if isinstance(layer, nn.Conv2d) else _LinearBwd16
+        return fn.apply(z, layer.weight, layer.bias)
 
     def _lif_pool(self, z: torch.Tensor, big_t: int, n: int, u0):
         c, h, w = z.shape[1:]

@@ -1,0 +1,329 @@
+"""STBP SLANIMALSNet benchmark: this implementation against per-step PyTorch, in one run::
+
+    python benchmarks/stbp.py                          # train T=17 (fwd+bwd), eval T=145 (fwd)
+    python benchmarks/stbp.py --modes train --repeat 5 --variants fused,eager
+    python benchmarks/stbp.py --device cuda            # same code on a GPU (AMP variant too)
+
+Variants (same weights, same input):
+
+* ``fused`` — :class:`trainers.stbp.model.SLANIMALSNet`, float32: time folded into the batch,
+  channels-last convolutions, fused LIF(+pool) autograd functions (Numba on CPU).
+* ``fused-bwd16`` — the same with ``bwd_bf16=True``: forward in float32 (spikes identical to the
+  reference), conv/fc backward in bfloat16 (AMX on recent Xeons).
+* ``fused-amp`` — the same under ``torch.autocast`` (bfloat16 on CPU, float16 on CUDA); the
+  membrane state stays float32.
+* ``eager`` — :class:`trainers.stbp.reference.EagerSLANIMALSNet`: the well-written eager
+  baseline (time-first, stateless layers folded over time, LIF loop with autograd per step).
+* ``published`` — :class:`trainers.stbp.reference.PublishedSLANIMALSNet`: the published
+  per-step structure (time last, every layer looped over time).
+* ``snntorch`` / ``spikingjelly`` equivalents are listed as skipped when not installed.
+
+Modes: ``train`` = forward + MSE loss + backward of one batch (``--batch 8``, ``--train-t 17``,
+the lascas2024 training crop); ``eval`` = forward without autograd (``--eval-batch 8``,
+``--eval-t 145``, the evaluation crop; ``fused`` evaluates in time chunks of 32 steps).
+
+Each (variant, mode) runs in a fresh subprocess: one untimed warm-up batch (Numba compile or
+cache load, timed apart as "first"), then ``--repeat`` timed batches; the best and the median are
+reported (the machine may be shared). Peak memory: on CPU the growth of the process's peak
+resident set (``VmHWM``, reset through ``/proc/self/clear_refs`` after the warm-up) over its
+resident set before the timed batches, i.e. activations, gradients and temporaries, not the
+weights or the input; on CUDA ``torch.cuda.max_memory_allocated`` minus the allocation before.
+The output rates (and in train mode the parameter gradients) of every variant are compared with
+``fused``. Input: random binary frames (``--density``); weights: PyTorch's default init scaled
+by ``--weight-scale`` so that every layer spikes and the comparison means something.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+VARIANTS = ("fused", "fused-bwd16", "fused-amp", "eager", "published", "snntorch", "spikingjelly")
+OPTIONAL = {"snntorch": "snntorch", "spikingjelly": "spikingjelly"}
+DEFAULT_VARIANTS = "fused,fused-bwd16,fused-amp,eager,published,snntorch,spikingjelly"
+
+
+# ------------------------------------------------------------------------- memory probes
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------------------ worker
+
+
+def _build(variant: str, sensor, weight_scale: float):
+    from trainers.stbp.model import SLANIMALSNet
+    from trainers.stbp.reference import EagerSLANIMALSNet, PublishedSLANIMALSNet
+
+    torch.manual_seed(0)
+    base = SLANIMALSNet(sensor_size=sensor)
+    with torch.no_grad():
+        for p in base.parameters():
+            p.mul_(weight_scale)
+    if variant.startswith("fused"):
+        base.bwd_bf16 = variant == "fused-bwd16"
+        return base
+    cls = {"eager": EagerSLANIMALSNet, "published": PublishedSLANIMALSNet}[variant]
+    model = cls(sensor_size=sensor)
+    model.load_state_dict(base.state_dict())
+    return model
+
+
+def worker(args) -> dict:
+    """Time one variant in one mode in this process; returns a JSON-able dict."""
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    variant, mode = args.variant, args.mode
+    train = mode == "train"
+    n = args.batch if train else args.eval_batch
+    big_t = args.train_t if train else args.eval_t
+    sensor = (args.size, args.size, 2)
+    model = _build(variant, sensor, args.weight_scale).to(device)
+    model.train(train)
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.rand(n, big_t, 2, args.size, args.size, generator=gen) < args.density).float()
+    x = x.to(device)
+    y = torch.zeros(n, 19, device=device)
+    y[torch.arange(n), torch.arange(n) % 19] = 1
+    amp = variant == "fused-amp"
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+
+    def step():
+        ctx = torch.autocast(device.type, dtype=amp_dtype) if amp else _null()
+        if train:
+            model.zero_grad(set_to_none=True)
+            with ctx:
+                out = model(x)
+            loss = ((out.float() - y) ** 2).mean()
+            loss.backward()
+        else:
+            with torch.no_grad(), ctx:
+                out = model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return out
+
+    t0 = time.perf_counter()
+    out = step()
+    first = time.perf_counter() - t0
+    result_rates = out.detach().float().cpu()
+    grads = {k: p.grad.detach().float().cpu() for k, p in model.named_parameters()} if train else {}
+    if args.dump:
+        torch.save({"rates": result_rates, "grads": grads}, args.dump)
+    del out
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base_mem = torch.cuda.memory_allocated()
+    else:
+        base_mem = (_status_kb("VmRSS") or 0) * 1024
+        reset_ok = _reset_peak()
+    times = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() - base_mem
+    else:
+        hwm = _status_kb("VmHWM")
+        peak = (hwm * 1024 - base_mem) if (hwm and reset_ok) else float("nan")
+    return {
+        "variant": variant,
+        "mode": mode,
+        "T": big_t,
+        "N": n,
+        "first_s": first,
+        "times_s": times,
+        "peak_bytes": peak,
+        "threads": torch.get_num_threads(),
+    }
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ------------------------------------------------------------------------------ driver
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = ""
+    if torch.cuda.is_available():
+        gpu = ", GPU " + torch.cuda.get_device_name(0)
+    return f"{os.cpu_count()} CPUs ({cpu}), torch {torch.__version__}, {platform.machine()}{gpu}"
+
+
+def run_variant(args, variant: str, mode: str, dump: Path) -> dict:
+    if variant in OPTIONAL:
+        try:
+            __import__(OPTIONAL[variant])
+        except ImportError:
+            return {"variant": variant, "mode": mode, "skipped": "not installed"}
+        return {"variant": variant, "mode": mode, "skipped": "installed but not wired up"}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--variant", variant]
+    cmd += ["--mode", mode, "--dump", str(dump)]
+    for key in ("device", "repeat", "batch", "eval_batch", "train_t", "eval_t", "size"):
+        cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+    cmd += ["--density", str(args.density), "--weight-scale", str(args.weight_scale)]
+    cmd += ["--threads", str(args.threads)]
+    env = dict(os.environ)
+    if args.thp:
+        env["THP_MEM_ALLOC_ENABLE"] = "1"
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        return {"variant": variant, "mode": mode, "skipped": f"failed: {proc.stderr[-400:]}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def compare(ref: dict, other: dict) -> str:
+    """Agreement with ``fused``: max |rate diff| and the worst gradient cosine similarity."""
+    dr = float((ref["rates"] - other["rates"]).abs().max())
+    text = f"rate diff {dr:.3g}"
+    if ref["grads"]:
+        cos = min(
+            float(
+                torch.nn.functional.cosine_similarity(
+                    ref["grads"][k].flatten(), other["grads"][k].flatten(), dim=0
+                )
+            )
+            for k in ref["grads"]
+        )
+        text += f", grad cos >= {cos:.5f}"
+    return text
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--variants", default=DEFAULT_VARIANTS)
+    ap.add_argument("--modes", default="train,eval")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--eval-batch", type=int, default=8)
+    ap.add_argument("--train-t", type=int, default=17)
+    ap.add_argument("--eval-t", type=int, default=145)
+    ap.add_argument("--size", type=int, default=128, help="sensor width = height (DVS128: 128)")
+    ap.add_argument("--density", type=float, default=0.05, help="fraction of 1s in the frames")
+    ap.add_argument("--weight-scale", type=float, default=3.0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    ap.add_argument(
+        "--thp",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="THP_MEM_ALLOC_ENABLE=1 (huge pages for large tensors) in every worker",
+    )
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--variant", help=argparse.SUPPRESS)
+    ap.add_argument("--mode", help=argparse.SUPPRESS)
+    ap.add_argument("--dump", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return []
+
+    variants = [v for v in args.variants.split(",") if v]
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        ap.error(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
+    print(f"machine: {machine()}; THP_MEM_ALLOC_ENABLE={'1' if args.thp else 'unset'}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in modes:
+            dumps = {}
+            for variant in variants:
+                dump = Path(tmp) / f"{variant}-{mode}.pt"
+                res = run_variant(args, variant, mode, dump)
+                if "skipped" not in res:
+                    dumps[variant] = torch.load(dump)
+                rows.append(res)
+                print(_line(res), flush=True)
+            for res in rows:
+                if res["mode"] == mode and "skipped" not in res and "fused" in dumps:
+                    res["agreement"] = compare(dumps["fused"], dumps[res["variant"]])
+    _table(rows)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
+    return rows
+
+
+def _line(res: dict) -> str:
+    if "skipped" in res:
+        return f"  {res['mode']:5s} {res['variant']:13s} skipped ({res['skipped']})"
+    best = min(res["times_s"]) * 1e3
+    return f"  {res['mode']:5s} {res['variant']:13s} best {best:9.1f} ms"
+
+
+def _table(rows: list[dict]) -> None:
+    print()
+    head = (
+        f"{'mode':5s} {'T':>4s} {'N':>2s} {'variant':13s} {'best ms':>9s} {'median':>9s} "
+        f"{'x eager':>8s} {'peak MB':>8s} {'mem/eager':>9s} {'first s':>7s}  agreement with fused"
+    )
+    print(head)
+    print("-" * len(head))
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        group = [r for r in rows if r["mode"] == mode]
+        eager = next((r for r in group if r["variant"] == "eager" and "times_s" in r), None)
+        for r in group:
+            if "skipped" in r:
+                print(f"{mode:5s} {'':>4s} {'':>2s} {r['variant']:13s} skipped: {r['skipped']}")
+                continue
+            times = sorted(r["times_s"])
+            best, med = times[0] * 1e3, times[len(times) // 2] * 1e3
+            speed = f"{min(eager['times_s']) / times[0]:.1f}x" if eager else "-"
+            peak = r["peak_bytes"] / 2**20
+            mem = f"{r['peak_bytes'] / eager['peak_bytes']:.3f}" if eager else "-"
+            print(
+                f"{mode:5s} {r['T']:4d} {r['N']:2d} {r['variant']:13s} {best:9.1f} {med:9.1f} "
+                f"{speed:>8s} {peak:8.0f} {mem:>9s} {r['first_s']:7.2f}  {r.get('agreement', '')}"
+            )
+
+
+if __name__ == "__main__":
+    main()
