@@ -271,7 +271,7 @@ class _ProcessPool:
         return done
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown(wait=True, cancel_futures=True)  # idempotent
 
 
 class _Dask:
@@ -310,9 +310,12 @@ class _Dask:
         return set(done)
 
     def close(self) -> None:
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
+            self.client = None
         if self.cluster is not None:
             self.cluster.close()
+            self.cluster = None
 
 
 def _make_executor(executor: str, workers: int, profile: Profile, scheduler: str | None):
@@ -613,6 +616,7 @@ def build_cache(
             _swap_dir(pq_tmp, pq_path)
         tm["finish"] = time.perf_counter() - t_finish
     except BaseException:
+        ex.close()  # first: no task may still write into the temporary Parquet directory
         if writer is not None:
             writer.abort()
         tmp.unlink(missing_ok=True)

@@ -289,6 +289,23 @@ def test_changed_input_rebuilds(raw, tmp_path):
     assert res.status == "built" and any("input files changed" in n for n in res.notes)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bad_input_fails_cleanly(raw, tmp_path, workers):
+    """A broken tag file in one recording: TagError from the worker, nothing half-written."""
+    from eventpipe.errors import TagError
+
+    mine = tmp_path / "raw"
+    shutil.copytree(raw, mine)
+    csv = mine / "tags_updated_19_08_2020" / "user25_imse.csv"
+    lines = csv.read_text().splitlines()
+    lines[3] = "99," + lines[3].split(",", 1)[1]  # class 99 does not exist
+    csv.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "c.h5"
+    with pytest.raises(TagError, match=r"user25_imse\.csv"):
+        build_cache("paper2021", mine, out, workers=workers, allow_missing=True, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
+
+
 def test_parquet_reexported_when_missing(built, tmp_path):
     out = tmp_path / "c.h5"
     shutil.copy(built.out, out)
