@@ -251,6 +251,20 @@ def test_groups_have_their_lighting_signatures():
     assert design_recording("user40_dc", 0).style.tilt == 0
 
 
+def test_denoising_keeps_edges_and_removes_background_like_on_real_data():
+    """tonic's Denoise (10 ms) keeps a real-data-like share of a sign's events (edge events
+    come in 4-connected runs) and removes almost all of the idle background activity."""
+    import tonic.functional as F
+
+    for stem in ("user40_dc", "user20_sunlight"):
+        ev, tags = _truth(stem)
+        sign = ev[tags["start"][3] : tags["end"][3]]
+        kept = len(F.denoise_numpy(sign.copy(), filter_time=10_000)) / len(sign)
+        idle, _ = _idle_events(stem)
+        kept_idle = len(F.denoise_numpy(idle.copy(), filter_time=10_000)) / len(idle)
+        assert kept > 0.25 and kept_idle < 0.1, (stem, kept, kept_idle)
+
+
 def test_sample_edges_matches_the_moving_edge_intensity():
     """A straight edge of length L moving at speed v along its normal for T seconds emits
     Poisson(gain * L * v * T) events, all of one polarity, spread uniformly along the edge."""
