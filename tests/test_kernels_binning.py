@@ -31,7 +31,7 @@ def _tonic_frames(ev, size, dt):
     return T.ToFrame(sensor_size=size, time_window=dt)(tonic_events(ev))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(sensor_and_events(max_side=6, polarities=(1, 2)), DTS)
 def test_dense_equals_tonic_to_frame(size_ev, dt):
     size, ev = size_ev
@@ -47,7 +47,7 @@ def test_dense_equals_tonic_to_frame(size_ev, dt):
     np.testing.assert_array_equal(bin_dense(ev, size, dt, "OR"), expected > 0)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     sensor_and_events(max_side=6),
     DTS,

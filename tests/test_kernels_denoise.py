@@ -21,7 +21,7 @@ from tests.reference_kernels import (
 FILTER_TIMES = st.one_of(st.integers(1, 12000), st.sampled_from([1000, 5000, 10000]))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(sensor_and_events(max_side=6, t_start=None), FILTER_TIMES)
 def test_denoise_equals_tonic_and_reference(size_ev, ft):
     size, ev = size_ev

@@ -28,7 +28,7 @@ def dvs_events(draw):
     return make_events(xs, ys, ts, ps)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(dvs_events(), FACTORS, FACTORS)
 def test_spatial_equals_tonic(ev, fx, fy):
     out, size = downsample(ev, DVS128_SENSOR_SIZE, (fx, fy))

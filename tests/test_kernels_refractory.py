@@ -19,7 +19,7 @@ from tests.reference_kernels import (
 PERIODS = st.one_of(st.integers(0, 12000), st.sampled_from([0, 1000, 5000]))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(sensor_and_events(max_side=5), PERIODS)
 def test_refractory_equals_tonic_and_reference(size_ev, rp):
     size, ev = size_ev
