@@ -144,60 +144,68 @@ def spike_pdf(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 
 
-@jit(parallel=True)
-def _srm_forward_kernel(a, eps, nu, theta, ts, s, u, store_u):  # pragma: no cover - jitted
+@jit(parallel=True, fastmath={"contract"})
+def _srm_forward_kernel(a, eps_ts, nu, theta, amp, s, u, store_u):  # pragma: no cover - jitted
+    # a, s, u: [N, T, M]; eps_ts = eps·Ts; all arrays and scalars share a's dtype
     n_b, n_t, n_m = a.shape
-    n_k = eps.shape[0]
+    n_k = eps_ts.shape[0]
     n_r = nu.shape[0]
-    amp = 1.0 / ts
+    zero = a.dtype.type(0)
     nb = (n_m + _BLOCK - 1) // _BLOCK
     for job in prange(n_b * nb):
         n = job // nb
         m0 = (job % nb) * _BLOCK
         m1 = min(n_m, m0 + _BLOCK)
         w = m1 - m0
-        ring = np.zeros((n_r, w), dtype=a.dtype)  # future refractory contributions
+        ring = np.zeros((n_r, w), dtype=a.dtype)  # future refractory response, row t % n_r
         acc = np.empty(w, dtype=a.dtype)
         for t in range(n_t):
-            acc[:] = 0.0
-            for k in range(min(n_k, t + 1)):
-                e = eps[k] * ts
-                if e != 0.0:
+            acc[:] = zero
+            for k in range(min(n_k, t + 1)):  # PSP: causal convolution with eps
+                e = eps_ts[k]
+                if e != zero:
                     row = a[n, t - k, m0:m1]
                     for i in range(w):
                         acc[i] += e * row[i]
-            rr = ring[t % n_r]
+            base = t % n_r
+            rr = ring[base]
             srow = s[n, t, m0:m1]
-            for i in range(w):
+            n_fired = 0
+            for i in range(w):  # threshold (branch-free, vectorisable)
                 v = acc[i] + rr[i]
-                rr[i] = 0.0
-                if v >= theta:
-                    srow[i] = amp
-                    v += nu[0]
-                    for j in range(1, n_r):
-                        ring[(t + j) % n_r, i] += nu[j]
-                else:
-                    srow[i] = 0.0
+                rr[i] = zero
                 acc[i] = v
+                fired = v >= theta
+                srow[i] = amp if fired else zero
+                n_fired += fired
+            if n_fired:  # refractory response of this step's spikes (rare)
+                split = n_r - base
+                for i in range(w):
+                    if acc[i] >= theta:
+                        acc[i] += nu[0]
+                        for j in range(1, split):
+                            ring[base + j, i] += nu[j]
+                        for j in range(max(split, 1), n_r):
+                            ring[base + j - n_r, i] += nu[j]
             if store_u:
                 urow = u[n, t, m0:m1]
                 for i in range(w):
                     urow[i] = acc[i]
 
 
-@jit(parallel=True)
-def _srm_backward_kernel(g, u, eps, theta, ts, tau_rho, scale_rho, ga):  # pragma: no cover
+@jit(parallel=True, fastmath={"contract"})
+def _srm_backward_kernel(g, u, eps_ts, theta, tau, c, ga):  # pragma: no cover - jitted
+    # ga[t] = sum_k eps_ts[k]·h[t+k],  h = g·c·exp(-|u - theta|/tau)
     n_b, n_t, n_m = g.shape
-    n_k = eps.shape[0]
-    tau = tau_rho * theta
-    c = scale_rho / tau
+    n_k = eps_ts.shape[0]
+    zero = g.dtype.type(0)
     nb = (n_m + _BLOCK - 1) // _BLOCK
     for job in prange(n_b * nb):
         n = job // nb
         m0 = (job % nb) * _BLOCK
         m1 = min(n_m, m0 + _BLOCK)
         w = m1 - m0
-        ring = np.zeros((n_k, w), dtype=g.dtype)  # g·rho(u') of the next K steps
+        ring = np.zeros((n_k, w), dtype=g.dtype)  # h of the next K steps, row t % n_k
         acc = np.empty(w, dtype=g.dtype)
         for t in range(n_t - 1, -1, -1):
             h = ring[t % n_k]
@@ -205,10 +213,10 @@ def _srm_backward_kernel(g, u, eps, theta, ts, tau_rho, scale_rho, ga):  # pragm
             urow = u[n, t, m0:m1]
             for i in range(w):
                 h[i] = grow[i] * c * math.exp(-abs(urow[i] - theta) / tau)
-            acc[:] = 0.0
+            acc[:] = zero
             for k in range(min(n_k, n_t - t)):
-                e = eps[k] * ts
-                if e != 0.0:
+                e = eps_ts[k]
+                if e != zero:
                     hk = ring[(t + k) % n_k]
                     for i in range(w):
                         acc[i] += e * hk[i]
@@ -286,6 +294,35 @@ def _use_numba(x: torch.Tensor, backend: str) -> bool:
     raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
 
 
+def _numba_forward(
+    a: torch.Tensor, eps: torch.Tensor, nu: torch.Tensor, p: NeuronParams, store_u: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the fused forward kernel on a contiguous CPU ``a [N, T, M]``."""
+    an = a.detach().numpy()
+    real = an.dtype.type
+    eps_ts = (eps.double() * p.Ts).to(a.dtype).numpy()
+    s = torch.empty_like(a)
+    u = torch.empty_like(a) if store_u else torch.empty((1, 1, 1), dtype=a.dtype)
+    _srm_forward_kernel(
+        an, eps_ts, nu.numpy(), real(p.theta), real(1.0 / p.Ts), s.numpy(), u.numpy(), store_u
+    )
+    return s, u
+
+
+def _numba_backward(
+    g: torch.Tensor, u: torch.Tensor, eps: torch.Tensor, p: NeuronParams
+) -> torch.Tensor:
+    """Run the fused backward kernel: ``psp^T(g · rho(u))`` on CPU ``[N, T, M]`` tensors."""
+    real = u.numpy().dtype.type
+    tau = p.tauRho * p.theta
+    eps_ts = (eps.double() * p.Ts).to(u.dtype).numpy()
+    ga = torch.empty_like(g)
+    _srm_backward_kernel(
+        g.numpy(), u.numpy(), eps_ts, real(p.theta), real(tau), real(p.scaleRho / tau), ga.numpy()
+    )
+    return ga
+
+
 class _PspSpike(torch.autograd.Function):
     """Fused PSP + spike generation with slayer's surrogate backward. See module docstring."""
 
@@ -294,19 +331,7 @@ class _PspSpike(torch.autograd.Function):
         a = a.contiguous()
         need_grad = ctx.needs_input_grad[0]
         if _use_numba(a, backend):
-            an = a.detach().numpy()
-            s = torch.empty_like(a)
-            u = torch.empty_like(a) if need_grad else torch.empty((1, 1, 1), dtype=a.dtype)
-            _srm_forward_kernel(
-                an,
-                eps.numpy(),
-                nu.numpy(),
-                float(p.theta),
-                float(p.Ts),
-                s.numpy(),
-                u.numpy(),
-                need_grad,
-            )
+            s, u = _numba_forward(a, eps, nu, p, need_grad)
             numba_path = True
         else:
             s, u = _torch_forward(a.detach(), eps, nu, p.theta, p.Ts)
@@ -323,17 +348,7 @@ class _PspSpike(torch.autograd.Function):
         p = ctx.p
         g = g.contiguous()
         if ctx.numba_path:
-            ga = torch.empty_like(g)
-            _srm_backward_kernel(
-                g.numpy(),
-                u.numpy(),
-                eps.numpy(),
-                float(p.theta),
-                float(p.Ts),
-                float(p.tauRho),
-                float(p.scaleRho),
-                ga.numpy(),
-            )
+            ga = _numba_backward(g, u, eps, p)
         else:
             ga = _torch_backward(g, u, eps, p)
         return ga, None, None, None, None
@@ -386,17 +401,7 @@ def srm_forward(
     eps_t = _kernel_tensor(srm_kernel(p) if eps is None else eps, a3)
     nu_t = _kernel_tensor(ref_kernel(p) if nu is None else nu, a3)
     if _use_numba(a3, backend):
-        s, u = torch.empty_like(a3), torch.empty_like(a3)
-        _srm_forward_kernel(
-            a3.numpy(),
-            eps_t.numpy(),
-            nu_t.numpy(),
-            float(p.theta),
-            float(p.Ts),
-            s.numpy(),
-            u.numpy(),
-            True,
-        )
+        s, u = _numba_forward(a3, eps_t, nu_t, p, True)
     else:
         s, u = _torch_forward(a3, eps_t, nu_t, p.theta, p.Ts)
     return s.view(shape), u.view(shape)
