@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from eventpipe.cache.schema import SAMPLES_DTYPE, VIEW_VALUE_DTYPES
+from eventpipe.cache.schema import EVENT_FIELDS, SAMPLES_DTYPE, VIEW_VALUE_DTYPES
 from eventpipe.events import DVS128_SENSOR_SIZE, EVENT_DTYPE
 from eventpipe.profile import Profile
 
@@ -109,7 +109,8 @@ class RecordingResult:
     Attributes:
         stem: recording name. order: position of the recording in the build (STEMS order).
         samples: ``[n]`` SAMPLES_DTYPE (event_offset local; n_events = stage output counts).
-        events: EVENT_DTYPE, the samples' stage outputs concatenated.
+        events: the samples' stage outputs concatenated, as contiguous columns
+            ``{"x": i2, "y": i2, "t": i8, "p": u1}``.
         offsets: int64 ``[n + 1]``, local.
         views: name -> {"bin","p","y","x","value","offsets","n_bins"}.
         n_raw_events: events read from the recording file; seconds: task wall time.
@@ -120,7 +121,7 @@ class RecordingResult:
     stem: str
     order: int
     samples: np.ndarray
-    events: np.ndarray
+    events: dict[str, np.ndarray]
     offsets: np.ndarray
     views: dict[str, dict[str, np.ndarray]]
     n_raw_events: int
@@ -130,9 +131,14 @@ class RecordingResult:
     parquet_file: str | None = None
 
     @property
+    def n_events(self) -> int:
+        """Stored (stage output) events of the recording."""
+        return len(self.events["t"])
+
+    @property
     def nbytes(self) -> int:
         """Bytes held by the arrays (for memory accounting)."""
-        n = self.events.nbytes + self.offsets.nbytes + self.samples.nbytes
+        n = sum(a.nbytes for a in self.events.values()) + self.offsets.nbytes + self.samples.nbytes
         return n + sum(a.nbytes for v in self.views.values() for a in v.values())
 
 
@@ -206,7 +212,11 @@ def process_recording(
         stage_out.append(out)
     counts = np.array([len(e) for e in stage_out], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    events = np.concatenate(stage_out) if stage_out else np.zeros(0, EVENT_DTYPE)
+    # columns, contiguous: written to HDF5 and Parquet without another copy
+    events = {
+        k: np.concatenate([e[k] for e in stage_out]) if stage_out else np.zeros(0, dt)
+        for k, dt in EVENT_FIELDS.items()
+    }
     rows["n_events"] = counts
     rows["event_offset"] = offsets[:-1]
     views = _concat_views(profile, per_sample_views)

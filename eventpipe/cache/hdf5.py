@@ -160,15 +160,17 @@ class CacheWriter:
         Args:
             samples: [n] structured array with the SAMPLES_DTYPE fields (``event_offset`` and
                 ``n_events`` are overwritten from ``offsets``).
-            events: [offsets[-1]] EVENT_DTYPE, the block's samples concatenated (t re-zeroed).
+            events: the block's samples concatenated (t re-zeroed): an EVENT_DTYPE array or a
+                mapping of contiguous columns ``{"x", "y", "t", "p"}`` (written without a copy).
             offsets: int64 [n + 1], local CSR offsets into ``events`` (offsets[0] == 0).
             views: view name -> {"bin","p","y","x","value": entries concatenated,
                 "offsets": int64 [n + 1] local, "n_bins": [n]}; every declared view is required.
         """
         n = len(samples)
+        n_ev = len(events["t"])
         offsets = np.asarray(offsets, dtype=np.int64)
-        if len(offsets) != n + 1 or offsets[0] != 0 or offsets[-1] != len(events):
-            raise ValueError(f"offsets must be [0 .. {len(events)}] of length {n + 1}")
+        if len(offsets) != n + 1 or offsets[0] != 0 or offsets[-1] != n_ev:
+            raise ValueError(f"offsets must be [0 .. {n_ev}] of length {n + 1}")
         rows = np.zeros(n, dtype=SAMPLES_DTYPE)
         for name in SAMPLES_DTYPE.names:
             if name in (samples.dtype.names or ()):
@@ -179,7 +181,7 @@ class CacheWriter:
         for k, ds in self._events.items():
             self._extend(ds, self._ev_total, events[k])
         self._ev_offsets.append(self._ev_total + offsets[1:])
-        self._ev_total += len(events)
+        self._ev_total += n_ev
         views = views or {}
         missing = set(self._views) - set(views)
         if missing:

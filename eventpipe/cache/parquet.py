@@ -71,24 +71,22 @@ def write_recording_events(
     Safe to call from worker processes (each recording is its own file); the file is fsynced.
 
     Args:
-        sample_ids: [n] sample ids; events: EVENT_DTYPE (t re-zeroed per sample);
+        sample_ids: [n] sample ids; events: EVENT_DTYPE or a mapping of columns x, y, t, p
+            (t re-zeroed per sample);
         offsets: int64 [n + 1] local CSR offsets, sample i = ``events[offsets[i]:offsets[i+1]]``.
     """
     d = Path(root) / "events" / f"recording={stem}"
     d.mkdir(parents=True, exist_ok=True)
     path = d / "part-0.parquet"
     offsets = np.asarray(offsets, dtype=np.int64)
+    cols = {k: np.ascontiguousarray(events[k]) for k in ("x", "y", "t", "p")}
     with pq.ParquetWriter(path, EVENTS_SCHEMA, **WRITE_OPTIONS) as w:
         for i in range(len(sample_ids)):
             a, b = int(offsets[i]), int(offsets[i + 1])
-            ev = events[a:b]
             table = pa.table(
                 {
                     "sample_id": np.full(b - a, sample_ids[i], dtype=np.int32),
-                    "x": np.ascontiguousarray(ev["x"]),
-                    "y": np.ascontiguousarray(ev["y"]),
-                    "t": np.ascontiguousarray(ev["t"]),
-                    "p": np.ascontiguousarray(ev["p"]),
+                    **{k: c[a:b] for k, c in cols.items()},
                 },
                 schema=EVENTS_SCHEMA,
             )
