@@ -65,13 +65,17 @@ def test_output_is_rate_in_steps_of_one_over_t():
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("backend", ["sparse", "numba", "torch"])
 def test_fused_equals_eager_and_published(monkeypatch, dtype, backend):
-    """Same weights -> identical outputs and matching parameter gradients for all three."""
+    """Same weights -> identical outputs and matching parameter gradients for all three.
+
+    Backends: the fused sparse first layer + Numba LIF kernels, the dense first layer + Numba
+    kernels, and the device-agnostic torch-ops LIF path (what CUDA runs).
+    """
     if backend == "torch":
         monkeypatch.setattr(neuron, "_use_numba", lambda t: False)
     ss = (22, 18, 2)  # W != H, odd intermediate sizes (conv2 out 5x7 -> floor pooling)
-    fused = _active_model(ss, dtype)
+    fused = _active_model(ss, dtype, first_layer="sparse" if backend == "sparse" else "dense")
     eager = EagerSLANIMALSNet(sensor_size=ss).to(dtype)
     published = PublishedSLANIMALSNet(sensor_size=ss).to(dtype)
     eager.load_state_dict(fused.state_dict())
@@ -94,8 +98,9 @@ def test_fused_equals_eager_and_published(monkeypatch, dtype, backend):
             torch.testing.assert_close(grads[k], g0[k], rtol=tol, atol=tol, msg=k)
 
 
-def test_chunked_eval_equals_full():
-    net = _active_model((20, 20, 2), dtype=torch.float32).eval()
+@pytest.mark.parametrize("first_layer", ["sparse", "dense"])
+def test_chunked_eval_equals_full(first_layer):
+    net = _active_model((20, 20, 2), dtype=torch.float32, first_layer=first_layer).eval()
     x = _frames(2, 11, (20, 20, 2), dtype=torch.float32)
     with torch.no_grad():
         net.eval_time_chunk = None
@@ -104,6 +109,21 @@ def test_chunked_eval_equals_full():
             net.eval_time_chunk = chunk
             assert torch.equal(net(x), full), chunk
     assert 0 < full.mean() < 1
+
+
+def test_first_layer_auto_picks_by_density():
+    net = SLANIMALSNet(sensor_size=(16, 16, 2))
+    sparse = _frames(1, 2, (16, 16, 2), dtype=torch.float32, density=0.02)
+    dense = _frames(1, 2, (16, 16, 2), dtype=torch.float32, density=0.5)
+    assert net._use_sparse_first_layer(sparse) and not net._use_sparse_first_layer(dense)
+    net.first_layer = "dense"
+    assert not net._use_sparse_first_layer(sparse)
+    net.first_layer = "sparse"
+    assert net._use_sparse_first_layer(dense)
+    assert not net._use_sparse_first_layer(dense.double())  # dtype differs from the weights
+    net.first_layer = "fast"
+    with pytest.raises(ValueError):
+        net._use_sparse_first_layer(sparse)
 
 
 def test_dropout_option():

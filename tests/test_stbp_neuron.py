@@ -11,7 +11,14 @@ from torch.nn import functional as F
 
 import trainers.stbp.neuron as neuron
 from trainers.stbp import kernels
-from trainers.stbp.neuron import LIFParams, lif, lif_pool, lif_potentials, surrogate
+from trainers.stbp.neuron import (
+    LIFParams,
+    conv_lif_pool,
+    lif,
+    lif_pool,
+    lif_potentials,
+    surrogate,
+)
 from trainers.stbp.reference import lif_eager, lif_eager_potentials
 
 D = torch.float64
@@ -138,6 +145,38 @@ def test_lif_pool_matches_per_step_autograd(backend, hw, dtype):
     torch.testing.assert_close(gout, gref, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize(("h", "w"), [(11, 14), (8, 8), (7, 9)])
+def test_conv_lif_pool_matches_conv_then_per_step_lif(dtype, h, w):
+    """Fused sparse conv1 -> LIF -> pool == F.conv2d, per-step autograd LIF, F.avg_pool2d."""
+    n, big_t, p, c = 2, 6, 2, 4
+    gen = torch.Generator().manual_seed(h * w)
+    x = (torch.rand(n, big_t, p, h, w, generator=gen) < 0.3).to(dtype)
+    x[0, 1, 0, 2, 3] = 2.5  # event counts / normalised values, not only 0/1
+    weight = (torch.randn(c, p, 3, 3, generator=gen, dtype=dtype) * 0.6).requires_grad_()
+    bias = (torch.randn(c, generator=gen, dtype=dtype) * 0.2).requires_grad_()
+    current = F.conv2d(x.transpose(0, 1).reshape(big_t * n, p, h, w), weight, bias)
+    current = current.view(big_t, n, c, h - 2, w - 2)
+    spikes = lif_eager(current)
+    ref = F.avg_pool2d(spikes.flatten(0, 1), 2)
+    ref = ref.view(big_t, n, c, *ref.shape[2:]).permute(0, 1, 3, 4, 2)  # [T, N, Hp, Wp, C]
+    g = torch.randn(ref.shape, generator=gen, dtype=dtype)
+    gw_ref, gb_ref = torch.autograd.grad(ref, (weight, bias), g)
+    out, u_last = conv_lif_pool(x, weight, bias)
+    gw, gb = torch.autograd.grad(out, (weight, bias), g)
+    assert 0 < float(out.detach().mean()) < 1
+    assert torch.equal(out, ref)
+    u_ref = lif_potentials(current.detach())[-1].permute(0, 2, 3, 1)
+    torch.testing.assert_close(u_last, u_ref)
+    tol = 1e-4 if dtype == torch.float32 else 1e-11
+    torch.testing.assert_close(gw, gw_ref, rtol=tol, atol=tol)
+    torch.testing.assert_close(gb, gb_ref, rtol=tol, atol=tol)
+    with torch.no_grad():  # state carried across time chunks
+        a, ua = conv_lif_pool(x[:, :2], weight, bias)
+        b, ub = conv_lif_pool(x[:, 2:], weight, bias, u0=ua)
+    assert torch.equal(torch.cat([a, b]), out) and torch.equal(ub, u_last)
+
+
 def test_one_autograd_node_and_buffer_reuse():
     """The whole time loop is one graph node; the input buffer holds u, then dL/dI."""
     current = torch.randn(9, 4, 5, dtype=D).requires_grad_()
@@ -200,4 +239,24 @@ def test_kernels_plain_python_equals_compiled():
         bwd(b, gf, *c)
         out.append((s, b))
     for x, y in zip(*out):
+        np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-13)
+    frames = (rng.random((2, 3, 2, 7, 6)) < 0.3) * rng.uniform(0.5, 2, (2, 3, 2, 7, 6))
+    wt, bias = rng.normal(0, 0.5, (2, 3, 3, 4)), rng.normal(0, 0.2, 4)
+    u0, g = rng.normal(0, 0.2, (2, 5, 4, 4)), rng.normal(0, 1, (3, 2, 2, 2, 4))
+    res = []
+    for nz, fwd, bwd in (
+        (kernels.nonzero_rows, kernels.conv_lif_pool_forward, kernels.conv_lif_pool_backward),
+        (
+            kernels.nonzero_rows.py_func,
+            kernels.conv_lif_pool_forward.py_func,
+            kernels.conv_lif_pool_backward.py_func,
+        ),
+    ):
+        csr = nz(frames.reshape(-1, 6))
+        pooled, last = np.zeros((3, 2, 2, 2, 4)), np.zeros((2, 5, 4, 4))
+        fwd(*csr, 7, wt, bias, u0, pooled, last, *c[:2])
+        dw, db = np.zeros((2 * 3, 2, 3, 3, 4)), np.zeros((2 * 3, 4))
+        bwd(*csr, 7, wt, bias, u0, g, dw, db, *c)
+        res.append((*csr, pooled, last, dw, db))
+    for x, y in zip(*res):
         np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-13)

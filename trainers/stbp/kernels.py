@@ -68,6 +68,61 @@ def lif_backward(buf, grad, tau, vth, half, a1):  # pragma: no cover - compiled
                     buf[t, k] = grad[t, k] * h
 
 
+@jit
+def _lif_rows(cur, prev, nr, tau, vth):  # pragma: no cover - compiled
+    """``cur[i] += tau * prev[i]`` where ``prev[i] <= vth`` (rows ``i < nr``), in place."""
+    zero = cur.dtype.type(0)
+    for i in range(nr):
+        c = cur[i]
+        p = prev[i]
+        for k in range(c.shape[0]):
+            pk = p[k]
+            c[k] = c[k] + (zero if pk > vth else tau * pk)
+
+
+@jit
+def _pool_rows(cur, out, colsum, c_out, vth):  # pragma: no cover - compiled
+    """``out[jp*C + o]`` = mean of the spikes ``cur[0:2, (2jp + 0:2)*C + o] > vth``."""
+    zero = cur.dtype.type(0)
+    quarter = cur.dtype.type(0.25)
+    a = cur[0]
+    b = cur[1]
+    for k in range(colsum.shape[0]):
+        colsum[k] = (quarter if a[k] > vth else zero) + (quarter if b[k] > vth else zero)
+    for jp in range(out.shape[0] // c_out):
+        base = 2 * jp * c_out
+        for o in range(c_out):
+            out[jp * c_out + o] = colsum[base + o] + colsum[base + c_out + o]
+
+
+@jit
+def _expand_grad(grow, gr, c_out):  # pragma: no cover - compiled
+    """Adjoint of the 2x2 mean along a row: ``gr[(2jp + 0:2)*C + o] = grow[jp*C + o] / 4``."""
+    quarter = gr.dtype.type(0.25)
+    for jp in range(grow.shape[0] // c_out):
+        base = 2 * jp * c_out
+        for o in range(c_out):
+            v = grow[jp * c_out + o] * quarter
+            gr[base + o] = v
+            gr[base + c_out + o] = v
+
+
+@jit
+def _lif_back_row(u, nxt, gr, tau, vth, half, inv):  # pragma: no cover - compiled
+    """One row of the LIF backward step; ``u`` (potentials) is overwritten with ``dL/dI``.
+
+    ``nxt``: ``dL/dI`` of the next step (zeros at the last step); ``gr``: ``dL/do``.
+    """
+    zero = u.dtype.type(0)
+    for k in range(u.shape[0]):
+        uu = u[k]
+        nn = nxt[k]
+        hh = inv if abs(uu - vth) < half else zero
+        do = gr[k] - tau * uu * nn
+        carry = zero if uu > vth else tau * nn
+        u[k] = do * hh + carry
+
+
 @jit(parallel=True)
 def lif_pool_forward(buf, pooled, u0, tau, vth):  # pragma: no cover - compiled
     """LIF + 2x2 average pool.
@@ -78,36 +133,22 @@ def lif_pool_forward(buf, pooled, u0, tau, vth):  # pragma: no cover - compiled
     """
     big_t, n, h, w, c = buf.shape
     hp = pooled.shape[2]
-    wp = pooled.shape[3]
+    wc = w * c
+    b3 = buf.reshape(big_t, n * h, wc)
+    u3 = u0.reshape(n * h, wc)
+    p3 = pooled.reshape(big_t, n * hp, pooled.shape[3] * c)
     rows = (h + 1) // 2
-    quarter = buf.dtype.type(0.25)
     for unit in prange(n * rows):
         b = unit // rows
         r0 = (unit % rows) * 2
-        r1 = min(h, r0 + 2)
+        nr = min(2, h - r0)
+        lo = b * h + r0
+        colsum = np.empty(wc, buf.dtype)
         for t in range(big_t):
-            for i in range(r0, r1):
-                for j in range(w):
-                    for ch in range(c):
-                        x = buf[t, b, i, j, ch]
-                        prev = buf[t - 1, b, i, j, ch] if t > 0 else u0[b, i, j, ch]
-                        if not prev > vth:
-                            x = x + tau * prev
-                        buf[t, b, i, j, ch] = x
-            ip = r0 // 2
-            if ip < hp:
-                for jp in range(wp):
-                    for ch in range(c):
-                        s = 0
-                        if buf[t, b, r0, 2 * jp, ch] > vth:
-                            s += 1
-                        if buf[t, b, r0, 2 * jp + 1, ch] > vth:
-                            s += 1
-                        if buf[t, b, r0 + 1, 2 * jp, ch] > vth:
-                            s += 1
-                        if buf[t, b, r0 + 1, 2 * jp + 1, ch] > vth:
-                            s += 1
-                        pooled[t, b, ip, jp, ch] = s * quarter
+            prev = b3[t - 1, lo : lo + nr] if t > 0 else u3[lo : lo + nr]
+            _lif_rows(b3[t, lo : lo + nr], prev, nr, tau, vth)
+            if r0 // 2 < hp:
+                _pool_rows(b3[t, lo : lo + 2], p3[t, b * hp + r0 // 2], colsum, c, vth)
 
 
 @jit(parallel=True)
@@ -119,32 +160,25 @@ def lif_pool_backward(buf, gpool, tau, vth, half, a1):  # pragma: no cover - com
     """
     big_t, n, h, w, c = buf.shape
     hp = gpool.shape[2]
-    wp = gpool.shape[3]
+    wc = w * c
+    b3 = buf.reshape(big_t, n * h, wc)
+    g3 = gpool.reshape(big_t, n * hp, gpool.shape[3] * c)
     rows = (h + 1) // 2
-    zero = buf.dtype.type(0)
-    one = buf.dtype.type(1)
-    quarter = buf.dtype.type(0.25)
+    inv = buf.dtype.type(1) / a1
     for unit in prange(n * rows):
         b = unit // rows
         r0 = (unit % rows) * 2
-        r1 = min(h, r0 + 2)
+        nr = min(2, h - r0)
+        lo = b * h + r0
         ip = r0 // 2
+        gr = np.zeros(wc, buf.dtype)
+        zeros = np.zeros(wc, buf.dtype)
         for t in range(big_t - 1, -1, -1):
-            for i in range(r0, r1):
-                for j in range(w):
-                    jp = j // 2
-                    pooled_here = ip < hp and jp < wp
-                    for ch in range(c):
-                        g = gpool[t, b, ip, jp, ch] * quarter if pooled_here else zero
-                        u = buf[t, b, i, j, ch]
-                        hu = (one if abs(u - vth) < half else zero) / a1
-                        if t + 1 < big_t:
-                            nxt = buf[t + 1, b, i, j, ch]
-                            do = g - tau * u * nxt
-                            carry = zero if u > vth else tau * nxt
-                            buf[t, b, i, j, ch] = do * hu + carry
-                        else:
-                            buf[t, b, i, j, ch] = g * hu
+            if ip < hp:
+                _expand_grad(g3[t, b * hp + ip], gr, c)
+            for i in range(nr):
+                nxt = b3[t + 1, lo + i] if t + 1 < big_t else zeros
+                _lif_back_row(b3[t, lo + i], nxt, gr, tau, vth, half, inv)
 
 
 def warmup() -> None:
@@ -157,3 +191,204 @@ def warmup() -> None:
         b5 = np.zeros((2, 1, 3, 3, 2), dt)
         lif_pool_forward(b5, np.zeros((2, 1, 1, 1, 2), dt), np.zeros((1, 3, 3, 2), dt), c[0], c[1])
         lif_pool_backward(b5, np.zeros((2, 1, 1, 1, 2), dt), *c)
+
+
+# --------------------------------------------------------------------------------------------
+# first layer: conv (k3, stride 1, no padding) on sparse event frames + LIF + 2x2 average pool
+
+
+@jit(parallel=True)
+def nonzero_rows(x2):  # pragma: no cover - compiled
+    """CSR of the nonzeros of ``x2 [R, W]`` by row: ``(indptr [R+1], cols int32, vals)``."""
+    n_rows, w = x2.shape
+    indptr = np.zeros(n_rows + 1, np.int64)
+    for r in prange(n_rows):
+        row = x2[r]
+        cnt = 0
+        for k in range(w):
+            if row[k] != 0:
+                cnt += 1
+        indptr[r + 1] = cnt
+    for r in range(n_rows):
+        indptr[r + 1] += indptr[r]
+    cols = np.empty(indptr[n_rows], np.int32)
+    vals = np.empty(indptr[n_rows], x2.dtype)
+    for r in prange(n_rows):
+        row = x2[r]
+        pos = indptr[r]
+        for k in range(w):
+            v = row[k]
+            if v != 0:
+                cols[pos] = k
+                vals[pos] = v
+                pos += 1
+    return indptr, cols, vals
+
+
+@jit
+def _conv_rows(csr, frame, h, wt, brow, r0, nr, acc):  # pragma: no cover - compiled
+    """``acc[i, j*C + o] = bias[o] + sum x[c, r0+i+ky, j+kx] * wt[c, ky, kx, o]``.
+
+    ``x`` is the frame ``frame`` (= ``n * T + t``) of the input given as the CSR ``csr`` of its
+    rows (``(frame * P + c) * h + y``, see :func:`nonzero_rows`). Rows ``i < nr`` of
+    ``acc [2, Wout*C]``; ``brow [Wout*C]`` is the bias tiled along a row. Only nonzero inputs
+    are visited: the cost is the bias fill plus ``nnz * 9 * C`` multiply-adds.
+    """
+    indptr, cols, vals = csr
+    c_out = wt.shape[3]
+    wout = brow.shape[0] // c_out
+    for i in range(nr):
+        a = acc[i]
+        for k in range(brow.shape[0]):
+            a[k] = brow[k]
+    for c in range(wt.shape[0]):
+        for yy in range(r0, r0 + nr + 2):
+            r = (frame * wt.shape[0] + c) * h + yy
+            for e in range(indptr[r], indptr[r + 1]):
+                xx = cols[e]
+                v = vals[e]
+                for ky in range(3):
+                    i = yy - ky - r0
+                    if 0 <= i < nr:
+                        a = acc[i]
+                        for kx in range(3):
+                            j = xx - kx
+                            if 0 <= j < wout:
+                                w = wt[c, ky, kx]
+                                base = j * c_out
+                                for o in range(c_out):
+                                    a[base + o] += v * w[o]
+
+
+@jit
+def _conv_weight_grad_rows(csr, frame, h, du, r0, nr, dw):  # pragma: no cover - compiled
+    """``dw[c, ky, kx, o] += sum x[c, r0+i+ky, j+kx] * du[i, j*C + o]`` over nonzero ``x``."""
+    indptr, cols, vals = csr
+    c_out = dw.shape[3]
+    wout = du.shape[1] // c_out
+    for c in range(dw.shape[0]):
+        for yy in range(r0, r0 + nr + 2):
+            r = (frame * dw.shape[0] + c) * h + yy
+            for e in range(indptr[r], indptr[r + 1]):
+                xx = cols[e]
+                v = vals[e]
+                for ky in range(3):
+                    i = yy - ky - r0
+                    if 0 <= i < nr:
+                        d = du[i]
+                        for kx in range(3):
+                            j = xx - kx
+                            if 0 <= j < wout:
+                                w = dw[c, ky, kx]
+                                base = j * c_out
+                                for o in range(c_out):
+                                    w[o] += v * d[base + o]
+
+
+@jit
+def _tile(bias, wout):  # pragma: no cover - compiled
+    c_out = bias.shape[0]
+    brow = np.empty(wout * c_out, bias.dtype)
+    for j in range(wout):
+        for o in range(c_out):
+            brow[j * c_out + o] = bias[o]
+    return brow
+
+
+@jit(parallel=True)
+def conv_lif_pool_forward(indptr, cols, vals, h, wt, bias, u0, pooled, u_last, tau, vth):
+    """Fused conv1 -> LIF -> avgpool2 forward; the conv output is never stored.
+
+    Args:
+        indptr, cols, vals: the input frames ``[N, T, P, H, W]`` as the CSR of their ``N*T*P*H``
+            rows (:func:`nonzero_rows`); ``h`` = ``H``.
+        wt: weights as ``[P, 3, 3, C]`` (``weight.permute(1, 2, 3, 0)``).
+        bias: ``[C]``.
+        u0: potential before the first step ``[N, H-2, W-2, C]``.
+        pooled: output ``[T, N, (H-2)//2, (W-2)//2, C]``, written.
+        u_last: output ``[N, H-2, W-2, C]``: the potential after the last step, written.
+    """
+    n, big_t = u0.shape[0], pooled.shape[0]
+    csr = (indptr, cols, vals)
+    dt = vals.dtype
+    c_out = bias.shape[0]
+    hout, wout = u0.shape[1], u0.shape[2]
+    hp = pooled.shape[2]
+    wc = wout * c_out
+    rows = (hout + 1) // 2
+    brow = _tile(bias, wout)
+    u3 = u0.reshape(n * hout, wc)
+    l3 = u_last.reshape(n * hout, wc)
+    p3 = pooled.reshape(big_t, n * hp, pooled.shape[3] * c_out)
+    for unit in prange(n * rows):
+        b = unit // rows
+        r0 = (unit % rows) * 2
+        nr = min(2, hout - r0)
+        lo = b * hout + r0
+        prev = np.zeros((2, wc), dt)
+        cur = np.zeros((2, wc), dt)
+        colsum = np.empty(wc, dt)
+        for i in range(nr):
+            prev[i] = u3[lo + i]
+        for t in range(big_t):
+            _conv_rows(csr, b * big_t + t, h, wt, brow, r0, nr, cur)
+            _lif_rows(cur, prev, nr, tau, vth)
+            if r0 // 2 < hp:
+                _pool_rows(cur, p3[t, b * hp + r0 // 2], colsum, c_out, vth)
+            prev, cur = cur, prev
+        for i in range(nr):
+            l3[lo + i] = prev[i]
+
+
+@jit(parallel=True)
+def conv_lif_pool_backward(
+    indptr, cols, vals, h, wt, bias, u0, gpool, dw_units, db_units, tau, vth, half, a1
+):  # pragma: no cover - compiled
+    """Backward of :func:`conv_lif_pool_forward` w.r.t. the weights and bias (``x`` is data).
+
+    Recomputes each unit's potentials (cheap: sparse input, all in cache), runs the LIF
+    backward recurrence and accumulates ``dL/dW`` into ``dw_units[unit] [P, 3, 3, C]`` and
+    ``dL/db`` into ``db_units[unit] [C]`` (summed over units by the caller; race free).
+    ``gpool [T, N, Hp, Wp, C]`` is ``dL/d(pooled)``.
+    """
+    n, big_t = u0.shape[0], gpool.shape[0]
+    csr = (indptr, cols, vals)
+    dt = vals.dtype
+    c_out = bias.shape[0]
+    hout, wout = u0.shape[1], u0.shape[2]
+    hp = gpool.shape[2]
+    wc = wout * c_out
+    rows = (hout + 1) // 2
+    inv = dt.type(1) / a1
+    brow = _tile(bias, wout)
+    u3 = u0.reshape(n * hout, wc)
+    g3 = gpool.reshape(big_t, n * hp, gpool.shape[3] * c_out)
+    for unit in prange(n * rows):
+        b = unit // rows
+        r0 = (unit % rows) * 2
+        nr = min(2, hout - r0)
+        lo = b * hout + r0
+        ip = r0 // 2
+        uh = np.zeros((big_t + 2, 2, wc), dt)  # uh[t + 1] = u[t]; uh[0] = u0; uh[T+1] = 0
+        for i in range(nr):
+            uh[0, i] = u3[lo + i]
+        for t in range(big_t):
+            _conv_rows(csr, b * big_t + t, h, wt, brow, r0, nr, uh[t + 1])
+            _lif_rows(uh[t + 1], uh[t], nr, tau, vth)
+        gr = np.zeros(wc, dt)
+        dbrow = np.zeros(wc, dt)
+        dw = dw_units[unit]
+        for t in range(big_t - 1, -1, -1):
+            if ip < hp:
+                _expand_grad(g3[t, b * hp + ip], gr, c_out)
+            du = uh[t + 1]
+            for i in range(nr):
+                _lif_back_row(du[i], uh[t + 2, i], gr, tau, vth, half, inv)
+                d = du[i]
+                for k in range(wc):
+                    dbrow[k] += d[k]
+            _conv_weight_grad_rows(csr, b * big_t + t, h, du, r0, nr, dw)
+        db = db_units[unit]
+        for j in range(wout):
+            for o in range(c_out):
+                db[o] += dbrow[j * c_out + o]

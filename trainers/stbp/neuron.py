@@ -193,6 +193,83 @@ class _LIFPool(torch.autograd.Function):
         return u, None, None
 
 
+class _ConvLIFPool(torch.autograd.Function):
+    """First layer fused: conv k3 (no padding) on sparse frames -> LIF -> avgpool 2 (CPU)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, p: LIFParams, u0):
+        x = x.detach().contiguous()
+        n, big_t, _, h, w = x.shape
+        c = weight.shape[0]
+        hout, wout = h - 2, w - 2
+        wt = weight.detach().permute(1, 2, 3, 0).contiguous()
+        b = bias.detach().contiguous()
+        if u0 is None:
+            u0 = x.new_zeros(n, hout, wout, c)
+        else:
+            u0 = u0.detach().to(x.dtype).contiguous()
+        pooled = x.new_empty(big_t, n, hout // 2, wout // 2, c)
+        u_last = x.new_empty(n, hout, wout, c)
+        tau, vth = _consts(x.dtype, p)[:2]
+        csr = kernels.nonzero_rows(_np(x).reshape(-1, w))
+        kernels.conv_lif_pool_forward(
+            *csr, h, _np(wt), _np(b), _np(u0), _np(pooled), _np(u_last), tau, vth
+        )
+        ctx.save_for_backward(wt, b, u0)
+        ctx.csr, ctx.h, ctx.p = csr, h, p
+        ctx.mark_non_differentiable(u_last)
+        return pooled, u_last
+
+    @staticmethod
+    def backward(ctx, grad_pooled, _grad_u_last):
+        wt, b, u0 = ctx.saved_tensors
+        csr, h = ctx.csr, ctx.h
+        ctx.csr = None
+        units = u0.shape[0] * ((u0.shape[1] + 1) // 2)
+        dw = wt.new_zeros(units, *wt.shape)
+        db = wt.new_zeros(units, b.shape[0])
+        kernels.conv_lif_pool_backward(
+            *csr,
+            h,
+            _np(wt),
+            _np(b),
+            _np(u0),
+            _np(grad_pooled.contiguous()),
+            _np(dw),
+            _np(db),
+            *_consts(wt.dtype, ctx.p),
+        )
+        gw = dw.sum(0).permute(3, 0, 1, 2).contiguous()
+        return None, gw, db.sum(0), None, None
+
+
+def conv_lif_pool(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    params: LIFParams = LIFParams(),
+    u0: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """First layer of SLANIMALSNet fused for sparse event frames (CPU, one autograd node).
+
+    ``I[t] = conv2d(x[:, t], weight, bias)`` (3x3, stride 1, no padding) -> LIF -> 2x2 average
+    pool, without materialising ``I``, ``u`` or the spikes: the convolution visits only the
+    nonzero input pixels, and backward recomputes the potentials per (sample, row pair) in cache
+    and accumulates the weight and bias gradients directly. No gradient flows to ``x``.
+
+    Args:
+        x: frames ``[N, T, P, H, W]`` (float32/float64, CPU).
+        weight: ``[C, P, 3, 3]``; bias: ``[C]``.
+        params: neuron parameters.
+        u0: potential before the first step ``[N, H-2, W-2, C]`` (default zeros; constant).
+
+    Returns:
+        ``(pooled [T, N, (H-2)//2, (W-2)//2, C], u_last [N, H-2, W-2, C])`` — pooled spikes in
+        the layout of :func:`lif_pool`, and the final potential (state for the next time chunk).
+    """
+    return _ConvLIFPool.apply(x, weight, bias, params, u0)
+
+
 def lif(
     current: torch.Tensor, params: LIFParams = LIFParams(), u0: torch.Tensor | None = None
 ) -> torch.Tensor:
