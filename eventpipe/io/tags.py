@@ -15,11 +15,16 @@ file, the 1-based data row and the CSV line number, and the rule):
 
 1. the first non-blank line is exactly the header ``class,startTime_ev,endTime_ev`` (cells are
    stripped of whitespace; a UTF-8 BOM is ignored);
-2. every data row has 3 cells, each a base-10 integer (surrounding whitespace allowed);
+2. every data row has 3 cells, each a base-10 integer (ASCII digits, surrounding whitespace
+   allowed) that fits in int64;
 3. exactly 19 data rows; blank lines (e.g. a trailing newline) are ignored; ``\\r\\n`` is fine;
 4. classes 1..19, each exactly once;
 5. ``0 <= start < end``, and ``end <= n_events`` when ``n_events`` is given;
 6. rows ordered by ``start`` and not overlapping (``start[i] >= end[i-1]``).
+
+Bad input of any kind (random bytes, a recording passed by mistake, a FIFO) raises
+:class:`~eventpipe.errors.TagError` and nothing else; files over :data:`MAX_TAG_BYTES` (1 MiB) and
+non-regular files are refused before reading, so time and memory stay bounded.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import csv
 import io
 import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -40,13 +46,65 @@ TAGS_DTYPE = np.dtype([("class_id", "<i2"), ("start", "<i8"), ("end", "<i8")])
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 
+#: Largest tag file read (bytes). A real one is ~300 bytes (20 short lines); anything this big is
+#: not a tag file, and refusing it keeps memory and time bounded whatever path is passed in.
+MAX_TAG_BYTES = 1 << 20
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
 #: The header row of every tag file.
 TAG_HEADER = ("class", "startTime_ev", "endTime_ev")
 
 
 def _parse_int(cell: str) -> int | None:
+    """Base-10 integer in ``cell`` (whitespace stripped), ``None`` if it is not one.
+
+    More than 19 significant digits is always outside int64: such cells return ``2**64`` (with
+    their sign) instead of being converted, so a 5000-digit cell costs nothing and trips the range
+    check rather than Python's int-from-string digit limit.
+    """
     s = cell.strip()
-    return int(s) if _INT_RE.fullmatch(s) else None
+    if not _INT_RE.fullmatch(s):
+        return None
+    if len(s.lstrip("+-").lstrip("0")) > 19:
+        return -(2**64) if s.startswith("-") else 2**64
+    return int(s)
+
+
+def _show(cell: str, limit: int = 40) -> str:
+    """``repr`` of a stripped cell, shortened for messages."""
+    s = cell.strip()
+    return repr(s) if len(s) <= limit else repr(s[:limit]) + f"... ({len(s)} characters)"
+
+
+def _read_text(path: Path) -> str:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise TagError(f"{path}: tag file not found") from None
+    except OSError as exc:
+        raise TagError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        # a FIFO or device would block or never end; a directory cannot be read
+        raise TagError(f"{path}: cannot read: not a regular file; expected a CSV file")
+    if st.st_size > MAX_TAG_BYTES:
+        raise TagError(
+            f"{path}: {st.st_size} bytes; expected a tag CSV of 20 short lines "
+            f"(at most {MAX_TAG_BYTES} bytes)"
+        )
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_TAG_BYTES + 1)
+    except FileNotFoundError:
+        raise TagError(f"{path}: tag file not found") from None
+    except OSError as exc:
+        raise TagError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_TAG_BYTES:  # grew since stat
+        raise TagError(f"{path}: more than {MAX_TAG_BYTES} bytes; expected a tag CSV")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TagError(f"{path}: not UTF-8 text (byte {exc.start}); expected a CSV") from None
 
 
 def read_tags(
@@ -76,36 +134,36 @@ def read_tags(
     185
     """
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise TagError(f"{path}: tag file not found") from None
-    except UnicodeDecodeError as exc:
-        raise TagError(f"{path}: not UTF-8 text (byte {exc.start}); expected a CSV") from None
-    except OSError as exc:
-        raise TagError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    text = _read_text(path)
 
-    rows: list[tuple[int, list[str]]] = []  # (1-based CSV line, cells)
+    # (1-based CSV line, cells) of the header and the first 19 data rows; later rows are only
+    # counted, so a long file costs no memory beyond its text
+    rows: list[tuple[int, list[str]]] = []
+    n_rows = 0
     try:
         reader = csv.reader(io.StringIO(text, newline=""))
         for cells in reader:
             if not cells or all(not c.strip() for c in cells):
                 continue
-            rows.append((reader.line_num, cells))
+            n_rows += 1
+            if len(rows) <= N_CLASSES:
+                rows.append((reader.line_num, cells))
     except csv.Error as exc:
         raise TagError(f"{path}: line {reader.line_num}: not valid CSV: {exc}") from None
+    del text
 
     if not rows:
         raise TagError(f"{path}: empty; expected header {','.join(TAG_HEADER)} and 19 rows")
     line0, head = rows[0]
     if tuple(c.strip() for c in head) != TAG_HEADER:
         raise TagError(
-            f"{path}: line {line0}: header is {','.join(head)!r}; expected {','.join(TAG_HEADER)!r}"
+            f"{path}: line {line0}: header is {_show(','.join(head), 200)}; "
+            f"expected {','.join(TAG_HEADER)!r}"
         )
     data = rows[1:]
-    if len(data) != N_CLASSES:
+    if n_rows - 1 != N_CLASSES:
         raise TagError(
-            f"{path}: {len(data)} data rows; expected exactly {N_CLASSES} (one per class)"
+            f"{path}: {n_rows - 1} data rows; expected exactly {N_CLASSES} (one per class)"
         )
 
     out = np.zeros(N_CLASSES, dtype=TAGS_DTYPE)
@@ -117,7 +175,11 @@ def read_tags(
         values = [_parse_int(c) for c in cells]
         for name, cell, v in zip(TAG_HEADER, cells, values):
             if v is None:
-                raise TagError(f"{where}: {name} {cell.strip()!r} is not an integer")
+                raise TagError(f"{where}: {name} {_show(cell)} is not an integer")
+            if not _INT64_MIN <= v <= _INT64_MAX:
+                raise TagError(
+                    f"{where}: {name} {_show(cell)} is out of range; expected a 64-bit integer"
+                )
         cls, start, end = values
         assert cls is not None and start is not None and end is not None
         if not 1 <= cls <= N_CLASSES:
@@ -173,4 +235,4 @@ def write_tags(path: str | os.PathLike, tags: np.ndarray, *, newline: str = "\n"
     os.replace(tmp, path)
 
 
-__all__ = ["TAGS_DTYPE", "TAG_HEADER", "read_tags", "write_tags"]
+__all__ = ["MAX_TAG_BYTES", "TAGS_DTYPE", "TAG_HEADER", "read_tags", "write_tags"]
