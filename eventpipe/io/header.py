@@ -17,14 +17,20 @@ published SL-Animals code uses) on every input:
 * the version is taken from the first header line containing ``!AER-DAT`` (normally the first line),
   e.g. ``"2.0"``; ``""`` when no line declares one.
 
-Limits against corrupt input: a header line longer than 1 MiB or a header longer than 64 MiB raises
-:class:`~eventpipe.errors.FormatError` instead of reading a whole binary file as "text".
+Limits against corrupt input: a header line longer than 1 MiB (:data:`MAX_HEADER_LINE`), a header
+of more than 65536 lines (:data:`MAX_HEADER_LINES`) or longer than 64 MiB
+(:data:`MAX_HEADER_BYTES`) raises :class:`~eventpipe.errors.FormatError` instead of reading a whole
+binary file as "text"; so header memory is at most the header's bytes plus ~4 MB of per-line
+overhead, and reading it is linear in its size. Paths that are not regular files (directories,
+FIFOs, devices) are refused before opening, so a FIFO cannot block the reader.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +40,9 @@ from eventpipe.errors import FormatError
 MAX_HEADER_LINE = 1 << 20
 #: Longest header accepted (bytes).
 MAX_HEADER_BYTES = 64 << 20
+#: Most header lines accepted; real jAER headers have 80..2100 lines (a str per line costs ~50
+#: bytes beyond its text, so this bounds the overhead of a file of empty '#' lines).
+MAX_HEADER_LINES = 1 << 16
 
 _VERSION_RE = re.compile(r"!AER-DAT\s*([0-9]+(?:\.[0-9]+)?)")
 _END_HEADER = "!END-HEADER"
@@ -86,6 +95,12 @@ class AedatHeader:
 
 def _open(path: Path):
     try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        if not stat.S_ISREG(mode):
+            # opening a FIFO blocks until a writer appears; a device may never end
+            raise OSError(errno.EINVAL, "not a regular file")
         return open(path, "rb")
     except FileNotFoundError:
         raise AedatFileNotFoundError(f"{path}: no such file") from None
@@ -118,6 +133,11 @@ def read_header(path: str | os.PathLike) -> AedatHeader:
             first = fh.read(1)
             if first != b"#":
                 break
+            if len(lines) >= MAX_HEADER_LINES:
+                raise FormatError(
+                    f"{path}: more than {MAX_HEADER_LINES} header lines (up to byte {offset}); "
+                    "not an AEDAT file?"
+                )
             raw = fh.readline(MAX_HEADER_LINE)
             if len(raw) >= MAX_HEADER_LINE and not raw.endswith(b"\n"):
                 raise FormatError(
@@ -163,6 +183,7 @@ def file_size(path: str | os.PathLike) -> int:
 __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_HEADER_LINE",
+    "MAX_HEADER_LINES",
     "AedatFileNotFoundError",
     "AedatHeader",
     "file_size",
