@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import struct
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +80,15 @@ POLARITY_EVENT = 1
 TS_OVERFLOW_SHIFT = 31
 
 
-@dataclass(frozen=True)
+#: Events decoded per vectorised step (bounds the temporaries whatever the packet sizes).
+CHUNK_EVENTS = 1 << 16
+
+_PACKET_STRUCT = struct.Struct("<hhiiiiii")
+assert _PACKET_STRUCT.size == PACKET_HEADER_DTYPE.itemsize
+_HSIZE = PACKET_HEADER_DTYPE.itemsize
+
+
+@dataclass(frozen=True, slots=True)
 class Packet:
     """One packet header and where its events are (``data_offset``, byte offset in the file)."""
 
@@ -101,6 +111,76 @@ class Packet:
         return self.data_offset + self.capacity * self.size
 
 
+def _packet_error(path: Path, index: int, fields: tuple, file_size: int) -> FormatError:
+    """The FormatError for a packet header that failed the checks in :func:`_scan_packets`."""
+    offset, etype, _, size, tsoff, overflow, capacity, number, _ = fields
+    where = f"{path}: packet {index} at byte {offset} (type {etype})"
+    data_offset = offset + _HSIZE
+    if size <= 0 or capacity < 0 or number < 0 or overflow < 0:
+        return FormatError(
+            f"{where}: corrupt header: eventSize={size}, eventCapacity={capacity}, "
+            f"eventNumber={number}, eventTSOverflow={overflow}; expected "
+            "eventSize > 0 and non-negative counts"
+        )
+    if number > capacity:
+        return FormatError(f"{where}: eventNumber={number} exceeds eventCapacity={capacity}")
+    if not 0 <= tsoff <= size - 4:
+        return FormatError(f"{where}: eventTSOffset={tsoff} outside an event of {size} bytes")
+    if data_offset + capacity * size > file_size:
+        return FormatError(
+            f"{where}: truncated: declares {capacity} x {size} bytes of events "
+            f"from byte {data_offset}, only {file_size - data_offset} bytes left"
+        )
+    return FormatError(
+        f"{where}: polarity events must be 8 bytes with the timestamp at byte 4; "
+        f"header says eventSize={size}, eventTSOffset={tsoff}"
+    )
+
+
+def _scan_packets(path: Path, buf, start: int, size: int) -> Iterator[tuple]:
+    """Walk and check the packet headers in ``buf[start:size]`` (the mapped file).
+
+    Yields ``(offset, eventType, eventSource, eventSize, eventTSOffset, eventTSOverflow,
+    eventCapacity, eventNumber, eventValid)`` per packet. Every declared size is checked against
+    the bytes left *before* anything is skipped or allocated, so a header claiming 2**31 events
+    costs nothing. One ``struct.unpack_from`` per packet (no seek/read syscalls), so a file of
+    tiny packets is walked at ~1-2 us per packet.
+    """
+    unpack = _PACKET_STRUCT.unpack_from
+    offset = start
+    index = 0
+    while offset < size:
+        if size - offset < _HSIZE:
+            raise FormatError(
+                f"{path}: truncated packet header {index} at byte {offset}: {size - offset} bytes "
+                f"left, expected {_HSIZE}"
+            )
+        etype, source, esize, tsoff, overflow, capacity, number, valid = unpack(buf, offset)
+        end = offset + _HSIZE + capacity * esize
+        if (
+            esize <= 0
+            or capacity < 0
+            or number < 0
+            or overflow < 0
+            or number > capacity
+            or not 0 <= tsoff <= esize - 4
+            or end > size
+            or (etype == POLARITY_EVENT and (esize != 8 or tsoff != 4))
+        ):
+            fields = (offset, etype, source, esize, tsoff, overflow, capacity, number, valid)
+            raise _packet_error(path, index, fields, size)
+        yield offset, etype, source, esize, tsoff, overflow, capacity, number, valid
+        offset = end
+        index += 1
+
+
+def _map(path: Path, size: int) -> np.memmap:
+    try:
+        return np.memmap(path, dtype=np.uint8, mode="r", shape=(size,))
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{path}: cannot map the file: {exc}") from None
+
+
 def iter_packets(path: str | os.PathLike, header: AedatHeader | None = None) -> Iterator[Packet]:
     """Walk the packet headers of an AEDAT 3.1 file, checking sizes against the file.
 
@@ -115,59 +195,14 @@ def iter_packets(path: str | os.PathLike, header: AedatHeader | None = None) -> 
     if header.major != 3:
         raise FormatError(f"{path}: expected AEDAT 3.1, header declares {header.version!r}")
     size = file_size(path)
-    hsize = PACKET_HEADER_DTYPE.itemsize
-    offset = header.data_offset
-    index = 0
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        while offset < size:
-            buf = fh.read(hsize)
-            if len(buf) < hsize:
-                raise FormatError(
-                    f"{path}: truncated packet header {index} at byte {offset}: {len(buf)} bytes "
-                    f"left, expected {hsize}"
-                )
-            h = np.frombuffer(buf, dtype=PACKET_HEADER_DTYPE)[0]
-            pkt = Packet(
-                offset=offset,
-                event_type=int(h["eventType"]),
-                source=int(h["eventSource"]),
-                size=int(h["eventSize"]),
-                ts_offset=int(h["eventTSOffset"]),
-                ts_overflow=int(h["eventTSOverflow"]),
-                capacity=int(h["eventCapacity"]),
-                number=int(h["eventNumber"]),
-                valid=int(h["eventValid"]),
-            )
-            where = f"{path}: packet {index} at byte {offset} (type {pkt.event_type})"
-            if pkt.size <= 0 or pkt.capacity < 0 or pkt.number < 0 or pkt.ts_overflow < 0:
-                raise FormatError(
-                    f"{where}: corrupt header: eventSize={pkt.size}, eventCapacity={pkt.capacity}, "
-                    f"eventNumber={pkt.number}, eventTSOverflow={pkt.ts_overflow}; expected "
-                    "eventSize > 0 and non-negative counts"
-                )
-            if pkt.number > pkt.capacity:
-                raise FormatError(
-                    f"{where}: eventNumber={pkt.number} exceeds eventCapacity={pkt.capacity}"
-                )
-            if not 0 <= pkt.ts_offset <= pkt.size - 4:
-                raise FormatError(
-                    f"{where}: eventTSOffset={pkt.ts_offset} outside an event of {pkt.size} bytes"
-                )
-            if pkt.end > size:
-                raise FormatError(
-                    f"{where}: truncated: declares {pkt.capacity} x {pkt.size} bytes of events "
-                    f"from byte {pkt.data_offset}, only {size - pkt.data_offset} bytes left"
-                )
-            if pkt.event_type == POLARITY_EVENT and (pkt.size != 8 or pkt.ts_offset != 4):
-                raise FormatError(
-                    f"{where}: polarity events must be 8 bytes with the timestamp at byte 4; "
-                    f"header says eventSize={pkt.size}, eventTSOffset={pkt.ts_offset}"
-                )
-            yield pkt
-            offset = pkt.end
-            fh.seek(offset)
-            index += 1
+    if size <= header.data_offset:
+        return
+    mm = _map(path, size)
+    try:
+        for fields in _scan_packets(path, memoryview(mm), header.data_offset, size):
+            yield Packet(*fields)
+    finally:
+        del mm
 
 
 def read_aedat3(
@@ -189,61 +224,119 @@ def read_aedat3(
 
     Raises:
         FormatError: truncated/corrupt packets, or no valid polarity event ("no events").
+
+    Cost: one pass over the packet headers (~1-2 us each), then vectorised decoding in batches
+    of :data:`CHUNK_EVENTS` events gathered across packets, so many tiny packets cost about as
+    much as a few big ones. Memory: the returned array (13 bytes per 8-byte event on disk), 24
+    bytes per non-empty polarity packet, and batch temporaries of a few MB; the file is mapped.
     """
     path = Path(path)
     check_orientation(orientation)
     header = header or read_header(path)
-    packets = [p for p in iter_packets(path, header) if p.event_type == POLARITY_EVENT]
-    upper = sum(p.number for p in packets)
-    if upper == 0:
-        raise FormatError(
-            f"{path}: no events: no polarity packet with events after byte {header.data_offset}"
-        )
-    out = np.empty(upper, dtype=EVENT_DTYPE)
-    k = 0
-    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    if header.major != 3:
+        raise FormatError(f"{path}: expected AEDAT 3.1, header declares {header.version!r}")
+    size = file_size(path)
+    no_events = FormatError(
+        f"{path}: no events: no polarity packet with events after byte {header.data_offset}"
+    )
+    if size <= header.data_offset:
+        raise no_events
+    mm = _map(path, size)
     try:
-        for p in packets:
-            if p.number == 0:
-                continue
-            ev = mm[p.data_offset : p.data_offset + 8 * p.number].view(POLARITY_DTYPE)
-            data = ev["data"]
-            keep = (data & 1).astype(bool)
-            if not keep.all():
-                data = data[keep]
-                ts = ev["timestamp"][keep]
-            else:
-                ts = ev["timestamp"]
-            m = len(data)
-            if m == 0:
-                continue
-            if (ts < 0).any():
-                i = int(np.flatnonzero(ts < 0)[0])
-                raise FormatError(
-                    f"{path}: packet at byte {p.offset}: negative timestamp {int(ts[i])}; "
-                    "expected 31-bit non-negative microseconds"
-                )
-            o = out[k : k + m]
-            x = (data >> 17) & 0x7FFF
-            y = (data >> 2) & 0x7FFF
-            if orientation == "published":
-                o["x"], o["y"] = x, y
-            else:
-                if (x > 127).any() or (y > 127).any():
-                    raise FormatError(
-                        f"{path}: packet at byte {p.offset}: orientation 'jaer' needs 128x128 "
-                        f"coordinates, found x up to {int(x.max())}, y up to {int(y.max())}"
-                    )
-                o["x"] = 127 - y.astype(np.int16)
-                o["y"] = x
-            o["p"] = (data >> 1) & 1
-            o["t"] = (np.int64(p.ts_overflow) << TS_OVERFLOW_SHIFT) | ts.astype(np.int64)
-            k += m
+        # non-empty polarity packets: where their events start, how many, the overflow epoch
+        starts, numbers, overflows = array("q"), array("q"), array("q")
+        for fields in _scan_packets(path, memoryview(mm), header.data_offset, size):
+            if fields[1] == POLARITY_EVENT and fields[7]:
+                starts.append(fields[0] + _HSIZE)
+                numbers.append(fields[7])
+                overflows.append(fields[5])
+        if not numbers:
+            raise no_events
+        return _decode(path, mm, starts, numbers, overflows, orientation)
     finally:
         del mm
+
+
+def _decode(
+    path: Path, mm: np.ndarray, starts: array, numbers: array, overflows: array, orientation: str
+) -> np.ndarray:
+    """Decode the events of the given polarity packets, in batches gathered across packets."""
+    offs = np.frombuffer(starts, dtype=np.int64)
+    nums = np.frombuffer(numbers, dtype=np.int64)
+    ovfs = np.frombuffer(overflows, dtype=np.int64)
+    first = np.zeros(len(nums) + 1, dtype=np.int64)  # index of each packet's first event
+    np.cumsum(nums, out=first[1:])
+    upper = int(first[-1])
+    out = np.empty(upper, dtype=EVENT_DTYPE)
+    # element i = the 8 bytes at file offset i (overlapping, unaligned, no copy): indexing it at
+    # event offsets copies events out of any number of packets, at any alignment, in one step
+    words = np.ndarray((len(mm) - 7,), dtype="<u8", buffer=mm, strides=(1,))
+    step8 = 8 * np.arange(min(CHUNK_EVENTS, upper), dtype=np.int64)
+    k = 0
+    o = out[:0]
+    for s in range(0, upper, CHUNK_EVENTS):
+        e = min(s + CHUNK_EVENTS, upper)
+        p0 = int(np.searchsorted(first, s, side="right")) - 1
+        p1 = int(np.searchsorted(first, e, side="left"))  # packets [p0, p1) hold events [s, e)
+        if p1 - p0 == 1:  # inside one packet: a view, no gather
+            at = int(offs[p0]) + 8 * (s - int(first[p0]))
+            ev = mm[at : at + 8 * (e - s)].view(POLARITY_DTYPE)
+            ovf = ovfs[p0]
+        else:
+            seg_first = np.maximum(first[p0:p1], s)
+            counts = np.minimum(first[p0 + 1 : p1 + 1], e) - seg_first
+            # byte offset of batch event j = base[its packet] + 8 * j
+            base = offs[p0:p1] + 8 * (seg_first - first[p0:p1]) - 8 * (seg_first - s)
+            pos = np.repeat(base, counts)
+            pos += step8[: e - s]
+            ev = words[pos].view(POLARITY_DTYPE)
+            epochs = ovfs[p0:p1]
+            ovf = epochs[0] if (epochs == epochs[0]).all() else np.repeat(epochs, counts)
+        data = ev["data"]
+        ts = ev["timestamp"]
+        keep = (data & 1).astype(bool)
+        if (bad := keep & (ts < 0)).any():
+            j = int(np.flatnonzero(bad)[0])
+            raise FormatError(
+                f"{path}: packet at byte {_packet_at(offs, first, s + j)}: negative timestamp "
+                f"{int(ts[j])}; expected 31-bit non-negative microseconds"
+            )
+        x = ((data >> 17) & 0x7FFF).astype(np.int16)
+        y = ((data >> 2) & 0x7FFF).astype(np.int16)
+        if orientation != "published" and (bad := keep & ((x > 127) | (y > 127))).any():
+            j = int(np.flatnonzero(bad)[0])
+            raise FormatError(
+                f"{path}: packet at byte {_packet_at(offs, first, s + j)}: orientation 'jaer' "
+                f"needs 128x128 coordinates, found x={int(x[j])}, y={int(y[j])}"
+            )
+        t = (np.asarray(ovf, dtype=np.int64) << TS_OVERFLOW_SHIFT) | ts.astype(np.int64)
+        p = ((data >> 1) & 1).astype(np.uint8)
+        if not keep.all():
+            x, y, t, p = x[keep], y[keep], t[keep], p[keep]
+        m = len(t)
+        o = out[k : k + m]
+        if orientation == "published":
+            o["x"], o["y"] = x, y
+        else:
+            o["x"], o["y"] = 127 - y, x
+        o["p"] = p
+        o["t"] = t
+        k += m
+    del words, o  # `o` views `out`: resize needs it gone
     if k == 0:
         raise FormatError(f"{path}: no events: every polarity event is marked invalid")
-    return out if k == upper else out[:k].copy()
+    if k < upper:
+        try:
+            out.resize(k, refcheck=True)  # in place, no second full-size array
+        except ValueError:
+            out = out[:k].copy()
+    return out
+
+
+def _packet_at(offs: np.ndarray, first: np.ndarray, event: int) -> int:
+    """Byte offset of the header of the packet holding event number ``event``."""
+    i = int(np.searchsorted(first, event, side="right")) - 1
+    return int(offs[i]) - _HSIZE
 
 
 def _header_bytes(lines: list[str], newline: str) -> bytes:
@@ -344,6 +437,7 @@ def write_aedat3(
 
 
 __all__ = [
+    "CHUNK_EVENTS",
     "PACKET_HEADER_DTYPE",
     "POLARITY_DTYPE",
     "POLARITY_EVENT",
