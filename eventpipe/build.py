@@ -522,6 +522,7 @@ def build_cache(
     reason = "--force" if force else _up_to_date_reason(prev, profile, digest)
     if reason is None:
         assert prev is not None
+        result.synthetic = bool(prev.get("synthetic", synthetic))  # what the cache says
         result.n_samples = int(prev.get("n_samples", 0))
         result.n_events = int(prev.get("n_events", 0))
         if pq_path is not None and not _parquet_current(pq_path, prev):
