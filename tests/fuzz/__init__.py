@@ -1,0 +1,1 @@
+"""Fuzzing the readers: shared seeds/invariant (``corpus``) and the atheris harness."""
