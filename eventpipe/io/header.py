@@ -14,8 +14,9 @@ published SL-Animals code uses) on every input:
 * AEDAT 3.x: the header ends after the ``#!END-HEADER`` line (the spec's terminator), so a first
   packet whose first byte happens to be ``0x23`` is not swallowed. Without that line the 2.0 rule
   applies;
-* the version is taken from the first header line containing ``!AER-DAT`` (normally the first line),
-  e.g. ``"2.0"``; ``""`` when no line declares one.
+* the version is taken from the first header line containing ``!AER-DAT`` followed by a number of
+  at most 6 digits (and optionally ``.`` and at most 6 more), normally the first line, e.g.
+  ``"2.0"``; ``""`` when no line declares one.
 
 Limits against corrupt input: a header line longer than 1 MiB (:data:`MAX_HEADER_LINE`), a header
 of more than 65536 lines (:data:`MAX_HEADER_LINES`) or longer than 64 MiB
@@ -44,7 +45,9 @@ MAX_HEADER_BYTES = 64 << 20
 #: bytes beyond its text, so this bounds the overhead of a file of empty '#' lines).
 MAX_HEADER_LINES = 1 << 16
 
-_VERSION_RE = re.compile(r"!AER-DAT\s*([0-9]+(?:\.[0-9]+)?)")
+# at most 6 digits per part: a corrupt "version" of thousands of digits declares no version
+# (instead of a 4300-digit int() error in AedatHeader.major or a megabyte error message)
+_VERSION_RE = re.compile(r"!AER-DAT\s*((?>[0-9]{1,6}(?:\.[0-9]{1,6})?))(?![0-9])")
 _END_HEADER = "!END-HEADER"
 
 
