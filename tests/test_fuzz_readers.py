@@ -201,7 +201,10 @@ def test_random_bytes(folder, target, prefix, body):
 
 
 @SETTINGS
-@given(target=st.sampled_from(["aedat", "aedat-jaer"]), data=mutated(SEEDS["aedat"]))
+@given(
+    target=st.sampled_from(["aedat", "aedat-jaer", "aedat2", "aedat3", "header"]),
+    data=mutated(SEEDS["aedat"]),
+)
 def test_mutated_recordings(folder, target, data):
     _check(target, data, folder)
 
@@ -213,7 +216,7 @@ def test_mutated_tags(folder, data):
 
 
 @SETTINGS
-@given(target=st.sampled_from(["aedat", "aedat-jaer"]), data=aedat3_packets())
+@given(target=st.sampled_from(["aedat", "aedat-jaer", "aedat3"]), data=aedat3_packets())
 def test_structured_aedat3_packets(folder, target, data):
     _check(target, data, folder)
 
@@ -259,6 +262,9 @@ REGRESSIONS = [
     ("aedat", V3_HEADER + packet_header(1, 2**31 - 1, size=8) + bytes(64)),
     ("aedat", V3_HEADER + packet_header(0, 2**31 - 1, size=2**31 - 1, tsoff=0) + bytes(64)),
     ("aedat", V3_HEADER + packet_header(2, 2**30, capacity=2**31 - 1, size=2**30, tsoff=0)),
+    # a "version" of 5000 digits: AedatHeader.major used to hit int()'s 4300-digit limit
+    ("aedat2", b"#!AER-DAT" + b"9" * 5000 + b"\n" + bytes(8)),
+    ("aedat3", b"#!AER-DAT" + b"3" * 5000 + b".1\n" + bytes(8)),
     # header lines without a newline, or only '#'
     ("aedat", b"#!AER-DAT2.0"),
     ("aedat", b"#" * 4096),

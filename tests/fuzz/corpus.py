@@ -19,11 +19,24 @@ import numpy as np
 
 from eventpipe.errors import EventpipeError
 from eventpipe.events import EVENT_DTYPE, make_events
-from eventpipe.io import read_events, read_header, read_tags, write_aedat2, write_aedat3, write_tags
+from eventpipe.io import (
+    read_aedat2,
+    read_aedat3,
+    read_events,
+    read_header,
+    read_tags,
+    special_address_mask,
+    write_aedat2,
+    write_aedat3,
+    write_tags,
+)
+from eventpipe.io.aedat3 import iter_packets
 from eventpipe.io.tags import TAGS_DTYPE
 
-#: The readers a fuzz input can be fed to (first byte of an atheris input picks one).
-TARGETS = ("aedat", "aedat-jaer", "tags")
+#: The readers a fuzz input can be fed to (first byte of an atheris input picks one):
+#: ``read_events`` in both orientations, ``read_tags``, the version-specific readers called
+#: directly (``read_aedat2``, ``read_aedat3`` + ``iter_packets``), and ``read_header``.
+TARGETS = ("aedat", "aedat-jaer", "tags", "aedat2", "aedat3", "header")
 
 V2_HEADER = b"#!AER-DAT2.0\r\n#This is a raw AE data file - do not edit\r\n"
 V3_HEADER = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"
@@ -108,6 +121,9 @@ def seeds() -> dict[str, list[bytes]]:
         "aedat": aedat,
         "aedat-jaer": aedat,
         "tags": [tags_seed(), tags_seed("\r\n")],
+        "aedat2": aedat[::2],
+        "aedat3": aedat[1::2],
+        "header": aedat[:2],
     }
 
 
@@ -162,6 +178,17 @@ def _check_tags(tags: np.ndarray) -> None:
         raise FuzzBug("tag row with start < 0 or end <= start")
 
 
+def _check_header(header, data: bytes) -> None:
+    if not 0 <= header.data_offset <= len(data):
+        raise FuzzBug(f"data_offset {header.data_offset} outside a {len(data)}-byte file")
+    if header.data_offset and data[:1] != b"#":
+        raise FuzzBug("a header found in a file not starting with '#'")
+    if header.version and not (header.major is not None and header.major >= 0):
+        raise FuzzBug(f"version {header.version!r} has no major number")
+    if len(header.lines) > header.data_offset:
+        raise FuzzBug("more header lines than header bytes")
+
+
 def check_input(target: str, data: bytes, folder: str | os.PathLike) -> str:
     """Write ``data`` to a file in ``folder``, read it with ``target``, check the invariant.
 
@@ -172,12 +199,26 @@ def check_input(target: str, data: bytes, folder: str | os.PathLike) -> str:
         FuzzBug: a malformed result, or an error message that does not name the file.
         Exception: whatever else the reader raised (the bug the fuzzer looks for).
     """
+    if target not in TARGETS:
+        raise ValueError(f"unknown fuzz target {target!r}; expected one of {TARGETS}")
     name = "fuzz.csv" if target == "tags" else "fuzz.aedat"
     path = Path(folder) / name
     path.write_bytes(data)
     try:
         if target == "tags":
             _check_tags(read_tags(path))
+        elif target == "header":
+            _check_header(read_header(path), data)
+        elif target == "aedat3":
+            packets = list(iter_packets(path))
+            if any(p.end > len(data) or p.number > p.capacity for p in packets):
+                raise FuzzBug("iter_packets yielded a packet beyond the file or over capacity")
+            _check_events(read_aedat3(path), len(data), "published")
+        elif target == "aedat2":
+            ev = read_aedat2(path)
+            _check_events(ev, len(data) - read_header(path).data_offset, "published")
+            if special_address_mask(path).shape != ev.shape:
+                raise FuzzBug("special_address_mask and read_aedat2 disagree on the event count")
         else:
             orientation = "jaer" if target == "aedat-jaer" else "published"
             ev = read_events(path, orientation=orientation)
@@ -194,10 +235,13 @@ def dump_reproducer(target: str, data: bytes) -> str:
     buf = io.StringIO()
     buf.write("from pathlib import Path\nimport eventpipe.io as eio\n")
     buf.write(f"Path('crash.bin').write_bytes({data!r})\n")
-    call = "eio.read_tags('crash.bin')" if target == "tags" else "eio.read_events('crash.bin'"
-    if target == "aedat-jaer":
-        call += ", orientation='jaer')"
-    elif target == "aedat":
-        call += ")"
+    call = {
+        "aedat": "eio.read_events('crash.bin')",
+        "aedat-jaer": "eio.read_events('crash.bin', orientation='jaer')",
+        "tags": "eio.read_tags('crash.bin')",
+        "aedat2": "eio.read_aedat2('crash.bin'); eio.special_address_mask('crash.bin')",
+        "aedat3": "list(eio.aedat3.iter_packets('crash.bin')); eio.read_aedat3('crash.bin')",
+        "header": "eio.read_header('crash.bin').major",
+    }[target]
     buf.write(call + "\n")
     return buf.getvalue()
