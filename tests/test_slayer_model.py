@@ -10,7 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from trainers.slayer.layers import Conv, Delay, Dense, SumPool, pooled_size
-from trainers.slayer.model import SlayerNet
+from trainers.slayer.model import SlayerNet, convert_slayer_state_dict
 from trainers.slayer.neuron import NeuronParams
 from trainers.slayer.reference import EagerSlayerNet, naive_forward
 
@@ -163,3 +163,33 @@ def test_delays_receive_gradients():
     out.sum().backward()
     assert net.delays[0].delay.grad is not None
     assert any(d.delay.grad.abs().sum() > 0 for d in net.delays)
+
+
+def test_evaluation_streams_over_time_chunks_with_identical_spikes():
+    net, x = _tiny_pair(3)
+    net = net.float()
+    x = x.float().repeat(1, 5, 1, 1, 1)  # 150 bins > the default chunk of 128
+    with torch.no_grad():
+        streamed = net(x)
+        net.stream_chunk = None
+        full = net(x)
+        odd = net.stream(x, chunk=17)
+    assert full.sum() > 0
+    torch.testing.assert_close(streamed, full, rtol=0, atol=0)
+    torch.testing.assert_close(odd, full, rtol=0, atol=0)
+
+
+def test_slayer_checkpoint_weights_convert():
+    net = SlayerNet(P)
+    sd = {  # what slayerPytorch's MyNetwork.state_dict() holds (Conv3d-shaped weights)
+        "slayer.srmKernel": torch.zeros(16),
+        "slayer.refKernel": torch.zeros(28),
+        "pool1.weight": torch.full((1, 1, 2, 2, 1), 11.0),
+        "conv1.weight": torch.randn(8, 2, 5, 5, 1),
+        "conv2.weight": torch.randn(16, 8, 5, 5, 1),
+        "fc1.weight": torch.randn(100, 4096, 1, 1, 1),
+        "fc2.weight": torch.randn(19, 100, 1, 1, 1),
+    }
+    net.load_state_dict(convert_slayer_state_dict(sd))
+    torch.testing.assert_close(net.conv1.weight, sd["conv1.weight"][..., 0])
+    torch.testing.assert_close(net.fc1.weight, sd["fc1.weight"].reshape(100, 4096))

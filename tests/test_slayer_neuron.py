@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -20,6 +21,7 @@ from trainers.slayer.neuron import (
     spike_pdf,
     srm_forward,
     srm_kernel,
+    srm_stream,
 )
 from trainers.slayer.reference import naive_psp, naive_spike
 
@@ -177,3 +179,23 @@ def test_neuron_params_from_hparams():
     p = NeuronParams.from_hparams({"theta": 5, "Ts_ms": 1, "other": "x"})
     assert p.theta == 5.0 and p.Ts == 1.0 and p.tauSr == 10.0
     assert NeuronParams.from_hparams(p.to_dict()) == p
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    cuts=st.lists(st.integers(1, 59), max_size=5, unique=True),
+    backend=st.sampled_from(["numba", "torch"]),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_streaming_chunks_give_exactly_the_full_sequence_spikes(cuts, backend, dtype, seed):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.rand(2, 60, 5, generator=g, dtype=dtype) * 3
+    full = psp_spike(a, P, backend=backend)
+    bounds = [0, *sorted(cuts), 60]
+    state, outs = None, []
+    for t0, t1 in itertools.pairwise(bounds):
+        s, state = srm_stream(a[:, t0:t1], P, state, backend=backend)
+        outs.append(s)
+    assert full.sum() > 0
+    torch.testing.assert_close(torch.cat(outs, dim=1), full, rtol=0, atol=0)

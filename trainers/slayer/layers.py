@@ -24,7 +24,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from eventpipe.kernels._jit import jit
-from trainers.slayer.neuron import NeuronParams, psp_spike, ref_kernel, srm_kernel
+from trainers.slayer.neuron import (
+    NeuronParams,
+    NeuronState,
+    psp_spike,
+    ref_kernel,
+    srm_kernel,
+    srm_stream,
+)
 
 
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
@@ -285,6 +292,15 @@ class SpikingNeuron(nn.Module):
             a = a.float()
         eps, nu = self.kernels(a)
         return psp_spike(a, self.params, eps, nu, self.backend)
+
+    def stream(
+        self, a: torch.Tensor, state: NeuronState | None
+    ) -> tuple[torch.Tensor, NeuronState]:
+        """One time chunk of :meth:`forward` continuing from ``state`` (no autograd)."""
+        if a.dtype in (torch.float16, torch.bfloat16):
+            a = a.float()
+        eps, nu = self.kernels(a)
+        return srm_stream(a, self.params, state, eps, nu, self.backend)
 
     def extra_repr(self) -> str:
         p = self.params

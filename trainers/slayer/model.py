@@ -21,11 +21,13 @@ every hidden spiking layer.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import torch
 from torch import nn
 
 from trainers.slayer.layers import Conv, Delay, Dense, SpikingNeuron, SumPool, pooled_size
-from trainers.slayer.neuron import NeuronParams
+from trainers.slayer.neuron import NeuronParams, NeuronState
 
 
 class SlayerNet(nn.Module):
@@ -43,6 +45,9 @@ class SlayerNet(nn.Module):
         input_scale: factor applied to the input frames; default ``1/Ts`` turns 0/1 event
             frames (the OR binning of the cache views) into slayer spikes of amplitude ``1/Ts``.
         backend: neuron backend (``"auto"``: Numba on CPU, torch loop elsewhere).
+        stream_chunk: without autograd (evaluation under ``torch.no_grad()``), run inputs longer
+            than this many bins chunk by chunk, carrying the neuron state: exactly the same
+            spikes with memory bounded by the chunk (``None``: never). Not with delays.
 
     >>> net = SlayerNet(NeuronParams(), sensor_size=(32, 32, 2))
     >>> net(torch.zeros(1, 10, 2, 32, 32)).shape
@@ -61,6 +66,7 @@ class SlayerNet(nn.Module):
         delay: bool = False,
         input_scale: float | None = None,
         backend: str = "auto",
+        stream_chunk: int | None = 128,
     ) -> None:
         super().__init__()
         p = params if params is not None else NeuronParams()
@@ -89,19 +95,73 @@ class SlayerNet(nn.Module):
             (hidden,),
         ]
         self.delays = nn.ModuleList([Delay(s, p.Ts) for s in shapes]) if delay else None
+        self.stream_chunk = stream_chunk
 
     def _d(self, i: int, s: torch.Tensor) -> torch.Tensor:
         return self.delays[i](s) if self.delays is not None else s
 
+    def _synapses(self) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+        dtype = self.fc1.weight.dtype
+
+        def pool1(x: torch.Tensor) -> torch.Tensor:
+            # the input scale is folded into the pooling weight; x may be uint8 frames
+            return self.pool1(x, input_scale=self.input_scale, dtype=dtype)
+
+        return [pool1, self.conv1, self.pool2, self.conv2, self.pool3, self.fc1, self.fc2]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x [N, T, P, H, W]`` (any real dtype) -> output spikes ``[N, T, n_classes]``."""
-        neuron = self.neuron
-        # the input scale is folded into the first pooling weight; x may be uint8 frames
-        a = self.pool1(x, input_scale=self.input_scale, dtype=self.fc1.weight.dtype)
-        s = self._d(0, neuron(a))
-        s = self._d(1, neuron(self.conv1(s)))
-        s = self._d(2, neuron(self.pool2(s)))
-        s = self._d(3, neuron(self.conv2(s)))
-        s = self._d(4, neuron(self.pool3(s)))
-        s = self._d(5, neuron(self.fc1(s)))
-        return neuron(self.fc2(s))
+        chunk = self.stream_chunk
+        if (
+            chunk is not None
+            and not torch.is_grad_enabled()
+            and self.delays is None
+            and x.shape[1] > chunk
+        ):
+            return self.stream(x, chunk)
+        s = x
+        last = len(self._synapses()) - 1
+        for i, synapse in enumerate(self._synapses()):
+            s = self.neuron(synapse(s))
+            if i < last:
+                s = self._d(i, s)
+        return s
+
+    @torch.no_grad()
+    def stream(self, x: torch.Tensor, chunk: int = 128) -> torch.Tensor:
+        """Forward pass over ``chunk``-bin pieces of ``x``, carrying each layer's neuron state.
+
+        Same spikes as the full forward pass (the network is causal), memory bounded by the
+        chunk instead of the sequence. No autograd; no delays.
+        """
+        if self.delays is not None:
+            raise ValueError("streaming does not support delays")
+        synapses = self._synapses()
+        states: list[NeuronState | None] = [None] * len(synapses)
+        outs = []
+        for t0 in range(0, x.shape[1], chunk):
+            s = x[:, t0 : t0 + chunk]
+            for i, synapse in enumerate(synapses):
+                s, states[i] = self.neuron.stream(synapse(s), states[i])
+            outs.append(s)
+        return torch.cat(outs, dim=1)
+
+
+def convert_slayer_state_dict(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights of a slayerPytorch ``MyNetwork`` checkpoint, renamed/reshaped for :class:`SlayerNet`.
+
+    slayer keeps conv weights as ``Conv3d`` kernels ``[out, in, kH, kW, 1]`` and dense weights as
+    ``[out, in, 1, 1, 1]`` (or ``[out, C, H, W, 1]`` for a spatial input, flattened here in the
+    same C, H, W order); the fixed pooling weights and the ``slayer.*`` kernel buffers are
+    dropped. Load the result with ``net.load_state_dict(...)``.
+    """
+    out = {}
+    for key in ("conv1.weight", "conv2.weight"):
+        if key in sd:
+            w = sd[key]
+            out[key] = w.reshape(w.shape[:4]) if w.dim() == 5 else w
+    for key in ("fc1.weight", "fc2.weight"):
+        if key in sd:
+            w = sd[key]
+            out[key] = w.reshape(w.shape[0], -1)
+    return out

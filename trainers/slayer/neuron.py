@@ -95,6 +95,26 @@ class NeuronParams:
         return asdict(self)
 
 
+@dataclass
+class NeuronState:
+    """State carried between consecutive time chunks (streaming inference, no autograd).
+
+    Attributes:
+        hist: ``[N, K-1, M]`` synaptic input of the last ``K-1`` steps (for the PSP).
+        ref: ``[N, R, M]`` refractory response already due at the next ``R`` steps.
+
+    Start from :meth:`zeros`; :func:`srm_stream` updates it in place.
+    """
+
+    hist: torch.Tensor
+    ref: torch.Tensor
+
+    @classmethod
+    def zeros(cls, n: int, m: int, k: int, r: int, like: torch.Tensor) -> NeuronState:
+        kw = {"dtype": like.dtype, "device": like.device}
+        return cls(torch.zeros((n, max(k - 1, 1), m), **kw), torch.zeros((n, r, m), **kw))
+
+
 def alpha_kernel(
     tau: float, mult: float, ts: float, epsilon: float = KERNEL_EPSILON, t_max: float = math.inf
 ) -> np.ndarray:
@@ -145,11 +165,16 @@ def spike_pdf(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
 
 
 @jit(parallel=True, fastmath={"contract"})
-def _srm_forward_kernel(a, eps_ts, nu, theta, amp, s, u, store_u):  # pragma: no cover - jitted
-    # a, s, u: [N, T, M]; eps_ts = eps·Ts; all arrays and scalars share a's dtype
+def _srm_forward_kernel(a, eps_ts, nu, theta, amp, s, u, store_u, hist, ref):  # pragma: no cover
+    # a, s, u: [N, T, M]; eps_ts = eps·Ts; all arrays and scalars share a's dtype.
+    # Streaming state (used when hist.shape[1] > 0, updated in place): hist [N, K-1, M] holds
+    # the inputs of the K-1 steps before a[:, 0]; ref [N, R, M] the refractory response already
+    # due at steps 0..R-1.
     n_b, n_t, n_m = a.shape
     n_k = eps_ts.shape[0]
     n_r = nu.shape[0]
+    n_h = hist.shape[1]
+    stateful = n_h > 0
     zero = a.dtype.type(0)
     nb = (n_m + _BLOCK - 1) // _BLOCK
     for job in prange(n_b * nb):
@@ -158,15 +183,20 @@ def _srm_forward_kernel(a, eps_ts, nu, theta, amp, s, u, store_u):  # pragma: no
         m1 = min(n_m, m0 + _BLOCK)
         w = m1 - m0
         ring = np.zeros((n_r, w), dtype=a.dtype)  # future refractory response, row t % n_r
+        if stateful:
+            for j in range(n_r):
+                ring[j] = ref[n, j, m0:m1]
         acc = np.empty(w, dtype=a.dtype)
         for t in range(n_t):
             acc[:] = zero
-            for k in range(min(n_k, t + 1)):  # PSP: causal convolution with eps
+            for k in range(n_k):  # PSP: causal convolution with eps
                 e = eps_ts[k]
-                if e != zero:
-                    row = a[n, t - k, m0:m1]
-                    for i in range(w):
-                        acc[i] += e * row[i]
+                tt = t - k
+                if e == zero or tt < -n_h:
+                    continue
+                row = a[n, tt, m0:m1] if tt >= 0 else hist[n, n_h + tt, m0:m1]
+                for i in range(w):
+                    acc[i] += e * row[i]
             base = t % n_r
             rr = ring[base]
             srow = s[n, t, m0:m1]
@@ -191,6 +221,15 @@ def _srm_forward_kernel(a, eps_ts, nu, theta, amp, s, u, store_u):  # pragma: no
                 urow = u[n, t, m0:m1]
                 for i in range(w):
                     urow[i] = acc[i]
+        if stateful:
+            for j in range(n_r):
+                ref[n, j, m0:m1] = ring[(n_t + j) % n_r]
+            keep = np.empty((n_h, w), dtype=a.dtype)
+            for h in range(n_h):  # the last K-1 inputs of (hist ++ a)
+                tt = n_t - n_h + h
+                keep[h] = a[n, tt, m0:m1] if tt >= 0 else hist[n, n_h + tt, m0:m1]
+            for h in range(n_h):
+                hist[n, h, m0:m1] = keep[h]
 
 
 @jit(parallel=True, fastmath={"contract"})
@@ -251,13 +290,24 @@ def _causal_conv_time(
 
 
 def _torch_forward(
-    a: torch.Tensor, eps: torch.Tensor, nu: torch.Tensor, theta: float, ts: float
+    a: torch.Tensor,
+    eps: torch.Tensor,
+    nu: torch.Tensor,
+    theta: float,
+    ts: float,
+    state: NeuronState | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     n, t_len, m = a.shape
-    u = _causal_conv_time(a, eps, ts)  # subthreshold potential, modified in place below
-    s = torch.zeros_like(a)
     r_len = nu.numel()
-    ring = torch.zeros((r_len, n, m), dtype=a.dtype, device=a.device)
+    if state is None:
+        u = _causal_conv_time(a, eps, ts)  # subthreshold potential, modified in place below
+        ring = torch.zeros((r_len, n, m), dtype=a.dtype, device=a.device)
+    else:
+        ext = torch.cat([state.hist, a], dim=1)
+        u = _causal_conv_time(ext, eps, ts)[:, state.hist.shape[1] :].contiguous()
+        ring = state.ref.permute(1, 0, 2).contiguous()
+        state.hist.copy_(ext[:, ext.shape[1] - state.hist.shape[1] :])
+    s = torch.zeros_like(a)
     nu_col = nu.view(r_len, 1, 1)
     amp = 1.0 / ts
     steps = torch.arange(1, r_len, device=a.device)
@@ -273,6 +323,9 @@ def _torch_forward(
         if r_len > 1:
             idx = (steps + t) % r_len
             ring.index_add_(0, idx, nu_col[1:] * f.unsqueeze(0))
+    if state is not None:
+        order = (torch.arange(r_len, device=a.device) + t_len) % r_len
+        state.ref.copy_(ring[order].permute(1, 0, 2))
     return s, u
 
 
@@ -295,7 +348,12 @@ def _use_numba(x: torch.Tensor, backend: str) -> bool:
 
 
 def _numba_forward(
-    a: torch.Tensor, eps: torch.Tensor, nu: torch.Tensor, p: NeuronParams, store_u: bool
+    a: torch.Tensor,
+    eps: torch.Tensor,
+    nu: torch.Tensor,
+    p: NeuronParams,
+    store_u: bool,
+    state: NeuronState | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the fused forward kernel on a contiguous CPU ``a [N, T, M]``."""
     an = a.detach().numpy()
@@ -303,8 +361,21 @@ def _numba_forward(
     eps_ts = (eps.double() * p.Ts).to(a.dtype).numpy()
     s = torch.empty_like(a)
     u = torch.empty_like(a) if store_u else torch.empty((1, 1, 1), dtype=a.dtype)
+    if state is None:
+        hist = ref = np.empty((1, 0, 1), dtype=an.dtype)
+    else:
+        hist, ref = state.hist.numpy(), state.ref.numpy()
     _srm_forward_kernel(
-        an, eps_ts, nu.numpy(), real(p.theta), real(1.0 / p.Ts), s.numpy(), u.numpy(), store_u
+        an,
+        eps_ts,
+        nu.numpy(),
+        real(p.theta),
+        real(1.0 / p.Ts),
+        s.numpy(),
+        u.numpy(),
+        store_u,
+        hist,
+        ref,
     )
     return s, u
 
@@ -405,6 +476,36 @@ def srm_forward(
     else:
         s, u = _torch_forward(a3, eps_t, nu_t, p.theta, p.Ts)
     return s.view(shape), u.view(shape)
+
+
+@torch.no_grad()
+def srm_stream(
+    a: torch.Tensor,
+    p: NeuronParams,
+    state: NeuronState | None,
+    eps: torch.Tensor | np.ndarray | None = None,
+    nu: torch.Tensor | np.ndarray | None = None,
+    backend: str = "auto",
+) -> tuple[torch.Tensor, NeuronState]:
+    """Spikes for one time chunk ``a [N, Tc, ...]`` continuing from ``state`` (no autograd).
+
+    Feeding a sequence chunk by chunk gives exactly the spikes of :func:`psp_spike` on the whole
+    sequence, with memory bounded by the chunk length. ``state=None`` starts from rest.
+
+    Returns:
+        ``(spikes shaped like a, updated state)``.
+    """
+    shape = a.shape
+    a3 = a.reshape(shape[0], shape[1], -1).contiguous()
+    eps_t = _kernel_tensor(srm_kernel(p) if eps is None else eps, a3)
+    nu_t = _kernel_tensor(ref_kernel(p) if nu is None else nu, a3)
+    if state is None:
+        state = NeuronState.zeros(shape[0], a3.shape[2], eps_t.numel(), nu_t.numel(), a3)
+    if _use_numba(a3, backend):
+        s, _ = _numba_forward(a3, eps_t, nu_t, p, False, state)
+    else:
+        s, _ = _torch_forward(a3, eps_t, nu_t, p.theta, p.Ts, state)
+    return s.view(shape), state
 
 
 def spike(
