@@ -157,6 +157,7 @@ def _config(tmp_path, name="run", **kw) -> RunConfig:
         out=str(tmp_path / name),
         quiet=True,
         folds=(1,),
+        plots=False,
     )
     return RunConfig(**{**base, **kw})
 
@@ -211,7 +212,7 @@ def test_early_stopping_rule_matches_the_published_slayer_loop():
 @pytest.fixture(scope="module")
 def cv_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cv") / "run"
-    return out, toy_run(out, epochs=3, folds=(1, 2))
+    return out, toy_run(out, epochs=3, folds=(1, 2), plots=True)
 
 
 def test_cv_outputs_and_results(cv_run):
@@ -296,6 +297,8 @@ def test_train_test_protocol_is_labelled_optimistic(tmp_path):
 def test_run_folder_rules(tmp_path):
     out = tmp_path / "r"
     toy_run(out, epochs=1, folds=(1,))
+    assert (out / "results.json").exists() and (out / "summary.md").exists()
+    assert not (out / "curves.png").exists()  # plots=False
     with pytest.raises(RunError, match="already holds a run"):
         toy_run(out, epochs=1, folds=(1,))
     with pytest.raises(RunError, match=r"different configuration \(lr"):

@@ -211,6 +211,12 @@ def build_command(method: Method) -> click.Command:
         ),
         click.Option(["--overwrite"], is_flag=True, help="Delete an existing run in --out first."),
         click.Option(["--quiet"], is_flag=True, help="No progress bar (epoch lines only)."),
+        click.Option(
+            ["--plots/--no-plots"],
+            default=True,
+            show_default=True,
+            help="Write curves.png and confusion.png (everything in them is in results.json).",
+        ),
     ]
     taken = {o.lstrip("-") for p in params for o in getattr(p, "opts", [])}
     taken |= {"help", "h"}

@@ -29,7 +29,9 @@ N_SPLITS = 4
 
 #: Fields that may differ between a run and its ``--resume`` without changing the result
 #: (device may change numerics on CUDA but is allowed so a run can move machines).
-RESUME_FREE_FIELDS = frozenset({"resume", "overwrite", "device", "workers", "out", "quiet"})
+RESUME_FREE_FIELDS = frozenset(
+    {"resume", "overwrite", "device", "workers", "out", "quiet", "plots"}
+)
 
 
 class ConfigError(ValueError):
@@ -102,6 +104,7 @@ class RunConfig(BaseModel):
     resume: bool = False
     overwrite: bool = False
     quiet: bool = False
+    plots: bool = True
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("folds", mode="before")

@@ -221,9 +221,11 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], title: str, path:
     plt.close(fig)
 
 
-def write_summary_files(results: dict[str, Any], out: Path) -> None:
-    """summary.md, curves.png, confusion.png from a results dict."""
+def write_summary_files(results: dict[str, Any], out: Path, plots: bool = True) -> None:
+    """summary.md, and (``plots``) curves.png and confusion.png, from a results dict."""
     atomic_write_text(out / "summary.md", summary_markdown(results))
+    if not plots:
+        return
     title = summary_title(results)
     histories = {f["fold"]: f["history"] for f in results["folds"]}
     if histories:

@@ -428,10 +428,10 @@ def assemble_results(
     }
 
 
-def write_results(results: dict[str, Any], out: Path) -> None:
-    """results.json (atomic), summary.md, curves.png, confusion.png."""
+def write_results(results: dict[str, Any], out: Path, plots: bool = True) -> None:
+    """results.json (atomic), summary.md and (``plots``) curves.png, confusion.png."""
     atomic_write_json(out / "results.json", results)
-    write_summary_files(results, out)
+    write_summary_files(results, out, plots=plots)
 
 
 def run(
@@ -492,10 +492,14 @@ def run(
             )
             fold_results[k] = run_fold(fold, config, method, source, device, out, progress, console)
             if k != todo[-1]:  # partial results after each fold; the last one is written below
-                write_results(assemble_results(config, method, source, fold_results, device), out)
+                write_results(
+                    assemble_results(config, method, source, fold_results, device),
+                    out,
+                    config.plots,
+                )
 
     results = assemble_results(config, method, source, fold_results, device)
-    write_results(results, out)
+    write_results(results, out, config.plots)
     print_summary(results, console)
     console.print(f"outputs in {out}/ (TensorBoard: tensorboard --logdir {out / 'tb'})")
     return results

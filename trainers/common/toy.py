@@ -177,7 +177,8 @@ class ToySource:
 def toy_run(out: str, resume: bool = False, source_kw: dict | None = None, **config: Any) -> dict:
     """Run the protocol with the toy method on a :class:`ToySource` (tests, demos).
 
-    ``config`` entries override the :class:`~trainers.common.config.RunConfig` fields.
+    ``config`` entries override the :class:`~trainers.common.config.RunConfig` fields
+    (defaults here: CPU, quiet, no PNG plots).
     """
     from trainers.common.config import RunConfig
     from trainers.common.protocol import run
@@ -193,6 +194,7 @@ def toy_run(out: str, resume: bool = False, source_kw: dict | None = None, **con
         "out": str(out),
         "resume": resume,
         "quiet": True,
+        "plots": False,
         "hyperparameters": dict(METHOD.hyperparameters),
         **config,
     }
