@@ -364,6 +364,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="time the reference on M recordings and extrapolate per event "
                     "(default: all at small scale, 3 otherwise)")  # fmt: skip
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--memory-check", action="store_true",
+                    help="also build the largest recording alone; compare peak memory")  # fmt: skip
     ap.add_argument("--compression", action="store_true", help="run the HDF5 compression study")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--compression-only", type=Path, default=None, metavar="CACHE",
@@ -448,6 +450,23 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"eventpipe build: {ep['seconds']:.1f} s ({ep['cpu_seconds']:.1f} s CPU), "
           f"{n_raw / ep['seconds'] / 1e6:.1f} M raw events/s, peak memory {mem} "
           f"(largest recording {largest / 2**20:.0f} MiB on disk)", flush=True)  # fmt: skip
+
+    if args.memory_check:
+        big = max(sizes, key=sizes.get)
+        one_raw = subset_raw(raw, [big], bench / f"raw-{args.scale}-largest")
+        one_out = bench / f"cache-{args.scale}-largest.h5"
+        one = run_measured([sys.executable, "-m", "eventpipe", "build", "--profile", "lascas2024",
+                            "--raw", str(one_raw), "--out", str(one_out), "--workers",
+                            str(args.workers), "--force", "-q", "--allow-missing"])  # fmt: skip
+        results["memory_check"] = {
+            "largest_recording": big,
+            "peak_largest_alone": one["peak_rss"],
+            "peak_all": ep["peak_rss"],
+            "metric": one["memory_metric"],
+        }
+        print(f"peak memory: largest recording ({big}) alone {one['peak_rss'] / 2**20:.0f} MiB, "
+              f"all {len(stems)} recordings {ep['peak_rss'] / 2**20:.0f} MiB "
+              f"({one['memory_metric'].upper()})", flush=True)  # fmt: skip
 
     # reference
     if not args.skip_reference:
