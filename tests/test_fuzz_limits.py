@@ -198,6 +198,7 @@ def test_valid_aedat3_peak_is_the_output(tmp_path):
     n=st.integers(1, 200),
     per_packet=st.integers(1, 40),
     chunk=st.integers(1, 64),
+    big_packet=st.integers(1, 64),
     slack=st.integers(0, 3),
     special=st.integers(0, 3),
     invalid_every=st.integers(0, 5),
@@ -205,9 +206,20 @@ def test_valid_aedat3_peak_is_the_output(tmp_path):
     seed=st.integers(0, 2**16),
 )
 def test_batches_split_packets_anywhere(
-    tmp_path, monkeypatch, n, per_packet, chunk, slack, special, invalid_every, overflow_at, seed
+    tmp_path,
+    monkeypatch,
+    n,
+    per_packet,
+    chunk,
+    big_packet,
+    slack,
+    special,
+    invalid_every,
+    overflow_at,
+    seed,
 ):
-    """Decoding batches of any size, cutting packets anywhere, give the events written."""
+    """Decoding batches of any size, cutting packets anywhere (gathered across packets or packet
+    by packet in place), give the events written."""
     rng = np.random.default_rng(seed)
     t = np.cumsum(rng.integers(0, 1000, n)).astype(np.int64)
     t[min(overflow_at, n) :] += 2**31  # a second overflow epoch from here on
@@ -225,6 +237,7 @@ def test_batches_split_packets_anywhere(
         capacity_slack=slack,
     )
     monkeypatch.setattr(aedat3, "CHUNK_EVENTS", chunk)
+    monkeypatch.setattr(aedat3, "_BIG_PACKET", big_packet)
     for orientation in ("published", "jaer"):
         try:
             got = read_events(path, orientation)
@@ -247,9 +260,31 @@ def test_negative_timestamp_names_its_packet(tmp_path, monkeypatch):
     at = len(V3_HEADER) + 5 * 60 + 28 + 8 + 4
     data[at : at + 4] = (-7).to_bytes(4, "little", signed=True)
     path.write_bytes(bytes(data))
-    monkeypatch.setattr(aedat3, "CHUNK_EVENTS", 16)
-    with pytest.raises(FormatError, match=rf"packet at byte {len(V3_HEADER) + 300}: negative"):
-        read_events(path)
+    for chunk, big in [(16, 4096), (16, 2), (5, 1), (1 << 16, 4096)]:
+        monkeypatch.setattr(aedat3, "CHUNK_EVENTS", chunk)
+        monkeypatch.setattr(aedat3, "_BIG_PACKET", big)
+        with pytest.raises(FormatError, match=rf"packet at byte {len(V3_HEADER) + 300}: negative"):
+            read_events(path)
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 16, 1 << 16])
+def test_jaer_error_names_packet_after_invalid_events(tmp_path, monkeypatch, chunk):
+    n = 30
+    ev = make_events(np.zeros(n), np.zeros(n), np.arange(n), np.zeros(n))
+    ev["x"][22] = 300  # packet 5 (4 events per packet), after invalid events 0, 3, 6, ...
+    valid = np.ones(n, bool)
+    valid[::3] = False
+    path = tmp_path / "wide.aedat"
+    write_aedat3(path, ev, events_per_packet=4, valid=valid)
+    monkeypatch.setattr(aedat3, "CHUNK_EVENTS", chunk)
+    monkeypatch.setattr(aedat3, "_BIG_PACKET", 2)
+    with pytest.raises(FormatError, match=rf"packet at byte {len(V3_HEADER) + 300}: .*x=300"):
+        read_events(path, orientation="jaer")
+    ev["x"][21] = 400  # invalid: dropped before the check
+    valid[21] = False
+    write_aedat3(path, ev, events_per_packet=4, valid=valid)
+    with pytest.raises(FormatError, match="x=300"):
+        read_events(path, orientation="jaer")
 
 
 # ---------------------------------------------------------------- tag files

@@ -83,6 +83,10 @@ TS_OVERFLOW_SHIFT = 31
 #: Events decoded per vectorised step (bounds the temporaries whatever the packet sizes).
 CHUNK_EVENTS = 1 << 16
 
+#: Average events per packet from which a batch is cut at packet ends and each packet decoded
+#: in place (no gather); below it, batches gather events across packets.
+_BIG_PACKET = 4096
+
 _PACKET_STRUCT = struct.Struct("<hhiiiiii")
 assert _PACKET_STRUCT.size == PACKET_HEADER_DTYPE.itemsize
 _HSIZE = PACKET_HEADER_DTYPE.itemsize
@@ -274,10 +278,14 @@ def _decode(
     step8 = 8 * np.arange(min(CHUNK_EVENTS, upper), dtype=np.int64)
     k = 0
     o = out[:0]
-    for s in range(0, upper, CHUNK_EVENTS):
+    s = 0
+    while s < upper:
         e = min(s + CHUNK_EVENTS, upper)
         p0 = int(np.searchsorted(first, s, side="right")) - 1
         p1 = int(np.searchsorted(first, e, side="left"))  # packets [p0, p1) hold events [s, e)
+        if p1 - p0 > 1 and e - s >= _BIG_PACKET * (p1 - p0):
+            # big packets: decoding each in place is cheaper than gathering them
+            e, p1 = int(first[p0 + 1]), p0 + 1
         if p1 - p0 == 1:  # inside one packet: a view, no gather
             at = int(offs[p0]) + 8 * (s - int(first[p0]))
             ev = mm[at : at + 8 * (e - s)].view(POLARITY_DTYPE)
@@ -295,33 +303,35 @@ def _decode(
         data = ev["data"]
         ts = ev["timestamp"]
         keep = (data & 1).astype(bool)
-        if (bad := keep & (ts < 0)).any():
-            j = int(np.flatnonzero(bad)[0])
+        if not keep.all():  # drop invalid events first (libcaer's deletion)
+            data, ts = data[keep], ts[keep]
+            if not isinstance(ovf, np.int64):
+                ovf = ovf[keep]
+        if (ts < 0).any():
+            j = _nth_kept(keep, int(np.flatnonzero(ts < 0)[0]))
             raise FormatError(
                 f"{path}: packet at byte {_packet_at(offs, first, s + j)}: negative timestamp "
-                f"{int(ts[j])}; expected 31-bit non-negative microseconds"
+                f"{int(ev['timestamp'][j])}; expected 31-bit non-negative microseconds"
             )
-        x = ((data >> 17) & 0x7FFF).astype(np.int16)
-        y = ((data >> 2) & 0x7FFF).astype(np.int16)
-        if orientation != "published" and (bad := keep & ((x > 127) | (y > 127))).any():
-            j = int(np.flatnonzero(bad)[0])
-            raise FormatError(
-                f"{path}: packet at byte {_packet_at(offs, first, s + j)}: orientation 'jaer' "
-                f"needs 128x128 coordinates, found x={int(x[j])}, y={int(y[j])}"
-            )
-        t = (np.asarray(ovf, dtype=np.int64) << TS_OVERFLOW_SHIFT) | ts.astype(np.int64)
-        p = ((data >> 1) & 1).astype(np.uint8)
-        if not keep.all():
-            x, y, t, p = x[keep], y[keep], t[keep], p[keep]
-        m = len(t)
+        m = len(data)
         o = out[k : k + m]
+        x = (data >> 17) & 0x7FFF
+        y = (data >> 2) & 0x7FFF
         if orientation == "published":
             o["x"], o["y"] = x, y
         else:
+            if m and (x.max() > 127 or y.max() > 127):
+                i = int(np.flatnonzero((x > 127) | (y > 127))[0])
+                raise FormatError(
+                    f"{path}: packet at byte {_packet_at(offs, first, s + _nth_kept(keep, i))}: "
+                    f"orientation 'jaer' needs 128x128 coordinates, found x={int(x[i])}, "
+                    f"y={int(y[i])}"
+                )
             o["x"], o["y"] = 127 - y, x
-        o["p"] = p
-        o["t"] = t
+        o["p"] = (data >> 1) & 1
+        o["t"] = (np.asarray(ovf, dtype=np.int64) << TS_OVERFLOW_SHIFT) | ts
         k += m
+        s = e
     del words, o  # `o` views `out`: resize needs it gone
     if k == 0:
         raise FormatError(f"{path}: no events: every polarity event is marked invalid")
@@ -331,6 +341,11 @@ def _decode(
         except ValueError:
             out = out[:k].copy()
     return out
+
+
+def _nth_kept(keep: np.ndarray, i: int) -> int:
+    """Batch index of the ``i``-th kept (valid) event."""
+    return i if keep.all() else int(np.flatnonzero(keep)[i])
 
 
 def _packet_at(offs: np.ndarray, first: np.ndarray, event: int) -> int:
