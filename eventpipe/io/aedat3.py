@@ -148,7 +148,7 @@ def _scan_packets(path: Path, buf, start: int, size: int) -> Iterator[tuple]:
     eventCapacity, eventNumber, eventValid)`` per packet. Every declared size is checked against
     the bytes left *before* anything is skipped or allocated, so a header claiming 2**31 events
     costs nothing. One ``struct.unpack_from`` per packet (no seek/read syscalls), so a file of
-    tiny packets is walked at ~1-2 us per packet.
+    tiny packets is walked at ~0.5-1 us per packet.
     """
     unpack = _PACKET_STRUCT.unpack_from
     offset = start
@@ -229,10 +229,11 @@ def read_aedat3(
     Raises:
         FormatError: truncated/corrupt packets, or no valid polarity event ("no events").
 
-    Cost: one pass over the packet headers (~1-2 us each), then vectorised decoding in batches
-    of :data:`CHUNK_EVENTS` events gathered across packets, so many tiny packets cost about as
-    much as a few big ones. Memory: the returned array (13 bytes per 8-byte event on disk), 24
-    bytes per non-empty polarity packet, and batch temporaries of a few MB; the file is mapped.
+    Cost: one pass over the packet headers (~0.5-1 us each), then vectorised decoding in batches
+    of :data:`CHUNK_EVENTS` events gathered across small packets (big ones are decoded in
+    place), so many tiny packets cost about as much as a few big ones. Memory: the returned
+    array (13 bytes per 8-byte event on disk), 24 bytes per non-empty polarity packet, and batch
+    temporaries of a few MB; the file is mapped.
     """
     path = Path(path)
     check_orientation(orientation)
