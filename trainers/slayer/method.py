@@ -87,5 +87,9 @@ METHOD = Method(
         "SLAYER (SRM-alpha neurons, numSpikes loss) on the published SL-Animals network: "
         "pool2, conv 2->8 k5, pool2, conv 8->16 k5, pool2, fc 4096->100, fc 100->19."
     ),
-    extra={"published_early_stopping": {"min_epochs": 200, "patience": 100}},
+    extra={
+        "published_early_stopping": {"min_epochs": 200, "patience": 100},
+        # SlayerNet pools uint8 event frames directly (no float32 copy of the input)
+        "accepts_uint8": True,
+    },
 )
