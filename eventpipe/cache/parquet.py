@@ -65,10 +65,13 @@ def write_recording_events(
     sample_ids: np.ndarray,
     events: np.ndarray,
     offsets: np.ndarray,
+    fsync: bool = False,
 ) -> Path:
     """Write ``<root>/events/recording=<stem>/part-0.parquet``: one row group per sample.
 
-    Safe to call from worker processes (each recording is its own file); the file is fsynced.
+    Safe to call from worker processes (each recording is its own file). ``fsync=True`` makes
+    the file durable before returning; the build instead fsyncs finished files from a
+    background thread so that workers never wait for the disk.
 
     Args:
         sample_ids: [n] sample ids; events: EVENT_DTYPE or a mapping of columns x, y, t, p
@@ -91,7 +94,8 @@ def write_recording_events(
                 schema=EVENTS_SCHEMA,
             )
             w.write_table(table, row_group_size=max(b - a, 1))
-    fsync_path(path)
+    if fsync:
+        fsync_path(path)
     return path
 
 
@@ -99,11 +103,15 @@ class ParquetWriter:
     """Writes the Parquet dataset into ``root`` (a new or empty directory), recording by recording.
 
     Recordings may be added in any order (each is its own file); the samples table is written
-    by :meth:`close`, sorted by sample_id.
+    by :meth:`close`, sorted by sample_id. ``fsync_files``: fsync each events file as it is
+    written (otherwise the caller makes them durable, as the build does).
     """
 
-    def __init__(self, root: str | os.PathLike, attrs: Mapping[str, Any]) -> None:
+    def __init__(
+        self, root: str | os.PathLike, attrs: Mapping[str, Any], fsync_files: bool = False
+    ) -> None:
         self.root = Path(root)
+        self.fsync_files = fsync_files
         (self.root / "events").mkdir(parents=True, exist_ok=True)
         self.attrs = dict(attrs)
         self._samples: list[np.ndarray] = []
@@ -120,7 +128,9 @@ class ParquetWriter:
             events: EVENT_DTYPE, concatenated, t re-zeroed per sample.
             offsets: int64 [n + 1], local.
         """
-        path = write_recording_events(self.root, stem, samples["sample_id"], events, offsets)
+        path = write_recording_events(
+            self.root, stem, samples["sample_id"], events, offsets, fsync=self.fsync_files
+        )
         self.add_written(path, samples, offsets)
         return path
 
@@ -193,7 +203,7 @@ def export_parquet(cache: str | os.PathLike, root: str | os.PathLike) -> Path:
         raise CacheError(f"{root}: exists; export_parquet writes a new directory")
     with CacheFile(cache) as c:
         rows = c.h5["samples"][:]
-        writer = ParquetWriter(root, c.attrs)
+        writer = ParquetWriter(root, c.attrs, fsync_files=True)
         off = c.event_offsets
         for stem in dict.fromkeys(rows["recording"].tolist()):
             idx = np.flatnonzero(rows["recording"] == stem)
