@@ -157,6 +157,7 @@ def plot_curves(histories: dict[int, list[dict[str, Any]]], title: str, path: Pa
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     folds = sorted(histories)
     n = max(1, len(folds))
@@ -173,6 +174,7 @@ def plot_curves(histories: dict[int, list[dict[str, Any]]], title: str, path: Pa
                     ys = [np.nan if y is None else y for y in ys]
                     ax.plot(ep, ys, marker="." if len(ep) < 30 else None, label=part)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel(ylabel)
             ax.set_title(f"fold {k}: {ylabel}")
             if metric == "acc":
