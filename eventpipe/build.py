@@ -511,7 +511,10 @@ def build_cache(
         recs = discover(raw_dir, subset=subset, strict=not allow_missing)
     notes = [f"warning: {w.message}" for w in caught]
     synthetic = is_synthetic_raw(raw_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheError(f"{out}: cannot create the directory {out.parent}: {exc}") from None
     notes += [f"removed stale temporary {p}" for p in clean_stale_temps(out, pq_path)]
 
     prev = read_attrs(out) if out.exists() else None
@@ -597,6 +600,7 @@ def build_cache(
         tm[key] = 0.0
     result.executor = ex.name
     writer = None
+    committed = False
     try:
         writer = CacheWriter(tmp, attrs, view_attrs)
         pqw = ParquetWriter(pq_tmp, attrs) if pq_tmp else None
@@ -668,17 +672,27 @@ def build_cache(
                 n_raw_events=n_raw,
             )
         os.replace(tmp, out)  # the commit point
+        committed = True
         fsync_path(out.parent)
         if pq_tmp is not None and pq_path is not None:
             _swap_dir(pq_tmp, pq_path)
         tm["finish"] = time.perf_counter() - t_finish
-    except BaseException:
+    except BaseException as exc:
         ex.close()  # first: no task may still write into the temporary Parquet directory
         if writer is not None:
             writer.abort()
         tmp.unlink(missing_ok=True)
         if pq_tmp is not None:
             shutil.rmtree(pq_tmp, ignore_errors=True)
+        if isinstance(exc, OSError):  # disk full, permission denied, ...: no traceback
+            state = (
+                "the new HDF5 cache is committed; the next run re-exports the Parquet copy"
+                if committed
+                else "the previous cache is unchanged"
+            )
+            raise CacheError(
+                f"{out}: build failed: {exc} ({state}; temporary files removed)"
+            ) from exc
         raise
     finally:
         ex.close()

@@ -34,11 +34,6 @@ FAULT_STEMS = [STEMS[0], STEMS[25], STEMS[40]]
 pytestmark = pytest.mark.filterwarnings("ignore:.*missing recordings:UserWarning")
 
 #: what build_cache should do with an OSError while writing; not implemented yet (see report)
-OSERROR_XFAIL = pytest.mark.xfail(
-    strict=False,
-    reason="build_cache lets OSError (ENOSPC, EACCES, ENOTDIR) escape as a traceback instead of "
-    "CacheError naming the path",
-)
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +218,6 @@ def _assert_clear_error(code: int, err: str, path: Path) -> None:
     assert err.startswith("error: ") and str(path) in err, err
 
 
-@OSERROR_XFAIL
 def test_disk_full_while_writing(previous, raw, monkeypatch, capsys):
     """ENOSPC from the HDF5 writer after the first recording: clear error, old cache intact."""
     from eventpipe.cache import hdf5
@@ -247,7 +241,6 @@ def test_disk_full_while_writing(previous, raw, monkeypatch, capsys):
     assert "No space left on device" in err
 
 
-@OSERROR_XFAIL
 def test_permission_denied_at_commit(previous, raw, monkeypatch, capsys):
     """EACCES from the commit rename (a directory that refuses writes): clear error, intact."""
     out, before = previous
@@ -266,7 +259,6 @@ def test_permission_denied_at_commit(previous, raw, monkeypatch, capsys):
     _assert_clear_error(code, err, out)
 
 
-@OSERROR_XFAIL
 def test_out_under_a_regular_file(raw, tmp_path, capsys):
     """--out a/b.h5 where ``a`` is a file (root ignores chmod, this fails for everyone)."""
     blocker = tmp_path / "not-a-dir"
