@@ -33,8 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 FAULT_STEMS = [STEMS[0], STEMS[25], STEMS[40]]
 pytestmark = pytest.mark.filterwarnings("ignore:.*missing recordings:UserWarning")
 
-#: what build_cache should do with an OSError while writing; not implemented yet (see report)
-
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory) -> Path:
