@@ -6,8 +6,11 @@
 
 Variants (same weights, same input):
 
-* ``fused`` — :class:`trainers.stbp.model.SLANIMALSNet`, float32: time folded into the batch,
-  channels-last convolutions, fused LIF(+pool) autograd functions (Numba on CPU).
+* ``fused`` — :class:`trainers.stbp.model.SLANIMALSNet`, float32, default settings: time folded
+  into the batch, channels-last convolutions, fused LIF(+pool) autograd functions (Numba on
+  CPU), and on CPU with sparse input (<= 8% nonzero) the fused sparse first layer.
+* ``fused-dense`` — the same with ``first_layer="dense"`` (oneDNN conv1 + fused LIF/pool): what
+  dense input (or a GPU) gets.
 * ``fused-bwd16`` — the same with ``bwd_bf16=True``: forward in float32 (spikes identical to the
   reference), conv/fc backward in bfloat16 (AMX on recent Xeons).
 * ``fused-amp`` — the same under ``torch.autocast`` (bfloat16 on CPU, float16 on CUDA); the
@@ -24,10 +27,12 @@ the lascas2024 training crop); ``eval`` = forward without autograd (``--eval-bat
 
 Each (variant, mode) runs in a fresh subprocess: one untimed warm-up batch (Numba compile or
 cache load, timed apart as "first"), then ``--repeat`` timed batches; the best and the median are
-reported (the machine may be shared). Peak memory: on CPU the growth of the process's peak
-resident set (``VmHWM``, reset through ``/proc/self/clear_refs`` after the warm-up) over its
-resident set before the timed batches, i.e. activations, gradients and temporaries, not the
-weights or the input; on CUDA ``torch.cuda.max_memory_allocated`` minus the allocation before.
+reported (the machine may be shared). Peak memory is measured on one further batch: on CPU the
+growth of the process's peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs``)
+over its resident set just before, after telling glibc to return freed memory and to ``mmap``
+every allocation >= 64 KiB (so memory kept from earlier batches is not silently reused and the
+peak is that of the live tensors: activations, saved tensors, gradients, temporaries; not the
+weights or the input); on CUDA ``torch.cuda.max_memory_allocated`` minus the allocation before.
 The output rates (and in train mode the parameter gradients) of every variant are compared with
 ``fused``. Input: random binary frames (``--density``); weights: PyTorch's default init scaled
 by ``--weight-scale`` so that every layer spikes and the comparison means something.
@@ -36,6 +41,7 @@ by ``--weight-scale`` so that every layer spikes and the comparison means someth
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
 import os
@@ -52,9 +58,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-VARIANTS = ("fused", "fused-bwd16", "fused-amp", "eager", "published", "snntorch", "spikingjelly")
+VARIANTS = (
+    "fused",
+    "fused-dense",
+    "fused-bwd16",
+    "fused-amp",
+    "eager",
+    "published",
+    "snntorch",
+    "spikingjelly",
+)
 OPTIONAL = {"snntorch": "snntorch", "spikingjelly": "spikingjelly"}
-DEFAULT_VARIANTS = "fused,fused-bwd16,fused-amp,eager,published,snntorch,spikingjelly"
+DEFAULT_VARIANTS = ",".join(VARIANTS)
 
 
 # ------------------------------------------------------------------------- memory probes
@@ -68,6 +83,21 @@ def _status_kb(field: str) -> int | None:
     except OSError:
         return None
     return None
+
+
+def _release_freed_memory() -> bool:
+    """glibc: give freed heap memory back and mmap every later allocation >= 64 KiB.
+
+    Without this the process keeps memory freed by earlier batches and reuses it, so a peak
+    measured against the resident set before a batch under-counts by whatever was retained.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 65536)  # M_MMAP_THRESHOLD
+        libc.malloc_trim(0)
+        return True
+    except (OSError, AttributeError):
+        return False
 
 
 def _reset_peak() -> bool:
@@ -91,7 +121,9 @@ def _build(variant: str, sensor, weight_scale: float):
         for p in base.parameters():
             p.mul_(weight_scale)
     if variant.startswith("fused"):
-        base.bwd_bf16 = variant == "fused-bwd16"
+        parts = set(variant.split("-")[1:])
+        base.bwd_bf16 = "bwd16" in parts
+        base.first_layer = "dense" if "dense" in parts else "auto"
         return base
     cls = {"eager": EagerSLANIMALSNet, "published": PublishedSLANIMALSNet}[variant]
     model = cls(sensor_size=sensor)
@@ -111,9 +143,7 @@ def worker(args) -> dict:
     sensor = (args.size, args.size, 2)
     model = _build(variant, sensor, args.weight_scale).to(device)
     model.train(train)
-    gen = torch.Generator().manual_seed(1)
-    x = (torch.rand(n, big_t, 2, args.size, args.size, generator=gen) < args.density).float()
-    x = x.to(device)
+    x = _input(args, n, big_t).to(device)
     y = torch.zeros(n, 19, device=device)
     y[torch.arange(n), torch.arange(n) % 19] = 1
     amp = variant == "fused-amp"
@@ -143,20 +173,25 @@ def worker(args) -> dict:
         torch.save({"rates": result_rates, "grads": grads}, args.dump)
     del out
     gc.collect()
+    times, cpu = [], []
+    for _ in range(args.repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        step()
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    # peak memory of one more batch, measured apart from the timed ones
+    gc.collect()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base_mem = torch.cuda.memory_allocated()
-    else:
-        base_mem = (_status_kb("VmRSS") or 0) * 1024
-        reset_ok = _reset_peak()
-    times = []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
         step()
-        times.append(time.perf_counter() - t0)
-    if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() - base_mem
     else:
+        _release_freed_memory()
+        gc.collect()
+        base_mem = (_status_kb("VmRSS") or 0) * 1024
+        reset_ok = _reset_peak()
+        step()
         hwm = _status_kb("VmHWM")
         peak = (hwm * 1024 - base_mem) if (hwm and reset_ok) else float("nan")
     return {
@@ -166,9 +201,26 @@ def worker(args) -> dict:
         "N": n,
         "first_s": first,
         "times_s": times,
+        "cpu_s": cpu,
         "peak_bytes": peak,
+        "density": float((x != 0).float().mean()),
         "threads": torch.get_num_threads(),
     }
+
+
+def _input(args, n: int, big_t: int) -> torch.Tensor:
+    """``[N, T, 2, H, W]`` float32: random binary frames, or crops from a cache (``--cache``)."""
+    if args.cache:
+        from eventpipe.loader import CacheDataset, collate
+
+        ds = CacheDataset(args.cache, args.view, train=args.mode == "train", seed=0)
+        x = collate([ds[i] for i in range(n)])[0].float()
+        if x.shape[1] < big_t:
+            raise SystemExit(f"{args.cache}: crops have T={x.shape[1]} < {big_t}")
+        return x[:, :big_t].contiguous()
+    gen = torch.Generator().manual_seed(1)
+    size = args.size
+    return (torch.rand(n, big_t, 2, size, size, generator=gen) < args.density).float()
 
 
 class _null:
@@ -210,6 +262,8 @@ def run_variant(args, variant: str, mode: str, dump: Path) -> dict:
         cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     cmd += ["--density", str(args.density), "--weight-scale", str(args.weight_scale)]
     cmd += ["--threads", str(args.threads)]
+    if args.cache:
+        cmd += ["--cache", str(args.cache), "--view", args.view]
     env = dict(os.environ)
     if args.thp:
         env["THP_MEM_ALLOC_ENABLE"] = "1"
@@ -247,7 +301,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--train-t", type=int, default=17)
     ap.add_argument("--eval-t", type=int, default=145)
     ap.add_argument("--size", type=int, default=128, help="sensor width = height (DVS128: 128)")
-    ap.add_argument("--density", type=float, default=0.05, help="fraction of 1s in the frames")
+    ap.add_argument(
+        "--density",
+        type=float,
+        default=0.01,
+        help="fraction of 1s in the random frames (the synthetic full-scale lascas2024 cache: "
+        "~0.8%%)",
+    )
+    ap.add_argument("--cache", type=Path, help="take the input crops from this cache instead")
+    ap.add_argument("--view", default="stbp", help="cache view (with --cache)")
     ap.add_argument("--weight-scale", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     ap.add_argument(
@@ -272,6 +334,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if unknown:
         ap.error(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
     print(f"machine: {machine()}; THP_MEM_ALLOC_ENABLE={'1' if args.thp else 'unset'}")
+    src = f"cache {args.cache} view {args.view}" if args.cache else f"density {args.density}"
+    print(f"input: {src}; best of {args.repeat} after one warm-up batch; cpu = process CPU time")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for mode in modes:
@@ -303,7 +367,8 @@ def _table(rows: list[dict]) -> None:
     print()
     head = (
         f"{'mode':5s} {'T':>4s} {'N':>2s} {'variant':13s} {'best ms':>9s} {'median':>9s} "
-        f"{'x eager':>8s} {'peak MB':>8s} {'mem/eager':>9s} {'first s':>7s}  agreement with fused"
+        f"{'x eager':>8s} {'cpu ms':>8s} {'x eager':>8s} {'peak MB':>8s} {'mem/eager':>9s} "
+        f"{'first s':>7s}  agreement with fused"
     )
     print(head)
     print("-" * len(head))
@@ -317,11 +382,14 @@ def _table(rows: list[dict]) -> None:
             times = sorted(r["times_s"])
             best, med = times[0] * 1e3, times[len(times) // 2] * 1e3
             speed = f"{min(eager['times_s']) / times[0]:.1f}x" if eager else "-"
+            cpu = min(r["cpu_s"]) * 1e3
+            cspeed = f"{min(eager['cpu_s']) / min(r['cpu_s']):.1f}x" if eager else "-"
             peak = r["peak_bytes"] / 2**20
             mem = f"{r['peak_bytes'] / eager['peak_bytes']:.3f}" if eager else "-"
             print(
                 f"{mode:5s} {r['T']:4d} {r['N']:2d} {r['variant']:13s} {best:9.1f} {med:9.1f} "
-                f"{speed:>8s} {peak:8.0f} {mem:>9s} {r['first_s']:7.2f}  {r.get('agreement', '')}"
+                f"{speed:>8s} {cpu:8.0f} {cspeed:>8s} {peak:8.0f} {mem:>9s} "
+                f"{r['first_s']:7.2f}  {r.get('agreement', '')}"
             )
 
 

@@ -143,6 +143,23 @@ def test_dropout_option():
     assert not torch.equal(c, d)
 
 
+@pytest.mark.parametrize("first_layer", ["sparse", "dense"])
+def test_bwd_bf16_same_forward_close_gradients(first_layer):
+    net = _active_model((24, 24, 2), dtype=torch.float32, first_layer=first_layer)
+    x = _frames(3, 6, (24, 24, 2), dtype=torch.float32, density=0.05)
+    results = []
+    for bwd16 in (False, True):
+        net.zero_grad()
+        net.bwd_bf16 = bwd16
+        out = net(x)
+        (out * torch.linspace(-1, 1, 19)).sum().backward()
+        results.append((out.detach(), {k: p.grad.clone() for k, p in net.named_parameters()}))
+    assert torch.equal(results[0][0], results[1][0])
+    for k, g in results[0][1].items():
+        rel = float((results[1][1][k] - g).norm() / g.norm())
+        assert rel < 0.02, (k, rel)
+
+
 def test_bf16_autocast_runs_with_float32_state():
     net = _active_model((16, 16, 2), dtype=torch.float32)
     x = _frames(2, 4, (16, 16, 2), dtype=torch.float32)
@@ -164,8 +181,10 @@ def test_method_contract():
         "loss": "mse",
     }
     assert METHOD.defaults == {"epochs": 400, "batch_size": 8, "lr": 1e-3}
-    model = METHOD.build_model({**hp, "vth": 0.25, "a1": 1.0}, 19, (32, 32, 2))
+    assert hp["bwd_bf16"] is False and hp["first_layer"] == "auto"
+    model = METHOD.build_model({**hp, "vth": 0.25, "a1": 1.0, "bwd_bf16": True}, 19, (32, 32, 2))
     assert isinstance(model, SLANIMALSNet)
+    assert model.bwd_bf16 and model.first_layer == "auto"
     assert model.params == LIFParams(vth=0.25, tau=0.3, a1=1.0)
     assert model.fc1.in_features == 1800
     opt = METHOD.make_optimizer(model.parameters(), 1e-3, hp)

@@ -16,6 +16,8 @@ from trainers.stbp.neuron import (
     conv_lif_pool,
     lif,
     lif_pool,
+    lif_pool_backward_,
+    lif_pool_forward_,
     lif_potentials,
     surrogate,
 )
@@ -206,6 +208,22 @@ def test_state_carry_over_chunks(backend):
     assert torch.equal(torch.cat([c, d]), full_fc)
 
 
+def test_raw_lif_pool_in_time_chunks(backend):
+    """No-autograd forward/backward over two time chunks (state u0 / gradient dnext carried)."""
+    current = torch.randn(9, 2, 6, 5, 3, dtype=D) * 0.5
+    g = torch.randn(9, 2, 3, 2, 3, dtype=D)
+    full = current.clone()
+    pooled = lif_pool_forward_(full, LIFParams())
+    lif_pool_backward_(full, g, LIFParams())
+    a, b = current[:4].clone(), current[4:].clone()
+    pa = lif_pool_forward_(a, LIFParams())
+    pb = lif_pool_forward_(b, LIFParams(), u0=a[-1])
+    assert torch.equal(torch.cat([pa, pb]), pooled)
+    lif_pool_backward_(b, g[4:], LIFParams())
+    lif_pool_backward_(a, g[:4], LIFParams(), dnext=b[0])
+    torch.testing.assert_close(torch.cat([a, b]), full, rtol=1e-12, atol=1e-12)
+
+
 def test_kernels_plain_python_equals_compiled():
     """The Numba kernels' plain-Python bodies (EVENTPIPE_DISABLE_JIT path) agree with the JIT."""
     if not hasattr(kernels.lif_pool_forward, "py_func"):
@@ -223,7 +241,7 @@ def test_kernels_plain_python_equals_compiled():
         b, pooled = buf.copy(), np.zeros((4, 2, 2, 1, 2))
         fwd(b, pooled, u0, c[0], c[1])
         u = b.copy()
-        bwd(b, g, *c)
+        bwd(b, g, u0 * 0.5, *c)
         results.append((pooled, u, b))
     for x, y in zip(*results):
         np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-13)

@@ -152,17 +152,19 @@ def lif_pool_forward(buf, pooled, u0, tau, vth):  # pragma: no cover - compiled
 
 
 @jit(parallel=True)
-def lif_pool_backward(buf, gpool, tau, vth, half, a1):  # pragma: no cover - compiled
+def lif_pool_backward(buf, gpool, dnext, tau, vth, half, a1):  # pragma: no cover - compiled
     """Backward of :func:`lif_pool_forward`.
 
     ``buf [T, N, H, W, C]``: potentials in, ``dL/dI`` out (in place);
-    ``gpool [T, N, H // 2, W // 2, C]``: ``dL/d(pooled)``.
+    ``gpool [T, N, H // 2, W // 2, C]``: ``dL/d(pooled)``; ``dnext [N, H, W, C]``: ``dL/du``
+    of the step after the last one (zeros, unless the sequence continues in a later chunk).
     """
     big_t, n, h, w, c = buf.shape
     hp = gpool.shape[2]
     wc = w * c
     b3 = buf.reshape(big_t, n * h, wc)
     g3 = gpool.reshape(big_t, n * hp, gpool.shape[3] * c)
+    d3 = dnext.reshape(n * h, wc)
     rows = (h + 1) // 2
     inv = buf.dtype.type(1) / a1
     for unit in prange(n * rows):
@@ -172,12 +174,11 @@ def lif_pool_backward(buf, gpool, tau, vth, half, a1):  # pragma: no cover - com
         lo = b * h + r0
         ip = r0 // 2
         gr = np.zeros(wc, buf.dtype)
-        zeros = np.zeros(wc, buf.dtype)
         for t in range(big_t - 1, -1, -1):
             if ip < hp:
                 _expand_grad(g3[t, b * hp + ip], gr, c)
             for i in range(nr):
-                nxt = b3[t + 1, lo + i] if t + 1 < big_t else zeros
+                nxt = b3[t + 1, lo + i] if t + 1 < big_t else d3[lo + i]
                 _lif_back_row(b3[t, lo + i], nxt, gr, tau, vth, half, inv)
 
 
@@ -190,7 +191,7 @@ def warmup() -> None:
         lif_backward(b2, np.zeros_like(b2), *c)
         b5 = np.zeros((2, 1, 3, 3, 2), dt)
         lif_pool_forward(b5, np.zeros((2, 1, 1, 1, 2), dt), np.zeros((1, 3, 3, 2), dt), c[0], c[1])
-        lif_pool_backward(b5, np.zeros((2, 1, 1, 1, 2), dt), *c)
+        lif_pool_backward(b5, np.zeros((2, 1, 1, 1, 2), dt), np.zeros((1, 3, 3, 2), dt), *c)
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ Model: :class:`trainers.stbp.model.SLANIMALSNet` (output: spike rate ``[N, 19]``
 * ``loss="ce"``: cross-entropy with the rates (times ``ce_scale``) as logits.
 
 Prediction: ``argmax`` of the rate (class 0 when no output neuron fires, as published).
+
+Speed options (forward unchanged): ``bwd_bf16`` computes the conv/fc backward passes in
+bfloat16 (gradients within ~0.5% of float32; fast on AMX/bf16 hardware); ``first_layer``
+(``auto``/``sparse``/``dense``) picks the fused sparse first-layer kernel on CPU.
 Optimiser: Adam. Defaults: ``vth 0.3, tau 0.3, a1 0.5``, 400 epochs, batch 8, lr 1e-3.
 """
 
@@ -27,13 +31,19 @@ LOSSES = ("mse", "ce")
 
 
 def build_model(hp: dict[str, Any], n_classes: int, sensor_size: tuple[int, int, int]) -> nn.Module:
-    """SLANIMALSNet from hyperparameters ``vth, tau, a1, dropout`` for a ``(W, H, P)`` sensor."""
+    """SLANIMALSNet for a ``(W, H, P)`` sensor from the hyperparameters.
+
+    Uses ``vth, tau, a1, dropout`` (the model) and ``bwd_bf16, first_layer`` (speed options
+    that do not change the forward pass; see :class:`~trainers.stbp.model.SLANIMALSNet`).
+    """
     params = LIFParams(vth=float(hp["vth"]), tau=float(hp["tau"]), a1=float(hp["a1"]))
     return SLANIMALSNet(
         params,
         n_classes=int(n_classes),
         sensor_size=tuple(int(v) for v in sensor_size),
         dropout=float(hp.get("dropout", 0.0)),
+        bwd_bf16=bool(hp.get("bwd_bf16", False)),
+        first_layer=str(hp.get("first_layer", "auto")),
     )
 
 
@@ -76,6 +86,8 @@ METHOD = Method(
         "dropout": 0.0,
         "loss": "mse",
         "ce_scale": 1.0,
+        "bwd_bf16": False,
+        "first_layer": "auto",
     },
     defaults={"epochs": 400, "batch_size": 8, "lr": 1e-3},
     build_model=build_model,

@@ -97,6 +97,18 @@ class _LinearBwd16(torch.autograd.Function):
         return gx, gw, gb
 
 
+def _phys(z: torch.Tensor, big_t: int, n: int) -> torch.Tensor:
+    """``[T*N, C, H, W]`` (channels-last) -> contiguous ``[T, N, H, W, C]`` (a view if CL)."""
+    c, h, w = z.shape[1:]
+    return _state_dtype(z.permute(0, 2, 3, 1).reshape(big_t, n, h, w, c)).contiguous()
+
+
+def _logical(phys: torch.Tensor) -> torch.Tensor:
+    """Contiguous ``[T, N, H, W, C]`` -> channels-last ``[T*N, C, H, W]`` view."""
+    big_t, n, h, w, c = phys.shape
+    return phys.view(big_t * n, h, w, c).permute(0, 3, 1, 2)
+
+
 def _state_dtype(z: torch.Tensor) -> torch.Tensor:
     """Membrane potentials are kept in float32 (or float64) even when layers autocast to 16 bit."""
     return z if z.dtype in (torch.float32, torch.float64) else z.float()
@@ -183,8 +195,7 @@ class SLANIMALSNet(nn.Module):
         if self._use_sparse_first_layer(x):
             pooled, last = conv_lif_pool(x, self.conv1.weight, self.conv1.bias, self.params, s[0])
             new_state[0] = None if torch.is_grad_enabled() else last
-            hp, wp, c = pooled.shape[2:]
-            z = pooled.view(big_t * n, hp, wp, c).permute(0, 3, 1, 2)
+            z = _logical(pooled)
         else:
             # time-first, channels-last fold: physical [T, N, H, W, P] as NCHW [T*N, P, H, W]
             z = x.permute(1, 0, 3, 4, 2).reshape(big_t * n, h, w, p).permute(0, 3, 1, 2)
@@ -222,11 +233,8 @@ class SLANIMALSNet(nn.Module):
         return fn.apply(z, layer.weight, layer.bias)
 
     def _lif_pool(self, z: torch.Tensor, big_t: int, n: int, u0):
-        c, h, w = z.shape[1:]
-        buf = _state_dtype(z.permute(0, 2, 3, 1).reshape(big_t, n, h, w, c)).contiguous()
-        pooled = lif_pool(buf, self.params, u0)
-        hp, wp = pooled.shape[2:4]
-        return pooled.view(big_t * n, hp, wp, c).permute(0, 3, 1, 2), self._last(buf)
+        buf = _phys(z, big_t, n)
+        return _logical(lif_pool(buf, self.params, u0)), self._last(buf)
 
     def _lif(self, z: torch.Tensor, big_t: int, n: int, u0):
         buf = _state_dtype(z.reshape(big_t, n, -1)).contiguous()

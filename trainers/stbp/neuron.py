@@ -91,14 +91,19 @@ def _torch_forward(buf: torch.Tensor, u0: torch.Tensor | None, p: LIFParams) -> 
             buf[t].add_(torch.where(prev > p.vth, 0.0, prev * p.tau))
 
 
-def _torch_backward(buf: torch.Tensor, grad: torch.Tensor, p: LIFParams) -> None:
-    """Overwrite ``buf`` (potentials) with ``dL/dI`` given ``grad = dL/do`` ``[T, ...]``."""
+def _torch_backward(
+    buf: torch.Tensor, grad: torch.Tensor, p: LIFParams, dnext: torch.Tensor | None = None
+) -> None:
+    """Overwrite ``buf`` (potentials) with ``dL/dI`` given ``grad = dL/do`` ``[T, ...]``.
+
+    ``dnext``: ``dL/du`` of the step after the last (``None``: zero).
+    """
     big_t = buf.shape[0]
     for t in range(big_t - 1, -1, -1):
         u = buf[t]
         h = surrogate(u, p.vth, p.a1)
-        if t + 1 < big_t:
-            nxt = buf[t + 1]
+        nxt = buf[t + 1] if t + 1 < big_t else dnext
+        if nxt is not None:
             do = grad[t] - p.tau * u * nxt
             carry = torch.where(u > p.vth, 0.0, p.tau * nxt)
             torch.addcmul(carry, do, h, out=u)
@@ -163,20 +168,55 @@ class _LIF(torch.autograd.Function):
         return u.view(ctx.shape), None, None
 
 
+def lif_pool_forward_(
+    buf: torch.Tensor,
+    p: LIFParams,
+    u0: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """No-autograd LIF + 2x2 avgpool forward: ``buf [T, N, H, W, C]`` currents -> potentials.
+
+    Returns the pooled spikes ``[T, N, H//2, W//2, C]`` (written into ``out`` if given).
+    ``u0 [N, H, W, C]``: potential before the first step (``None``: zeros).
+    """
+    big_t, n, h, w, c = buf.shape
+    if _use_numba(buf):
+        pooled = out if out is not None else buf.new_empty(big_t, n, h // 2, w // 2, c)
+        u0f = _zeros_state(buf, u0)
+        kernels.lif_pool_forward(_np(buf), _np(pooled), _np(u0f), *_consts(buf.dtype, p)[:2])
+        return pooled
+    _torch_forward(buf, None if u0 is None else _zeros_state(buf, u0), p)
+    pooled = _pool_phys((buf > p.vth).to(buf.dtype))
+    if out is not None:
+        out.copy_(pooled)
+        return out
+    return pooled
+
+
+def lif_pool_backward_(
+    buf: torch.Tensor, grad: torch.Tensor, p: LIFParams, dnext: torch.Tensor | None = None
+) -> torch.Tensor:
+    """No-autograd backward of :func:`lif_pool_forward_`: ``buf`` potentials -> ``dL/dI``.
+
+    ``grad [T, N, H//2, W//2, C]``: ``dL/d(pooled)``; ``dnext [N, H, W, C]``: ``dL/du`` of the
+    step after the last one (``None``: zeros). Returns ``buf``.
+    """
+    g = grad.contiguous()
+    if _use_numba(buf):
+        d = buf.new_zeros(buf.shape[1:]) if dnext is None else dnext.contiguous()
+        kernels.lif_pool_backward(_np(buf), _np(g), _np(d), *_consts(buf.dtype, p))
+    else:
+        _torch_backward(buf, _unpool_phys(g, buf.shape[2], buf.shape[3]), p, dnext)
+    return buf
+
+
 class _LIFPool(torch.autograd.Function):
     """``I [T, N, H, W, C] -> pooled spikes [T, N, H//2, W//2, C]``; ``I`` is consumed."""
 
     @staticmethod
     def forward(ctx, current: torch.Tensor, p: LIFParams, u0: torch.Tensor | None):
         buf = current.detach()
-        big_t, n, h, w, c = buf.shape
-        if _use_numba(buf):
-            pooled = torch.empty(big_t, n, h // 2, w // 2, c, dtype=buf.dtype)
-            u0f = _zeros_state(buf, u0)
-            kernels.lif_pool_forward(_np(buf), _np(pooled), _np(u0f), *_consts(buf.dtype, p)[:2])
-        else:
-            _torch_forward(buf, None if u0 is None else _zeros_state(buf, u0), p)
-            pooled = _pool_phys((buf > p.vth).to(buf.dtype))
+        pooled = lif_pool_forward_(buf, p, u0)
         ctx.p = p
         ctx.u = buf
         return pooled
@@ -185,12 +225,7 @@ class _LIFPool(torch.autograd.Function):
     def backward(ctx, grad_pooled: torch.Tensor):
         u, p = ctx.u, ctx.p
         ctx.u = None
-        g = grad_pooled.contiguous()
-        if _use_numba(u):
-            kernels.lif_pool_backward(_np(u), _np(g), *_consts(u.dtype, p))
-        else:
-            _torch_backward(u, _unpool_phys(g, u.shape[2], u.shape[3]), p)
-        return u, None, None
+        return lif_pool_backward_(u, grad_pooled, p), None, None
 
 
 class _ConvLIFPool(torch.autograd.Function):
