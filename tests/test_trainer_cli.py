@@ -107,7 +107,7 @@ def test_toy_cli_cv_run_writes_every_output(tiny_cache, tmp_path):
         os.chdir(tmp_path)
         code, _, err = _main(TOY, args)
         assert code == 2 and "already holds a run" in err and "--resume" in err
-        code, stdout, _ = _main(TOY, [*args, "--resume"])
+        code, stdout, _ = _main(TOY, [*args, "--resume", "--no-plots"])
         assert code == 0 and "fold 1: finished in the previous run, kept" in stdout
     finally:
         os.chdir(cwd)
@@ -250,7 +250,7 @@ def test_resume_on_the_cache_data_path(tiny_cache, tmp_path, monkeypatch):
     per-epoch shuffle from the batch sampler, uint8 frames)."""
     from trainers.common import loop
 
-    straight = _toy_cache_run(tiny_cache, tmp_path / "straight")
+    straight = _toy_cache_run(tiny_cache, tmp_path / "straight", epochs=2)
     train, calls = loop.Assistant.train, {"n": 0}
 
     def failing(self, x, y):
@@ -261,9 +261,9 @@ def test_resume_on_the_cache_data_path(tiny_cache, tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop.Assistant, "train", failing)
     with pytest.raises(KeyboardInterrupt):
-        _toy_cache_run(tiny_cache, tmp_path / "cut")
+        _toy_cache_run(tiny_cache, tmp_path / "cut", epochs=2)
     monkeypatch.setattr(loop.Assistant, "train", train)
-    resumed = _toy_cache_run(tiny_cache, tmp_path / "cut", resume=True)
+    resumed = _toy_cache_run(tiny_cache, tmp_path / "cut", resume=True, epochs=2)
     assert _timeless(resumed) == _timeless(straight)
     _same_weights(tmp_path / "cut", tmp_path / "straight")
 
