@@ -145,6 +145,6 @@ def command(
     if res.parquet:
         click.echo(f"Parquet: {res.parquet}")
     click.echo(
-        f"{res.seconds:.1f} s, {res.events_per_second / 1e6:.1f} M events/s, "
+        f"{res.seconds:.1f} s, {res.events_per_second / 1e6:.1f} M raw events/s, "
         f"{res.workers} worker(s) ({res.executor})"
     )
