@@ -274,3 +274,39 @@ def test_dataloader_workers_do_not_change_the_result(tiny_cache, tmp_path):
     b = _toy_cache_run(tiny_cache, tmp_path / "w2", epochs=2, workers=2)
     assert _timeless(a) == _timeless(b)
     _same_weights(tmp_path / "w0", tmp_path / "w2")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", ["stbp", "slayer"])
+def test_real_method_resume_is_exact(module, tiny_cache, tmp_path, monkeypatch):
+    """The real methods' kernels are deterministic enough for a bitwise-equal resume on CPU."""
+    from trainers.common import loop
+    from trainers.common.config import RunConfig
+    from trainers.common.protocol import run
+
+    method = importlib.import_module(f"trainers.{module}.method").METHOD
+
+    def go(out: Path, **kw):
+        cfg = RunConfig(
+            method=module, cache=str(tiny_cache), view=module, epochs=2, batch_size=8,
+            lr=method.defaults["lr"], device="cpu", out=str(out), quiet=True, folds=(1,),
+            plots=False, hyperparameters=dict(method.hyperparameters), **kw,
+        )  # fmt: skip
+        return run(cfg, method)
+
+    straight = go(tmp_path / "straight")
+    train, calls = loop.Assistant.train, {"n": 0}
+
+    def failing(self, x, y):
+        calls["n"] += 1
+        if calls["n"] == 15:  # 12 train batches per epoch: inside epoch 2
+            raise KeyboardInterrupt
+        return train(self, x, y)
+
+    monkeypatch.setattr(loop.Assistant, "train", failing)
+    with pytest.raises(KeyboardInterrupt):
+        go(tmp_path / "cut")
+    monkeypatch.setattr(loop.Assistant, "train", train)
+    resumed = go(tmp_path / "cut", resume=True)
+    assert _timeless(resumed) == _timeless(straight)
+    _same_weights(tmp_path / "cut", tmp_path / "straight")
