@@ -515,7 +515,8 @@ def build_cache(
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CacheError(f"{out}: cannot create the directory {out.parent}: {exc}") from None
-    notes += [f"removed stale temporary {p}" for p in clean_stale_temps(out, pq_path)]
+    stale = clean_stale_temps(out, pq_path or out.with_suffix(".parquet"))
+    notes += [f"removed stale temporary {p}" for p in stale]
 
     prev = read_attrs(out) if out.exists() else None
     prev_source = None
