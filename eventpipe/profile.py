@@ -221,7 +221,9 @@ def auto_crop_bins(kind: str, durations_us: Sequence[int] | np.ndarray, dt_us: i
     """The ``auto`` crop length, in bins of ``dt_us``.
 
     * ``train``: the largest ``n >= 1`` with ``n * dt_us < min(durations)`` (strictly shorter
-      than the shortest sample, so a random crop always fits inside every sample).
+      than the shortest sample, so a random crop fits inside every sample; the durations are
+      those of the raw slices, and denoising may trim a few ms off a sample's ends, in which
+      case the crop is zero-padded).
     * ``test``: ``round(mean(durations) / dt_us)``, at least 1 (about the mean sample length;
       shorter samples are zero-padded, longer ones cut).
 
