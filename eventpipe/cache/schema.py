@@ -7,7 +7,11 @@ HDF5 file (``data/cache.h5``)::
 
     /                      attrs: format="eventpipe-cache", format_version, profile (JSON),
                                   profile_hash, sensor_size [W,H,P], time_unit="us",
-                                  layout="TPHW", created_by, source (JSON digest), synthetic (bool)
+                                  layout="TPHW", created_by, created_at, source (JSON digest),
+                                  synthetic (bool), synthetic_manifest (JSON or ""),
+                                  profile_name, profile_resolved (JSON, ``auto`` crops replaced),
+                                  raw_dir, subset, orientation, n_recordings, n_samples,
+                                  n_events, n_raw_events
     /samples               compound dataset, one row per sample, dtype SAMPLES_DTYPE
     /events/x,y,t,p        concatenated events of all samples (t re-zeroed per sample, us)
     /events/offsets        int64 [n_samples + 1]; sample i = rows offsets[i]:offsets[i+1]
@@ -16,8 +20,9 @@ HDF5 file (``data/cache.h5``)::
     /views/<name>/offsets  int64 [n_samples + 1] (CSR over samples)
     /views/<name>/n_bins   int32 [n_samples]: complete bins of each sample
                            attrs: dt_us, n_bins_rule, binning (OR|SUM|SUM_NORM), sensor_size,
-                                  train_crop (bins), train_crop_mode, test_crop (bins),
-                                  test_crop_mode, layout="TPHW", time_floor_ms (bool)
+                                  spatial_factor, train_crop (bins), train_crop_mode,
+                                  train_crop_auto, test_crop (bins), test_crop_mode,
+                                  test_crop_auto, layout="TPHW", time_floor_ms (bool)
 
 Parquet dataset (``data/cache.parquet/``)::
 
