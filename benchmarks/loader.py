@@ -35,7 +35,6 @@ import argparse
 import ctypes
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -43,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import describe
 from torch.utils.data import DataLoader, Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,15 +149,8 @@ def write_bound(
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, torch {torch.__version__}, no GPU used"
+    """The machine line printed with the results (see benchmarks/_machine.py)."""
+    return describe()
 
 
 def spread(stems: list[str], n: int) -> list[str]:
