@@ -145,6 +145,10 @@ def test_lif_pool_matches_per_step_autograd(backend, hw, dtype):
     assert torch.equal(out, ref)
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     torch.testing.assert_close(gout, gref, rtol=tol, atol=tol)
+    cf = lif_pool(current.clone(), channels_first=True)  # [T, N, C, Hp, Wp], contiguous
+    assert cf.is_contiguous() and torch.equal(cf.permute(0, 1, 3, 4, 2), ref)
+    (gcf,) = torch.autograd.grad(cf, current, g.permute(0, 1, 4, 2, 3).contiguous())
+    torch.testing.assert_close(gcf, gref, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])

@@ -81,28 +81,33 @@ def _lif_rows(cur, prev, nr, tau, vth):  # pragma: no cover - compiled
 
 
 @jit
-def _pool_rows(cur, out, colsum, c_out, vth):  # pragma: no cover - compiled
-    """``out[jp*C + o]`` = mean of the spikes ``cur[0:2, (2jp + 0:2)*C + o] > vth``."""
+def _pool_rows(cur, out, colsum, vth):  # pragma: no cover - compiled
+    """``out[jp, o]`` = mean of the spikes ``cur[0:2, (2jp + 0:2)*C + o] > vth``.
+
+    ``out [Wp, C]`` may have any strides (channels-last or channels-first pooled output).
+    """
     zero = cur.dtype.type(0)
     quarter = cur.dtype.type(0.25)
+    c_out = out.shape[1]
     a = cur[0]
     b = cur[1]
     for k in range(colsum.shape[0]):
         colsum[k] = (quarter if a[k] > vth else zero) + (quarter if b[k] > vth else zero)
-    for jp in range(out.shape[0] // c_out):
+    for jp in range(out.shape[0]):
         base = 2 * jp * c_out
         for o in range(c_out):
-            out[jp * c_out + o] = colsum[base + o] + colsum[base + c_out + o]
+            out[jp, o] = colsum[base + o] + colsum[base + c_out + o]
 
 
 @jit
-def _expand_grad(grow, gr, c_out):  # pragma: no cover - compiled
-    """Adjoint of the 2x2 mean along a row: ``gr[(2jp + 0:2)*C + o] = grow[jp*C + o] / 4``."""
+def _expand_grad(grow, gr):  # pragma: no cover - compiled
+    """Adjoint of the 2x2 mean along a row: ``gr[(2jp + 0:2)*C + o] = grow[jp, o] / 4``."""
     quarter = gr.dtype.type(0.25)
-    for jp in range(grow.shape[0] // c_out):
+    c_out = grow.shape[1]
+    for jp in range(grow.shape[0]):
         base = 2 * jp * c_out
         for o in range(c_out):
-            v = grow[jp * c_out + o] * quarter
+            v = grow[jp, o] * quarter
             gr[base + o] = v
             gr[base + c_out + o] = v
 
@@ -127,16 +132,17 @@ def _lif_back_row(u, nxt, gr, tau, vth, half, inv):  # pragma: no cover - compil
 def lif_pool_forward(buf, pooled, u0, tau, vth):  # pragma: no cover - compiled
     """LIF + 2x2 average pool.
 
-    ``buf [T, N, H, W, C]``: currents in, potentials out (in place);
-    ``pooled [T, N, H // 2, W // 2, C]``: mean of the 2x2 spike window, written;
-    ``u0 [N, H, W, C]``: potential before the first step.
+    ``buf [T, N, H, W, C]`` (contiguous): currents in, potentials out (in place);
+    ``pooled [T, N, H // 2, W // 2, C]`` (any strides, e.g. a view of a channels-first
+    ``[T, N, C, H//2, W//2]`` buffer): mean of the 2x2 spike window, written;
+    ``u0 [N, H, W, C]``: potential before the first step, or an empty array for zeros.
     """
     big_t, n, h, w, c = buf.shape
     hp = pooled.shape[2]
     wc = w * c
     b3 = buf.reshape(big_t, n * h, wc)
-    u3 = u0.reshape(n * h, wc)
-    p3 = pooled.reshape(big_t, n * hp, pooled.shape[3] * c)
+    has_u0 = u0.size > 0
+    u3 = u0.reshape(n * h, wc) if has_u0 else b3[0, :0]
     rows = (h + 1) // 2
     for unit in prange(n * rows):
         b = unit // rows
@@ -145,10 +151,12 @@ def lif_pool_forward(buf, pooled, u0, tau, vth):  # pragma: no cover - compiled
         lo = b * h + r0
         colsum = np.empty(wc, buf.dtype)
         for t in range(big_t):
-            prev = b3[t - 1, lo : lo + nr] if t > 0 else u3[lo : lo + nr]
-            _lif_rows(b3[t, lo : lo + nr], prev, nr, tau, vth)
+            if t > 0:
+                _lif_rows(b3[t, lo : lo + nr], b3[t - 1, lo : lo + nr], nr, tau, vth)
+            elif has_u0:
+                _lif_rows(b3[t, lo : lo + nr], u3[lo : lo + nr], nr, tau, vth)
             if r0 // 2 < hp:
-                _pool_rows(b3[t, lo : lo + 2], p3[t, b * hp + r0 // 2], colsum, c, vth)
+                _pool_rows(b3[t, lo : lo + 2], pooled[t, b, r0 // 2], colsum, vth)
 
 
 @jit(parallel=True)
@@ -156,15 +164,16 @@ def lif_pool_backward(buf, gpool, dnext, tau, vth, half, a1):  # pragma: no cove
     """Backward of :func:`lif_pool_forward`.
 
     ``buf [T, N, H, W, C]``: potentials in, ``dL/dI`` out (in place);
-    ``gpool [T, N, H // 2, W // 2, C]``: ``dL/d(pooled)``; ``dnext [N, H, W, C]``: ``dL/du``
-    of the step after the last one (zeros, unless the sequence continues in a later chunk).
+    ``gpool [T, N, H // 2, W // 2, C]`` (any strides): ``dL/d(pooled)``;
+    ``dnext [N, H, W, C]``: ``dL/du`` of the step after the last one (a later time chunk), or an
+    empty array for zeros.
     """
     big_t, n, h, w, c = buf.shape
     hp = gpool.shape[2]
     wc = w * c
     b3 = buf.reshape(big_t, n * h, wc)
-    g3 = gpool.reshape(big_t, n * hp, gpool.shape[3] * c)
-    d3 = dnext.reshape(n * h, wc)
+    has_dnext = dnext.size > 0
+    d3 = dnext.reshape(n * h, wc) if has_dnext else b3[0, :0]
     rows = (h + 1) // 2
     inv = buf.dtype.type(1) / a1
     for unit in prange(n * rows):
@@ -174,11 +183,17 @@ def lif_pool_backward(buf, gpool, dnext, tau, vth, half, a1):  # pragma: no cove
         lo = b * h + r0
         ip = r0 // 2
         gr = np.zeros(wc, buf.dtype)
+        zeros = np.zeros(wc, buf.dtype)
         for t in range(big_t - 1, -1, -1):
             if ip < hp:
-                _expand_grad(g3[t, b * hp + ip], gr, c)
+                _expand_grad(gpool[t, b, ip], gr)
             for i in range(nr):
-                nxt = b3[t + 1, lo + i] if t + 1 < big_t else d3[lo + i]
+                if t + 1 < big_t:
+                    nxt = b3[t + 1, lo + i]
+                elif has_dnext:
+                    nxt = d3[lo + i]
+                else:
+                    nxt = zeros
                 _lif_back_row(b3[t, lo + i], nxt, gr, tau, vth, half, inv)
 
 
@@ -309,7 +324,7 @@ def conv_lif_pool_forward(indptr, cols, vals, h, wt, bias, u0, pooled, u_last, t
         pooled: output ``[T, N, (H-2)//2, (W-2)//2, C]``, written.
         u_last: output ``[N, H-2, W-2, C]``: the potential after the last step, written.
     """
-    n, big_t = u0.shape[0], pooled.shape[0]
+    n, big_t = pooled.shape[1], pooled.shape[0]
     csr = (indptr, cols, vals)
     dt = vals.dtype
     c_out = bias.shape[0]
@@ -318,9 +333,9 @@ def conv_lif_pool_forward(indptr, cols, vals, h, wt, bias, u0, pooled, u_last, t
     wc = wout * c_out
     rows = (hout + 1) // 2
     brow = _tile(bias, wout)
-    u3 = u0.reshape(n * hout, wc)
+    has_u0 = u0.size > 0
+    u3 = u0.reshape(n * hout, wc) if has_u0 else u_last.reshape(n * hout, wc)[:0]
     l3 = u_last.reshape(n * hout, wc)
-    p3 = pooled.reshape(big_t, n * hp, pooled.shape[3] * c_out)
     for unit in prange(n * rows):
         b = unit // rows
         r0 = (unit % rows) * 2
@@ -329,13 +344,14 @@ def conv_lif_pool_forward(indptr, cols, vals, h, wt, bias, u0, pooled, u_last, t
         prev = np.zeros((2, wc), dt)
         cur = np.zeros((2, wc), dt)
         colsum = np.empty(wc, dt)
-        for i in range(nr):
-            prev[i] = u3[lo + i]
+        if has_u0:
+            for i in range(nr):
+                prev[i] = u3[lo + i]
         for t in range(big_t):
             _conv_rows(csr, b * big_t + t, h, wt, brow, r0, nr, cur)
             _lif_rows(cur, prev, nr, tau, vth)
             if r0 // 2 < hp:
-                _pool_rows(cur, p3[t, b * hp + r0 // 2], colsum, c_out, vth)
+                _pool_rows(cur, pooled[t, b, r0 // 2], colsum, vth)
             prev, cur = cur, prev
         for i in range(nr):
             l3[lo + i] = prev[i]
@@ -352,7 +368,7 @@ def conv_lif_pool_backward(
     ``dL/db`` into ``db_units[unit] [C]`` (summed over units by the caller; race free).
     ``gpool [T, N, Hp, Wp, C]`` is ``dL/d(pooled)``.
     """
-    n, big_t = u0.shape[0], gpool.shape[0]
+    n, big_t = gpool.shape[1], gpool.shape[0]
     csr = (indptr, cols, vals)
     dt = vals.dtype
     c_out = bias.shape[0]
@@ -362,8 +378,7 @@ def conv_lif_pool_backward(
     rows = (hout + 1) // 2
     inv = dt.type(1) / a1
     brow = _tile(bias, wout)
-    u3 = u0.reshape(n * hout, wc)
-    g3 = gpool.reshape(big_t, n * hp, gpool.shape[3] * c_out)
+    has_u0 = u0.size > 0
     for unit in prange(n * rows):
         b = unit // rows
         r0 = (unit % rows) * 2
@@ -371,8 +386,10 @@ def conv_lif_pool_backward(
         lo = b * hout + r0
         ip = r0 // 2
         uh = np.zeros((big_t + 2, 2, wc), dt)  # uh[t + 1] = u[t]; uh[0] = u0; uh[T+1] = 0
-        for i in range(nr):
-            uh[0, i] = u3[lo + i]
+        if has_u0:
+            u3 = u0.reshape(n * hout, wc)
+            for i in range(nr):
+                uh[0, i] = u3[lo + i]
         for t in range(big_t):
             _conv_rows(csr, b * big_t + t, h, wt, brow, r0, nr, uh[t + 1])
             _lif_rows(uh[t + 1], uh[t], nr, tau, vth)
@@ -381,7 +398,7 @@ def conv_lif_pool_backward(
         dw = dw_units[unit]
         for t in range(big_t - 1, -1, -1):
             if ip < hp:
-                _expand_grad(g3[t, b * hp + ip], gr, c_out)
+                _expand_grad(gpool[t, b, ip], gr)
             du = uh[t + 1]
             for i in range(nr):
                 _lif_back_row(du[i], uh[t + 2, i], gr, tau, vth, half, inv)

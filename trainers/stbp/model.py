@@ -202,8 +202,10 @@ class SLANIMALSNet(nn.Module):
             z = self._layer(self.conv1, z)
             z, new_state[0] = self._lif_pool(z, big_t, n, s[0])
         z = self._layer(self.conv2, z)
-        z, new_state[1] = self._lif_pool(z, big_t, n, s[1])
-        z = z.contiguous().flatten(1)  # NCHW order (C, H, W), as published
+        buf = _phys(z, big_t, n)
+        # pooled straight into [T, N, C, Hp, Wp]: flatten in (C, H, W) order, as published
+        z = lif_pool(buf, self.params, s[1], channels_first=True).view(big_t * n, -1)
+        new_state[1] = self._last(buf)
         z = self._layer(self.fc1, self.dropout(z))
         z, new_state[2] = self._lif(z, big_t, n, s[2])
         z = self._layer(self.fc2, z.flatten(0, 1))

@@ -127,12 +127,6 @@ def _unpool_phys(g: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return out
 
 
-def _zeros_state(buf: torch.Tensor, u0: torch.Tensor | None) -> torch.Tensor:
-    if u0 is None:
-        return buf.new_zeros(buf.shape[1:])
-    return u0.detach().to(buf.dtype).contiguous().view(buf.shape[1:])
-
-
 # --------------------------------------------------------------------------------------------
 # autograd functions
 
@@ -146,10 +140,12 @@ class _LIF(torch.autograd.Function):
         flat = buf.view(buf.shape[0], -1)
         if _use_numba(buf):
             spikes = torch.empty_like(flat)
-            u0f = _zeros_state(flat, u0)
+            u0f = flat.new_zeros(flat.shape[1:]) if u0 is None else u0.detach().to(flat.dtype)
+            u0f = u0f.contiguous().view(flat.shape[1:])
             kernels.lif_forward(_np(flat), _np(spikes), _np(u0f), *_consts(buf.dtype, p)[:2])
         else:
-            _torch_forward(flat, None if u0 is None else _zeros_state(flat, u0), p)
+            u0f = None if u0 is None else u0.detach().to(flat.dtype).reshape(flat.shape[1:])
+            _torch_forward(flat, u0f, p)
             spikes = (flat > p.vth).to(flat.dtype)
         ctx.p = p
         ctx.u = flat  # potentials; not an autograd input/output, so a plain attribute is safe
@@ -168,25 +164,43 @@ class _LIF(torch.autograd.Function):
         return u.view(ctx.shape), None, None
 
 
+def _state_or_empty(buf: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
+    """``state`` as a contiguous ``buf.shape[1:]`` tensor, or an empty one (kernels: zeros)."""
+    if state is None:
+        return buf.new_empty(0, *buf.shape[2:])
+    return state.detach().to(buf.dtype).contiguous().view(buf.shape[1:])
+
+
+def _cl(pooled: torch.Tensor, channels_first: bool) -> torch.Tensor:
+    """``[T, N, Hp, Wp, C]`` view of a pooled tensor stored channels-last or channels-first."""
+    return pooled.permute(0, 1, 3, 4, 2) if channels_first else pooled
+
+
 def lif_pool_forward_(
     buf: torch.Tensor,
     p: LIFParams,
     u0: torch.Tensor | None = None,
     out: torch.Tensor | None = None,
+    channels_first: bool = False,
 ) -> torch.Tensor:
     """No-autograd LIF + 2x2 avgpool forward: ``buf [T, N, H, W, C]`` currents -> potentials.
 
-    Returns the pooled spikes ``[T, N, H//2, W//2, C]`` (written into ``out`` if given).
-    ``u0 [N, H, W, C]``: potential before the first step (``None``: zeros).
+    Returns the pooled spikes, ``[T, N, H//2, W//2, C]`` or with ``channels_first``
+    ``[T, N, C, H//2, W//2]`` (the layout a following flatten + fc wants), written into ``out``
+    if given. ``u0 [N, H, W, C]``: potential before the first step (``None``: zeros).
     """
     big_t, n, h, w, c = buf.shape
+    shape = (big_t, n, c, h // 2, w // 2) if channels_first else (big_t, n, h // 2, w // 2, c)
     if _use_numba(buf):
-        pooled = out if out is not None else buf.new_empty(big_t, n, h // 2, w // 2, c)
-        u0f = _zeros_state(buf, u0)
-        kernels.lif_pool_forward(_np(buf), _np(pooled), _np(u0f), *_consts(buf.dtype, p)[:2])
+        pooled = out if out is not None else buf.new_empty(shape)
+        view = _cl(pooled, channels_first)
+        u0f = _state_or_empty(buf, u0)
+        kernels.lif_pool_forward(_np(buf), _np(view), _np(u0f), *_consts(buf.dtype, p)[:2])
         return pooled
-    _torch_forward(buf, None if u0 is None else _zeros_state(buf, u0), p)
+    _torch_forward(buf, None if u0 is None else _state_or_empty(buf, u0), p)
     pooled = _pool_phys((buf > p.vth).to(buf.dtype))
+    if channels_first:
+        pooled = pooled.permute(0, 1, 4, 2, 3).contiguous()
     if out is not None:
         out.copy_(pooled)
         return out
@@ -194,16 +208,20 @@ def lif_pool_forward_(
 
 
 def lif_pool_backward_(
-    buf: torch.Tensor, grad: torch.Tensor, p: LIFParams, dnext: torch.Tensor | None = None
+    buf: torch.Tensor,
+    grad: torch.Tensor,
+    p: LIFParams,
+    dnext: torch.Tensor | None = None,
+    channels_first: bool = False,
 ) -> torch.Tensor:
     """No-autograd backward of :func:`lif_pool_forward_`: ``buf`` potentials -> ``dL/dI``.
 
-    ``grad [T, N, H//2, W//2, C]``: ``dL/d(pooled)``; ``dnext [N, H, W, C]``: ``dL/du`` of the
-    step after the last one (``None``: zeros). Returns ``buf``.
+    ``grad``: ``dL/d(pooled)`` in the layout of the forward output; ``dnext [N, H, W, C]``:
+    ``dL/du`` of the step after the last one (``None``: zeros). Returns ``buf``.
     """
-    g = grad.contiguous()
+    g = _cl(grad.contiguous(), channels_first)
     if _use_numba(buf):
-        d = buf.new_zeros(buf.shape[1:]) if dnext is None else dnext.contiguous()
+        d = _state_or_empty(buf, dnext)
         kernels.lif_pool_backward(_np(buf), _np(g), _np(d), *_consts(buf.dtype, p))
     else:
         _torch_backward(buf, _unpool_phys(g, buf.shape[2], buf.shape[3]), p, dnext)
@@ -211,21 +229,25 @@ def lif_pool_backward_(
 
 
 class _LIFPool(torch.autograd.Function):
-    """``I [T, N, H, W, C] -> pooled spikes [T, N, H//2, W//2, C]``; ``I`` is consumed."""
+    """``I [T, N, H, W, C] -> pooled spikes``; ``I`` is consumed."""
 
     @staticmethod
-    def forward(ctx, current: torch.Tensor, p: LIFParams, u0: torch.Tensor | None):
+    def forward(ctx, current, p: LIFParams, u0, channels_first: bool):
         buf = current.detach()
-        pooled = lif_pool_forward_(buf, p, u0)
-        ctx.p = p
-        ctx.u = buf
+        pooled = lif_pool_forward_(buf, p, u0, channels_first=channels_first)
+        ctx.p, ctx.u, ctx.channels_first = p, buf, channels_first
         return pooled
 
     @staticmethod
     def backward(ctx, grad_pooled: torch.Tensor):
         u, p = ctx.u, ctx.p
         ctx.u = None
-        return lif_pool_backward_(u, grad_pooled, p), None, None
+        return (
+            lif_pool_backward_(u, grad_pooled, p, channels_first=ctx.channels_first),
+            None,
+            None,
+            None,
+        )
 
 
 class _ConvLIFPool(torch.autograd.Function):
@@ -240,7 +262,7 @@ class _ConvLIFPool(torch.autograd.Function):
         wt = weight.detach().permute(1, 2, 3, 0).contiguous()
         b = bias.detach().contiguous()
         if u0 is None:
-            u0 = x.new_zeros(n, hout, wout, c)
+            u0 = x.new_empty(0, hout, wout, c)  # kernels: zeros
         else:
             u0 = u0.detach().to(x.dtype).contiguous()
         pooled = x.new_empty(big_t, n, hout // 2, wout // 2, c)
@@ -253,6 +275,7 @@ class _ConvLIFPool(torch.autograd.Function):
         ctx.save_for_backward(wt, b, u0)
         ctx.csr, ctx.h, ctx.p = csr, h, p
         ctx.mark_non_differentiable(u_last)
+        ctx.set_materialize_grads(False)
         return pooled, u_last
 
     @staticmethod
@@ -260,7 +283,7 @@ class _ConvLIFPool(torch.autograd.Function):
         wt, b, u0 = ctx.saved_tensors
         csr, h = ctx.csr, ctx.h
         ctx.csr = None
-        units = u0.shape[0] * ((u0.shape[1] + 1) // 2)
+        units = grad_pooled.shape[1] * ((u0.shape[1] + 1) // 2)
         dw = wt.new_zeros(units, *wt.shape)
         db = wt.new_zeros(units, b.shape[0])
         kernels.conv_lif_pool_backward(
@@ -326,7 +349,10 @@ def lif(
 
 
 def lif_pool(
-    current: torch.Tensor, params: LIFParams = LIFParams(), u0: torch.Tensor | None = None
+    current: torch.Tensor,
+    params: LIFParams = LIFParams(),
+    u0: torch.Tensor | None = None,
+    channels_first: bool = False,
 ) -> torch.Tensor:
     """Fused LIF neuron + 2x2 average pooling (stride 2, floor) over time (one autograd node).
 
@@ -335,12 +361,15 @@ def lif_pool(
             layout of a channels-last ``[T*N, C, H, W]`` conv output). Consumed as in :func:`lif`.
         params: neuron parameters.
         u0: potential before the first step ``[N, H, W, C]`` (default zeros; constant).
+        channels_first: return ``[T, N, C, H//2, W//2]`` instead (what a flatten in
+            ``(C, H, W)`` order before a fully connected layer wants; saves a transposing copy
+            forward and backward).
 
     Returns:
-        ``avg_pool2d(o, 2)`` in the same layout: ``[T, N, H // 2, W // 2, C]``, values in
+        ``avg_pool2d(o, 2)``: ``[T, N, H // 2, W // 2, C]`` (or channels first), values in
         ``{0, .25, .5, .75, 1}``.
     """
-    return _LIFPool.apply(current.contiguous(), params, u0)
+    return _LIFPool.apply(current.contiguous(), params, u0, channels_first)
 
 
 def lif_potentials(current: torch.Tensor, params: LIFParams = LIFParams()) -> torch.Tensor:
