@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from trainers.stbp.method import METHOD
@@ -37,8 +36,8 @@ def moving_dots(n: int, seed: int, big_t: int = 6, size: int = 32, radius: float
     return torch.from_numpy(x), torch.from_numpy(y).long()
 
 
-@pytest.mark.slow
 def test_short_training_lowers_loss_and_beats_chance():
+    """12 Adam steps (batch 8, T=6, 32x32, default Vth/tau/a1); ~2.5 s on 2 cores."""
     torch.manual_seed(0)
     hp = dict(METHOD.hyperparameters)
     model = METHOD.build_model(hp, 4, (32, 32, 2))
