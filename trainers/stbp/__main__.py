@@ -1,5 +1,11 @@
 """``python -m trainers.stbp``: train STBP under the shared protocol (trainers.common.cli)."""
 
+import os
+
+# PyTorch's huge-page allocation for large CPU tensors: fewer page faults per training step
+# (measured 3-4x cheaper fresh allocations here). Set before torch is imported; yours wins.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
 from trainers.common.cli import main
 from trainers.stbp.method import METHOD
 
