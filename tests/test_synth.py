@@ -36,6 +36,7 @@ from eventpipe.synth.design import (
 )
 from eventpipe.synth.gestures import HAND, Part
 from eventpipe.synth.render import SCALES, sample_edges
+from tests.conftest_io import tonic_read_dvs_128
 
 #: one recording per group, one of them with a clock wrap
 STEMS4 = ("user06_indoor", "user20_sunlight", "user25_imse", "user40_dc")
@@ -393,17 +394,10 @@ def test_tonic_reads_the_same_events_as_the_published_code_would(tiny4):
     """tonic's read_dvs_128 (what the published SL-Animals code uses) sees the same events in the
     same order, so the tag indices select the same samples; its times are the raw 32-bit clock.
 
-    (tonic 1.7's read_aedat_header_from_file returns 3 values where read_dvs_128 unpacks 2; we
-    hand it the first two so that tonic's decoding code runs unchanged.)"""
-    import tonic.io
-
-    orig = tonic.io.read_aedat_header_from_file
+    (tonic 1.7's read_dvs_128 fails as shipped; ``tonic_read_dvs_128`` runs its decoding
+    unchanged.)"""
     for stem in ("user06_indoor", "user25_imse"):
-        tonic.io.read_aedat_header_from_file = lambda f: orig(f)[:2]
-        try:
-            _, ev = tonic.io.read_dvs_128(str(tiny4 / AEDAT_DIR / f"{stem}.aedat"))
-        finally:
-            tonic.io.read_aedat_header_from_file = orig
+        ev = tonic_read_dvs_128(tiny4 / AEDAT_DIR / f"{stem}.aedat")
         truth, _ = _truth(stem)
         assert len(ev) == len(truth)
         for f in ("x", "y", "p"):

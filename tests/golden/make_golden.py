@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
-import tonic.io
 
-from eventpipe.events import EVENT_DTYPE
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo, for tests.*
+from tests.conftest_io import tonic_read_dvs_128
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[2] / "shared"
@@ -26,17 +27,8 @@ N_HEAD = 1000
 
 
 def tonic_events(path: Path) -> np.ndarray:
-    """tonic 1.7's read_dvs_128 (its header helper returns 3 values there; take the first 2)."""
-    orig = tonic.io.read_aedat_header_from_file
-    tonic.io.read_aedat_header_from_file = lambda f: orig(f)[:2]
-    try:
-        _, ev = tonic.io.read_dvs_128(str(path))
-    finally:
-        tonic.io.read_aedat_header_from_file = orig
-    out = np.empty(len(ev), dtype=EVENT_DTYPE)
-    for k in "xytp":
-        out[k] = ev[k]
-    return out
+    """tonic's own decoding of ``path`` (see ``tests.conftest_io.tonic_read_dvs_128``)."""
+    return tonic_read_dvs_128(path)
 
 
 def field_digests(ev: np.ndarray) -> dict[str, str]:
