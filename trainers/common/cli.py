@@ -13,12 +13,12 @@ protocol defaults (epochs, batch size, learning rate, view) come from ``method.d
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from eventpipe.cli import run_command
 from eventpipe.errors import EventpipeError
 from trainers.common.config import (
     PROTOCOLS,
@@ -269,22 +269,10 @@ def main(method: Method, argv: list[str] | None = None) -> None:
     Expected failures (bad cache, existing run folder, changed configuration on ``--resume``,
     no CUDA) print one message and exit with status 2; option errors exit with click's 2.
     """
-    cmd = build_command(method)
-    try:
-        cmd.main(args=argv, prog_name=f"python -m trainers.{method.name}", standalone_mode=False)
-    except (EventpipeError, ConfigError) as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(2)
-    except RuntimeError as exc:
-        if "CUDA" not in str(exc):
-            raise
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    run_command(
+        build_command(method),
+        argv,
+        f"python -m trainers.{method.name}",
+        expected=(EventpipeError, ConfigError),
+        is_expected=lambda exc: isinstance(exc, RuntimeError) and "CUDA" in str(exc),
+    )
