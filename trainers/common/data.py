@@ -129,6 +129,53 @@ class CacheSource:
         }
 
 
+def _is_cache_dataset(ds: Any) -> bool:
+    return hasattr(ds, "loader") and hasattr(ds, "batch")
+
+
+def _whole_batch(batch: Any) -> Any:
+    """``collate_fn`` of the whole-batch path: the dataset already returns a batch."""
+    return batch
+
+
+def make_batch_loader(
+    ds: Any,
+    batches: list[list[int]],
+    *,
+    epoch: int,
+    workers: int,
+    pin_memory: bool,
+    collate: Callable[[list], Any],
+) -> Iterable:
+    """A loader over the given batches of dataset indices, in that order (epoch ``epoch``).
+
+    A ``CacheDataset`` gets one ``BatchRequest(epoch, indices)`` per batch (its whole-batch
+    path: crops from ``(dataset seed, epoch, sample id)``, whoever asks for the sample); any
+    other dataset a ``DataLoader`` with these batches as ``batch_sampler`` after
+    ``ds.set_epoch(epoch)`` if it has one.
+    """
+    from trainers.common.distributed import IndexBatches
+
+    if _is_cache_dataset(ds):
+        return torch.utils.data.DataLoader(
+            ds,
+            batch_size=None,
+            sampler=IndexBatches(batches, epoch, requests=True),
+            num_workers=workers,
+            collate_fn=_whole_batch,
+            pin_memory=pin_memory,
+        )
+    if hasattr(ds, "set_epoch"):
+        ds.set_epoch(epoch)
+    return torch.utils.data.DataLoader(
+        ds,
+        batch_sampler=IndexBatches(batches),
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=pin_memory,
+    )
+
+
 def make_loader(
     ds: Any,
     *,
@@ -139,6 +186,7 @@ def make_loader(
     workers: int,
     pin_memory: bool,
     collate: Callable[[list], Any],
+    shard: tuple[int, int] | None = None,
 ) -> Iterable:
     """Batches of one pass (epoch ``epoch``) over ``ds``, deterministic in ``(seed, epoch)``.
 
@@ -146,8 +194,28 @@ def make_loader(
     per batch, shuffle order from ``(dataset seed, epoch)``, crops from
     ``(dataset seed, epoch, sample id)``). Any other dataset gets a ``DataLoader`` whose shuffle
     generator is seeded with ``seed`` (after ``ds.set_epoch(epoch)`` if it has one).
+
+    ``shard=(rank, world_size)`` (distributed training, ``shuffle=True`` only): this rank's
+    part of the epoch, as ``DistributedSampler(shuffle=True, seed=seed)`` after
+    ``set_epoch(epoch)`` picks it (:func:`trainers.common.distributed.shard_indices`), cut into
+    batches of ``batch_size``; crops stay functions of ``(dataset seed, epoch, sample id)``.
     """
-    if hasattr(ds, "loader") and hasattr(ds, "batch"):
+    if shard is not None and shard[1] > 1:
+        from trainers.common.distributed import chunk, shard_indices
+
+        if not shuffle:
+            raise ValueError("make_loader: shard= is for shuffled training passes")
+        rank, world = shard
+        indices = shard_indices(len(ds), world, rank, seed, epoch)
+        return make_batch_loader(
+            ds,
+            chunk(indices, batch_size),
+            epoch=epoch,
+            workers=workers,
+            pin_memory=pin_memory,
+            collate=collate,
+        )
+    if _is_cache_dataset(ds):
         return ds.loader(
             batch_size=batch_size,
             shuffle=shuffle,

@@ -61,6 +61,10 @@ class Assistant:
         device: where the model runs.
         hyperparameters: passed to ``method.loss`` (default: the method's defaults).
         amp: autocast the forward pass (bfloat16 on CPU, float16 + GradScaler on CUDA).
+
+    A ``DistributedDataParallel`` model trains through the wrapper (gradients averaged over the
+    ranks) and evaluates through the wrapped module (no collective per batch, so ranks may
+    evaluate different numbers of batches).
     """
 
     def __init__(
@@ -94,9 +98,18 @@ class Assistant:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def _forward_loss(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    @property
+    def module(self) -> nn.Module:
+        """The network itself (the wrapped module of a ``DistributedDataParallel`` model)."""
+        if isinstance(self.model, nn.parallel.DistributedDataParallel):
+            return self.model.module
+        return self.model
+
+    def _forward_loss(
+        self, x: torch.Tensor, labels: torch.Tensor, model: nn.Module | None = None
+    ) -> tuple[torch.Tensor, Any]:
         with self._autocast():
-            output = self.model(x)
+            output = (self.model if model is None else model)(x)
         if self.amp and torch.is_tensor(output) and output.dtype != torch.float32:
             output = output.float()
         loss = self.method.loss(output, labels, self.hp)
@@ -122,7 +135,7 @@ class Assistant:
         """One evaluation step (no gradients, ``model.eval()``)."""
         self.model.eval()
         x, labels = self.to_device(x, labels)
-        loss, output = self._forward_loss(x, labels)
+        loss, output = self._forward_loss(x, labels, self.module)
         pred = self.method.predict(output)
         return Step(float(loss), pred.to("cpu", torch.int64))
 
@@ -137,6 +150,7 @@ class EpochResult:
         n: samples seen.
         seconds: wall time of the pass.
         labels, predictions, sample_ids: int64 ``[n]`` in loader order.
+        batches: ``(size, mean loss)`` of each batch, in loader order.
     """
 
     loss: float
@@ -146,6 +160,7 @@ class EpochResult:
     labels: np.ndarray = field(repr=False)
     predictions: np.ndarray = field(repr=False)
     sample_ids: np.ndarray = field(repr=False)
+    batches: list[tuple[int, float]] = field(default_factory=list, repr=False)
 
     @property
     def samples_per_s(self) -> float:
@@ -175,7 +190,7 @@ def run_epoch(
     step_fn = assistant.train if train else assistant.test
     t0 = time.perf_counter()
     loss_sum, n, correct = 0.0, 0, 0
-    all_labels, all_pred, all_ids = [], [], []
+    all_labels, all_pred, all_ids, batches = [], [], [], []
     for batch in loader:
         x, labels = batch[0], batch[1]
         meta = batch[2] if len(batch) > 2 else None
@@ -188,6 +203,7 @@ def run_epoch(
         all_labels.append(labels.numpy())
         all_pred.append(step.predictions.numpy())
         all_ids.append(_sample_ids(meta, bs))
+        batches.append((bs, step.loss))
         if on_batch is not None:
             on_batch(n, loss_sum / n, correct / n)
     seconds = time.perf_counter() - t0
@@ -200,4 +216,5 @@ def run_epoch(
         labels=cat(all_labels).astype(np.int64),
         predictions=cat(all_pred).astype(np.int64),
         sample_ids=cat(all_ids).astype(np.int64),
+        batches=batches,
     )
