@@ -105,6 +105,9 @@ class RunConfig(BaseModel):
     overwrite: bool = False
     quiet: bool = False
     plots: bool = True
+    #: training processes (torchrun's WORLD_SIZE; set by :func:`trainers.common.protocol.run`).
+    #: Changes the result (``--batch-size`` is per process), so ``--resume`` needs the same.
+    world_size: int = Field(default=1, ge=1)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("folds", mode="before")
@@ -121,8 +124,15 @@ class RunConfig(BaseModel):
         return self.protocol == "train-test"
 
     def identity(self) -> dict[str, Any]:
-        """The fields that determine the result (everything but :data:`RESUME_FREE_FIELDS`)."""
-        return {k: v for k, v in self.to_dict().items() if k not in RESUME_FREE_FIELDS}
+        """The fields that determine the result (everything but :data:`RESUME_FREE_FIELDS`).
+
+        ``world_size`` 1 is left out, so single-process runs keep the identity (and
+        checkpoints) they had before distributed training existed.
+        """
+        d = {k: v for k, v in self.to_dict().items() if k not in RESUME_FREE_FIELDS}
+        if d.get("world_size") == 1:
+            del d["world_size"]
+        return d
 
     def identity_hash(self) -> str:
         """sha256 (hex, 16 chars) of :meth:`identity` as canonical JSON."""
@@ -139,6 +149,8 @@ class RunConfig(BaseModel):
         """Result-changing fields whose value differs from a saved ``config.json`` dict."""
         mine = json.loads(json.dumps(self.identity(), default=str))
         theirs = {k: v for k, v in other.items() if k not in RESUME_FREE_FIELDS}
+        mine.setdefault("world_size", 1)  # saved before world_size existed: one process
+        theirs.setdefault("world_size", 1)
         keys = set(mine) | set(theirs)
         return {
             k: (theirs.get(k), mine.get(k)) for k in sorted(keys) if mine.get(k) != theirs.get(k)

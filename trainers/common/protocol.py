@@ -17,24 +17,34 @@ and the training crops and shuffle order are functions of ``(seed, k, epoch)`` t
 (:func:`trainers.common.data.make_loader`). So a run resumed from ``last.pt`` after a SIGKILL
 computes the same weights as an uninterrupted one.
 
+Distributed (``torchrun --nproc_per_node N -m trainers.stbp ...``): see
+:mod:`trainers.common.distributed`. Each rank trains a ``DistributedDataParallel`` copy on its
+shard of the training set (``--batch-size`` per process), evaluation is sharded by batch and
+gathered so the metrics are those of the full set on every rank, and only rank 0 prints, reads
+and writes ``--out``. Within an epoch, rank ``r`` draws dropout etc. from
+``(seed, k, epoch, r)``; one process keeps ``(seed, k, epoch)``.
+
 >>> # Python API (what ``python -m trainers.stbp`` calls):
 >>> # from trainers.common.protocol import run; results = run(config, METHOD)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from rich.console import Console
+from torch.nn.parallel import DistributedDataParallel
 
 from eventpipe.errors import EventpipeError
 from trainers.common.checkpoints import (
@@ -47,7 +57,21 @@ from trainers.common.checkpoints import (
     set_rng_state,
 )
 from trainers.common.config import RunConfig
-from trainers.common.data import CacheSource, DataSource, lookup, make_loader, recordings_of
+from trainers.common.data import (
+    CacheSource,
+    DataSource,
+    lookup,
+    make_batch_loader,
+    make_loader,
+    recordings_of,
+)
+from trainers.common.distributed import (
+    DistContext,
+    DistributedRunError,
+    eval_batches,
+    merge_eval_batches,
+    state_sha256,
+)
 from trainers.common.loop import Assistant, EpochResult, resolve_device, run_epoch
 from trainers.common.method import Method
 from trainers.common.metrics import confusion_matrix, per_class_accuracy, per_group_accuracy
@@ -64,7 +88,7 @@ from trainers.common.outputs import (
 from trainers.common.progress import RunProgress
 
 #: stream tags for :func:`derive_seed`
-INIT, SHUFFLE, DATA, EVAL = 1_000_001, 1_000_002, 1_000_003, 1_000_004
+INIT, SHUFFLE, DATA, EVAL, RANK = 1_000_001, 1_000_002, 1_000_003, 1_000_004, 1_000_005
 CHECKPOINT_VERSION = 1
 
 
@@ -84,15 +108,24 @@ def prepare_out(out: Path, config: RunConfig, console: Console) -> None:
     * a folder with ``config.json``, no ``--resume``: refused unless ``--overwrite``, which
       deletes that run folder first;
     * a non-empty folder without ``config.json``: refused (not a run folder).
+
+    Temporary files of writes cut short by a kill (``.<name>.*.tmp``, see
+    :func:`~trainers.common.checkpoints.atomic_write_bytes`) do not count: a folder holding
+    only those is empty, and ``--resume`` deletes them.
     """
     cfg_path = out / "config.json"
+    if out.exists() and not any(not _is_temporary(p) for p in out.iterdir()):
+        remove_temporaries(out)  # a run killed while writing its first config.json
     if out.exists() and any(out.iterdir()):
         if cfg_path.exists():
             if config.resume:
+                remove_temporaries(out)
                 saved = json.loads(cfg_path.read_text())
                 diff = config.differences(saved.get("config", saved))
                 if diff:
                     lines = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in diff.items())
+                    if "world_size" in diff:
+                        lines += " (world_size = torchrun's --nnodes x --nproc_per_node)"
                     raise RunError(
                         f"{out}: --resume with a different configuration ({lines}); "
                         "use the same options, or another --out"
@@ -117,6 +150,20 @@ def prepare_out(out: Path, config: RunConfig, console: Console) -> None:
     atomic_write_json(
         cfg_path, {"config": config.to_dict(), "identity_hash": config.identity_hash()}
     )
+
+
+def _is_temporary(path: Path) -> bool:
+    """A temporary file of :func:`~trainers.common.checkpoints.atomic_write_bytes`."""
+    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
+
+
+def remove_temporaries(out: Path) -> list[Path]:
+    """Delete the temporary files that killed writes left in the run folder ``out``
+    (the folder and its fold/TensorBoard subfolders); returns what was removed."""
+    removed = [p for p in out.rglob(".*.tmp") if _is_temporary(p)]
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed
 
 
 # ----------------------------------------------------------------------------- folds
@@ -201,11 +248,18 @@ def run_fold(
     out: Path,
     progress: RunProgress,
     console: Console,
+    ctx: DistContext | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate one fold; returns its result (also written to fold<k>/result.json)."""
+    """Train and evaluate one fold; returns its result (also written to fold<k>/result.json).
+
+    ``ctx``: the distributed context (default: one process); with several ranks every rank
+    calls this and gets the same result, and only rank 0 touches ``out``.
+    """
+    ctx = ctx or DistContext()
     k = fold.index
     fold_dir = out / f"fold{k}"
-    fold_dir.mkdir(parents=True, exist_ok=True)
+    if ctx.is_main:
+        fold_dir.mkdir(parents=True, exist_ok=True)
     hp = dict(config.hyperparameters)
     ids = fold_ids(fold, source, config)
     n_classes = len(source.class_names)
@@ -215,23 +269,31 @@ def run_fold(
     model = method.build_model(hp, n_classes, tuple(source.sensor_size))
     model.to(device)
     optimizer = method.make_optimizer(model.parameters(), config.lr, hp)
-    assistant = Assistant(model, method, optimizer, device, hp, amp=config.amp)
 
     start, history = 0, []
     best: dict[str, Any] = {"epoch": None, "val_loss": None, "val_acc": None}
     top: dict[str, Any] = {"epoch": None, "test_acc": None}  # train-test: max test accuracy
     last_path, best_path = fold_dir / "last.pt", fold_dir / "best.pt"
-    if config.resume and last_path.exists():
-        ck = load_checkpoint(last_path)
+    # rank 0 reads the checkpoint and every rank gets it: --out need not be shared storage
+    ck = ctx.on_main(
+        lambda: load_checkpoint(last_path) if config.resume and last_path.exists() else None
+    )
+    if ck is not None:
         if ck.get("identity_hash") != config.identity_hash():
             raise RunError(f"{last_path}: written by a run with another configuration")
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
-        if ck.get("scaler"):
-            assistant.scaler.load_state_dict(ck["scaler"])
         start, history, best, top = ck["epoch"], ck["history"], ck["best"], ck["top"]
         set_rng_state(ck["rng"])
         console.print(f"fold {k}: resuming after epoch {start} (last.pt)")
+    net: torch.nn.Module = model
+    if ctx.enabled:  # gradients averaged over the ranks (the wrapper syncs rank 0's weights)
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    assistant = Assistant(net, method, optimizer, device, hp, amp=config.amp)
+    if ck is not None and ck.get("scaler"):
+        assistant.scaler.load_state_dict(ck["scaler"])
 
     eval_bs = config.eval_batch_size or config.batch_size
     loader_kw = {
@@ -242,7 +304,9 @@ def run_fold(
     train_ds = source.dataset(ids["train"], train=True, seed=derive_seed(config.seed, k, DATA))
     eval_part = "test" if config.optimistic else "val"
     eval_ds = source.dataset(ids[eval_part], train=False, seed=derive_seed(config.seed, k, EVAL))
-    tb = TensorBoard(out / "tb" / f"fold{k}", purge_step=start + 1 if start else None)
+    tb = TensorBoard(
+        out / "tb" / f"fold{k}", purge_step=start + 1 if start else None, enabled=ctx.is_main
+    )
     if not start:
         tb.text("config", "```\n" + json.dumps(config.to_dict(), indent=2) + "\n```")
 
@@ -252,30 +316,39 @@ def run_fold(
             if should_stop(config, epoch - 1, best["epoch"]):
                 stopped_early = True
                 break
-            seed_everything(derive_seed(config.seed, k, epoch))
+            if ctx.enabled:
+                seed_everything(derive_seed(config.seed, k, epoch, RANK, ctx.rank))
+            else:
+                seed_everything(derive_seed(config.seed, k, epoch))
             train_loader = make_loader(
                 train_ds,
                 batch_size=config.batch_size,
                 shuffle=True,
                 epoch=epoch,
                 seed=derive_seed(config.seed, k, epoch, SHUFFLE),
+                shard=(ctx.rank, ctx.world_size) if ctx.enabled else None,
                 **loader_kw,
-            )
-            eval_loader = make_loader(
-                eval_ds, batch_size=eval_bs, shuffle=False, epoch=0, seed=0, **loader_kw
             )
             t0 = time.perf_counter()
             tr = run_epoch(
                 assistant,
                 train_loader,
                 True,
-                progress.pass_callback(f"fold {k} epoch {epoch} train", len(ids["train"])),
+                progress.pass_callback(
+                    f"fold {k} epoch {epoch} train",
+                    _shard_size(len(ids["train"]), ctx),
+                ),
             )
-            ev = run_epoch(
+            tr = _combine_train(tr, ctx)
+            ev = evaluate(
                 assistant,
-                eval_loader,
-                False,
-                progress.pass_callback(f"fold {k} epoch {epoch} {eval_part}", len(ids[eval_part])),
+                eval_ds,
+                eval_bs,
+                loader_kw,
+                ctx,
+                lambda n, part=eval_part, e=epoch: progress.pass_callback(
+                    f"fold {k} epoch {e} {part}", n
+                ),
             )
             seconds = time.perf_counter() - t0
             row = {
@@ -293,9 +366,8 @@ def run_fold(
             # published script saves its weights); strict improvement, so ties keep the earlier.
             if _improves(ev.loss, best["val_loss"]):
                 best = {"epoch": epoch, "val_loss": ev.loss, "val_acc": ev.accuracy}
-                save_checkpoint(
-                    best_path, {"model": model.state_dict(), "epoch": epoch, "loss": ev.loss}
-                )
+                state = {"model": model.state_dict(), "epoch": epoch, "loss": ev.loss}
+                ctx.on_main(lambda state=state: save_checkpoint(best_path, state))
             if config.optimistic and _improves(-ev.accuracy, _neg(top["test_acc"])):
                 top = {
                     "epoch": epoch,
@@ -305,9 +377,9 @@ def run_fold(
                 }
             history.append(row)
             tb.epoch(epoch, row)
-            save_checkpoint(
-                last_path,
-                {
+            last = None
+            if ctx.is_main:  # the other ranks hold the same state and write nothing
+                last = {
                     "version": CHECKPOINT_VERSION,
                     "identity_hash": config.identity_hash(),
                     "epoch": epoch,
@@ -320,10 +392,23 @@ def run_fold(
                     "best": best,
                     "top": top,
                     "rng": rng_state(),
-                },
-            )
+                }
+            ctx.on_main(lambda last=last: save_checkpoint(last_path, last))
             progress.epoch_done(k, epoch, config.epochs, row)
 
+        replicas = None
+        if ctx.enabled:  # every rank must end the training with rank 0's weights
+            hashes = ctx.gather(state_sha256(model.state_dict()))
+            if len(set(hashes)) != 1:
+                raise DistributedRunError(
+                    f"fold {k}: the ranks' weights differ after training (sha256 per rank: "
+                    f"{hashes}); the data-parallel replicas diverged"
+                )
+            replicas = {
+                "world_size": ctx.world_size,
+                "backend": ctx.backend,
+                "weights_sha256": hashes,
+            }
         if config.optimistic:
             result_eval = {k2: v for k2, v in top.items() if k2 not in ("epoch", "test_acc")}
             result = {
@@ -338,21 +423,18 @@ def run_fold(
                 **result_eval,
             }
         else:
-            ck = load_checkpoint(best_path)
+            ck = ctx.on_main(lambda: load_checkpoint(best_path))
             model.load_state_dict(ck["model"])
             test_ds = source.dataset(
                 ids["test"], train=False, seed=derive_seed(config.seed, k, EVAL)
             )
-            test_loader = make_loader(
-                test_ds, batch_size=eval_bs, shuffle=False, epoch=0, seed=0, **loader_kw
-            )
-            te = run_epoch(
+            te = evaluate(
                 assistant,
-                test_loader,
-                False,
-                progress.pass_callback(
-                    f"fold {k} test (best epoch {best['epoch']})", len(ids["test"])
-                ),
+                test_ds,
+                eval_bs,
+                loader_kw,
+                ctx,
+                lambda n: progress.pass_callback(f"fold {k} test (best epoch {best['epoch']})", n),
             )
             result = {
                 "best_epoch": best["epoch"],
@@ -373,11 +455,84 @@ def run_fold(
             "seconds": time.perf_counter() - t_fold,
             "history": history,
         }
+        if replicas is not None:
+            result["distributed"] = replicas
         tb.final(result)
     finally:
         tb.close()
-    atomic_write_json(fold_dir / "result.json", result)
+    ctx.on_main(lambda: atomic_write_json(fold_dir / "result.json", result))
     return result
+
+
+def _shard_size(n: int, ctx: DistContext) -> int:
+    """Training samples one rank sees per epoch (``DistributedSampler`` pads to equal parts)."""
+    return -(-n // ctx.world_size) if ctx.enabled else n
+
+
+def _combine_train(tr: EpochResult, ctx: DistContext) -> EpochResult:
+    """A training pass's loss and accuracy over every rank's samples (sample-weighted; padded
+    repeats included); one process: unchanged."""
+    if not ctx.enabled:
+        return tr
+    parts = ctx.gather(
+        (sum(bs * loss for bs, loss in tr.batches), tr.n, int((tr.labels == tr.predictions).sum()))
+    )
+    loss_sum = sum(p[0] for p in parts)
+    n = sum(p[1] for p in parts)
+    correct = sum(p[2] for p in parts)
+    return dataclasses.replace(
+        tr,
+        loss=loss_sum / n if n else float("nan"),
+        accuracy=correct / n if n else float("nan"),
+        n=n,
+    )
+
+
+def evaluate(
+    assistant: Assistant,
+    ds: Any,
+    batch_size: int,
+    loader_kw: dict[str, Any],
+    ctx: DistContext,
+    progress: Callable[[int], Callable[[int, float, float], None]] | None = None,
+) -> EpochResult:
+    """One evaluation pass over the whole dataset ``ds`` (fixed crops, loader order).
+
+    One process: :func:`run_epoch` over the unshuffled loader. Several ranks: the same batches
+    are shared out (batch ``b`` on rank ``b % world_size``), and every batch's loss and
+    predictions are gathered on every rank and summed in batch order, so the result is the
+    single-process one (exact full set, no padded repeats) and the same on every rank.
+    ``progress(n)`` makes the ``on_batch`` callback for a pass over ``n`` samples.
+    """
+    if not ctx.enabled:
+        loader = make_loader(ds, batch_size=batch_size, shuffle=False, epoch=0, seed=0, **loader_kw)
+        return run_epoch(assistant, loader, False, progress(len(ds)) if progress else None)
+    mine = eval_batches(len(ds), batch_size, ctx.world_size, ctx.rank)
+    loader = make_batch_loader(ds, [b for _, b in mine], epoch=0, **loader_kw)
+    n_mine = sum(len(b) for _, b in mine)
+    ev = run_epoch(assistant, loader, False, progress(n_mine) if progress else None)
+    if len(ev.batches) != len(mine):
+        raise DistributedRunError(
+            f"rank {ctx.rank}: evaluation ran {len(ev.batches)} batches, expected {len(mine)}"
+        )
+    parts, off = [], 0
+    for (number, _), (size, loss) in zip(mine, ev.batches):
+        sl = slice(off, off + size)
+        parts.append((number, size, loss, ev.labels[sl], ev.predictions[sl], ev.sample_ids[sl]))
+        off += size
+    gathered = ctx.gather((parts, ev.seconds))
+    loss, n, correct, labels, predictions, sample_ids = merge_eval_batches([g[0] for g in gathered])
+    batches = sorted((b for g in gathered for b in g[0]), key=lambda b: b[0])
+    return EpochResult(
+        loss=loss,
+        accuracy=correct / n if n else float("nan"),
+        n=n,
+        seconds=max(g[1] for g in gathered),
+        labels=labels,
+        predictions=predictions,
+        sample_ids=sample_ids,
+        batches=[(b[1], b[2]) for b in batches],
+    )
 
 
 # ----------------------------------------------------------------------------- the run
@@ -424,6 +579,7 @@ def assemble_results(
             "torch": torch.__version__,
             "python": platform.python_version(),
             "threads": torch.get_num_threads(),
+            "world_size": config.world_size,
         },
     }
 
@@ -442,23 +598,48 @@ def run(
 ) -> dict[str, Any]:
     """Run the protocol for ``config``; returns the results dict (also in ``out/results.json``).
 
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls this: it joins a process group
+    (``gloo`` on CPU, ``nccl`` on ``cuda:LOCAL_RANK``), trains data-parallel, and destroys the
+    group again on return or error; every rank returns the same results, rank 0 alone prints
+    and writes ``out`` (see :mod:`trainers.common.distributed`).
+
     Args:
-        config: the resolved configuration.
+        config: the resolved configuration (``world_size`` is taken from the environment).
         method: the training method (model, loss, prediction, hyperparameter defaults).
         source: the data (default: :class:`~trainers.common.data.CacheSource` over
             ``config.cache`` / ``config.view``).
-        console: where progress and the summary go (default: stdout).
+        console: where progress and the summary go (default: stdout; ranks > 0: nowhere).
     """
-    if console is None:  # logs of unattended runs: wide lines instead of 80-column wrapping
+    ctx = DistContext.from_env()
+    if not ctx.is_main:
+        console = Console(quiet=True)
+    elif console is None:  # logs of unattended runs: wide lines instead of 80-column wrapping
         console = Console() if sys.stdout.isatty() else Console(width=132)
+    if config.world_size != ctx.world_size:
+        config = config.model_copy(update={"world_size": ctx.world_size})
     if source is None:
         source = CacheSource(
             config.cache, config.view, in_memory=config.in_memory, workers=config.workers
         )
+    device = ctx.device(resolve_device(config.device))
+    ctx.setup(device)
+    try:
+        return _run(config, method, source, console, device, ctx)
+    finally:
+        ctx.shutdown()
+
+
+def _run(
+    config: RunConfig,
+    method: Method,
+    source: DataSource,
+    console: Console,
+    device: torch.device,
+    ctx: DistContext,
+) -> dict[str, Any]:
     out = Path(config.out)
     labels = run_labels(source.synthetic, config.optimistic)
-    device = resolve_device(config.device)
-    prepare_out(out, config, console)
+    ctx.on_main(lambda: prepare_out(out, config, console))
 
     console.rule(f"{method.name} · {config.protocol}{label_suffix(labels)}")
     console.print_json(json.dumps({"config": config.to_dict(), "device": str(device)}))
@@ -468,38 +649,44 @@ def run(
         console.print(f"[bold red]{note}[/]")
 
     folds = {f.index: f for f in make_folds(source, config)}
-    fold_results: dict[int, dict[str, Any]] = {}
-    for k in config.folds:
-        path = out / f"fold{k}" / "result.json"
-        if config.resume and path.exists():
-            fold_results[k] = json.loads(path.read_text())
-            console.print(f"fold {k}: finished in the previous run, kept")
-    todo = [k for k in config.folds if k not in fold_results]
-    epochs_left = 0
-    for k in todo:
-        done = 0
-        last = out / f"fold{k}" / "last.pt"
-        if config.resume and last.exists():
-            done = int(load_checkpoint(last)["epoch"])
-        epochs_left += config.epochs - done
 
-    with RunProgress(console, epochs_left, quiet=config.quiet) as progress:
+    def finished_folds() -> tuple[dict[int, dict[str, Any]], int]:
+        done_folds: dict[int, dict[str, Any]] = {}
+        for k in config.folds:
+            path = out / f"fold{k}" / "result.json"
+            if config.resume and path.exists():
+                done_folds[k] = json.loads(path.read_text())
+                console.print(f"fold {k}: finished in the previous run, kept")
+        epochs_left = 0
+        for k in config.folds:
+            if k in done_folds:
+                continue
+            done = 0
+            last = out / f"fold{k}" / "last.pt"
+            if config.resume and last.exists():
+                done = int(load_checkpoint(last)["epoch"])
+            epochs_left += config.epochs - done
+        return done_folds, epochs_left
+
+    fold_results, epochs_left = ctx.on_main(finished_folds)  # rank 0 reads --out
+    todo = [k for k in config.folds if k not in fold_results]
+
+    with RunProgress(console, epochs_left, quiet=config.quiet or not ctx.is_main) as progress:
         for k in todo:
             fold = folds[k]
             console.print(
                 f"fold {k}: {len(fold.train)} train / {len(fold.val)} val / {len(fold.test)} "
                 f"test recordings{label_suffix(labels)}"
             )
-            fold_results[k] = run_fold(fold, config, method, source, device, out, progress, console)
+            fold_results[k] = run_fold(
+                fold, config, method, source, device, out, progress, console, ctx
+            )
             if k != todo[-1]:  # partial results after each fold; the last one is written below
-                write_results(
-                    assemble_results(config, method, source, fold_results, device),
-                    out,
-                    config.plots,
-                )
+                partial = assemble_results(config, method, source, fold_results, device)
+                ctx.on_main(lambda partial=partial: write_results(partial, out, config.plots))
 
     results = assemble_results(config, method, source, fold_results, device)
-    write_results(results, out, config.plots)
+    ctx.on_main(lambda: write_results(results, out, config.plots))
     print_summary(results, console)
     console.print(f"outputs in {out}/ (TensorBoard: tensorboard --logdir {out / 'tb'})")
     return results
