@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+import trainers.stbp.model as model_mod
 import trainers.stbp.neuron as neuron
 from trainers.stbp.method import METHOD
 from trainers.stbp.model import SLANIMALSNet, fc_input_shape
@@ -16,8 +17,13 @@ D = torch.float64
 
 
 def _active_model(sensor_size, dtype=D, seed=0, **kw):
-    """A model with weights scaled up so every layer spikes on random input (gradients flow)."""
+    """A model with weights scaled up so every layer spikes on random input (gradients flow).
+
+    Exact float32 gradients (``bwd_bf16="off"``) unless a test asks otherwise, so comparisons
+    do not depend on whether the machine has AMX.
+    """
     torch.manual_seed(seed)
+    kw.setdefault("bwd_bf16", "off")
     model = SLANIMALSNet(sensor_size=sensor_size, **kw).to(dtype)
     with torch.no_grad():
         for p in model.parameters():
@@ -160,6 +166,24 @@ def test_bwd_bf16_same_forward_close_gradients(first_layer):
         assert rel < 0.02, (k, rel)
 
 
+@pytest.mark.parametrize("amx", [True, False])
+def test_bwd_bf16_auto_follows_the_hardware(monkeypatch, amx):
+    """``auto`` = bf16 backward for float32 on AMX CPUs only; on/off and booleans force it."""
+    monkeypatch.setattr(model_mod, "bf16_matrix_units", lambda device: amx and device == "cpu")
+    net = SLANIMALSNet(sensor_size=(16, 16, 2))
+    assert net.bwd_bf16 == "auto"
+    assert net.bf16_backward("cpu") is amx
+    assert net.bf16_backward("cpu", torch.float64) is False  # exactness runs keep float64
+    assert net.bf16_backward("cuda") is False
+    for value, expected in ((True, True), ("on", True), (False, False), ("OFF", False)):
+        forced = SLANIMALSNet(sensor_size=(16, 16, 2), bwd_bf16=value)
+        assert forced.bf16_backward("cpu") is expected
+    with pytest.raises(ValueError, match="auto, on, off"):
+        SLANIMALSNet(sensor_size=(16, 16, 2), bwd_bf16="fast")
+    with pytest.raises(ValueError, match="bwd_bf16"):
+        METHOD.build_model({**METHOD.hyperparameters, "bwd_bf16": "maybe"}, 19, (16, 16, 2))
+
+
 def test_bf16_autocast_runs_with_float32_state():
     net = _active_model((16, 16, 2), dtype=torch.float32)
     x = _frames(2, 4, (16, 16, 2), dtype=torch.float32)
@@ -181,10 +205,10 @@ def test_method_contract():
         "loss": "mse",
     }
     assert METHOD.defaults == {"epochs": 400, "batch_size": 8, "lr": 1e-3}
-    assert hp["bwd_bf16"] is False and hp["first_layer"] == "auto"
+    assert hp["bwd_bf16"] == "auto" and hp["first_layer"] == "auto"
     model = METHOD.build_model({**hp, "vth": 0.25, "a1": 1.0, "bwd_bf16": True}, 19, (32, 32, 2))
     assert isinstance(model, SLANIMALSNet)
-    assert model.bwd_bf16 and model.first_layer == "auto"
+    assert model.bwd_bf16 == "on" and model.first_layer == "auto"
     assert model.params == LIFParams(vth=0.25, tau=0.3, a1=1.0)
     assert model.fc1.in_features == 1800
     opt = METHOD.make_optimizer(model.parameters(), 1e-3, hp)

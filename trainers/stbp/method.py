@@ -9,8 +9,10 @@ Model: :class:`trainers.stbp.model.SLANIMALSNet` (output: spike rate ``[N, 19]``
 
 Prediction: ``argmax`` of the rate (class 0 when no output neuron fires, as published).
 
-Speed options (forward unchanged): ``bwd_bf16`` computes the conv/fc backward passes in
-bfloat16 (gradients within ~0.5% of float32; fast on AMX/bf16 hardware); ``first_layer``
+Speed options (forward unchanged): ``bwd_bf16`` (``auto``/``on``/``off``) computes the conv/fc
+backward passes in bfloat16 (gradients within ~0.5% of float32); ``auto``, the default, turns it
+on for float32 training on CPUs with AMX bfloat16 matrix units, where it makes a training step
+~1.3x faster, and leaves exact float32 everywhere else; ``first_layer``
 (``auto``/``sparse``/``dense``) picks the fused sparse first-layer kernel on CPU.
 Optimiser: Adam. Defaults: ``vth 0.3, tau 0.3, a1 0.5``, 400 epochs, batch 8, lr 1e-3.
 """
@@ -24,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainers.common.method import Method
-from trainers.stbp.model import SLANIMALSNet
+from trainers.stbp.model import SLANIMALSNet, bwd_bf16_mode
 from trainers.stbp.neuron import LIFParams
 
 LOSSES = ("mse", "ce")
@@ -42,7 +44,7 @@ def build_model(hp: dict[str, Any], n_classes: int, sensor_size: tuple[int, int,
         n_classes=int(n_classes),
         sensor_size=tuple(int(v) for v in sensor_size),
         dropout=float(hp.get("dropout", 0.0)),
-        bwd_bf16=bool(hp.get("bwd_bf16", False)),
+        bwd_bf16=bwd_bf16_mode(hp.get("bwd_bf16", "auto")),
         first_layer=str(hp.get("first_layer", "auto")),
     )
 
@@ -86,7 +88,7 @@ METHOD = Method(
         "dropout": 0.0,
         "loss": "mse",
         "ce_scale": 1.0,
-        "bwd_bf16": False,
+        "bwd_bf16": "auto",
         "first_layer": "auto",
     },
     defaults={"epochs": 400, "batch_size": 8, "lr": 1e-3},
