@@ -77,6 +77,34 @@ def test_sparse_equals_reference(size_ev, dt, binning, rule):
 
 
 @settings(max_examples=60, deadline=None)
+@given(
+    sensor_and_events(max_side=6),
+    DTS,
+    st.sampled_from(["OR", "SUM", "SUM_NORM"]),
+    st.integers(0, 5),
+)
+def test_sparse_into_out_buffers_equals_allocating(size_ev, dt, binning, extra):
+    """``out=``: entries land at the start of the given buffers (views), values identical."""
+    size, ev = size_ev
+    ref = bin_sparse(ev, size, dt, binning)
+    dtypes = (np.int32, np.uint8, np.int16, np.int16, VALUE_DTYPES[binning])
+    sentinel = 77
+    out = tuple(np.full(len(ev) + extra, sentinel, dtype=d) for d in dtypes)
+    sf = bin_sparse(ev, size, dt, binning, out=out)
+    assert sf.n_bins == ref.n_bins and len(sf) == len(ref)
+    for got, want, buf in zip(
+        (sf.bin, sf.p, sf.y, sf.x, sf.value), (ref.bin, ref.p, ref.y, ref.x, ref.value), out
+    ):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        if len(got):
+            assert np.shares_memory(got, buf)
+        assert (buf[len(ev) :] == sentinel).all()  # nothing written past len(events)
+    with pytest.raises(ValueError, match="out arrays"):
+        bin_sparse(ev, size, dt, binning, out=(*out[:4], np.zeros(len(ev), np.float64)))
+
+
+@settings(max_examples=60, deadline=None)
 @given(sensor_and_events(max_side=4, sorted_t=False), DTS)
 def test_unsorted_input_bins_by_timestamp(size_ev, dt):
     size, ev = size_ev

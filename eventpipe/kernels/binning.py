@@ -272,6 +272,7 @@ def bin_sparse(
     dt_us: int,
     binning: Binning = "OR",
     n_bins_rule: NBinsRule = "tonic",
+    out: tuple[np.ndarray, ...] | None = None,
 ) -> SparseFrames:
     """Bin events into sparse frames of width ``dt_us`` (tonic ``ToFrame(time_window=dt_us)``).
 
@@ -282,6 +283,9 @@ def bin_sparse(
         binning: ``"OR"`` (u1 ones), ``"SUM"`` (u2 saturating counts) or ``"SUM_NORM"``
             (f4 count / max count of the sample).
         n_bins_rule: ``"tonic"`` (default, equals tonic's frame count) or ``"complete"``.
+        out: optional ``(bin i4, p u1, y i2, x i2, value)`` arrays of at least ``len(events)``
+            elements each (value of the binning's dtype): the entries are written there (e.g.
+            straight into a recording's output buffer) and returned as views of them.
 
     Returns:
         :class:`SparseFrames` with entries sorted by ``(bin, p, y, x)``, unique.
@@ -296,6 +300,8 @@ def bin_sparse(
     vdt = VALUE_DTYPES[binning]
     size = (w, h, npol)
     n = len(events)
+    if out is not None:
+        _check_out(out, n, vdt)
     if n == 0:
         nb = n_bins_for(0, 0, dt, n_bins_rule)
         e = np.empty(0)
@@ -314,7 +320,10 @@ def bin_sparse(
     x, y, p = events["x"], events["y"], events["p"]
     t0 = int(t[0])
     nb = n_bins_for(t0, int(t[-1]), dt, n_bins_rule)
-    outs = tuple(np.empty(n, d) for d in (np.int32, np.uint8, np.int16, np.int16, np.int32))
+    if out is not None:
+        outs = (*(a[:n] for a in out[:4]), np.empty(n, np.int32))
+    else:
+        outs = tuple(np.empty(n, d) for d in (np.int32, np.uint8, np.int16, np.int16, np.int32))
     none = np.empty(0, dtype=np.int64)
     pos, max_count, status, i = bin_counts_kernel(x, y, p, t, none, t0, dt, nb, w, h, npol, outs)
     if status == 2:
@@ -331,15 +340,32 @@ def bin_sparse(
             pos, max_count = res[0], res[1]
         else:
             pos, max_count = 0, 0
-    # keep the oversized buffers when they are mostly used (saves a copy), else trim
-    o_bin, o_p, o_y, o_x, o_cnt = (a[:pos] if 4 * pos >= 3 * n else a[:pos].copy() for a in outs)
-    if binning == "OR":
-        value = np.ones(pos, dtype=vdt)
-    elif binning == "SUM":
-        value = np.minimum(o_cnt, 65535).astype(vdt)
+    if out is not None:
+        o_bin, o_p, o_y, o_x, o_cnt = (a[:pos] for a in outs)
+        value = out[4][:pos]
     else:
-        value = o_cnt.astype(np.float32) / np.float32(max(max_count, 1))
+        # keep the oversized buffers when they are mostly used (saves a copy), else trim
+        o_bin, o_p, o_y, o_x, o_cnt = (
+            a[:pos] if 4 * pos >= 3 * n else a[:pos].copy() for a in outs
+        )
+        value = np.empty(pos, dtype=vdt)
+    if binning == "OR":
+        value[...] = 1
+    elif binning == "SUM":
+        np.minimum(o_cnt, 65535, out=o_cnt)
+        value[...] = o_cnt
+    else:
+        np.divide(o_cnt, np.float32(max(max_count, 1)), out=value, dtype=np.float32)
     return SparseFrames(nb, o_bin, o_p, o_y, o_x, value, size, dt, binning)
+
+
+def _check_out(out, n: int, vdt: np.dtype) -> None:
+    want = (np.dtype(np.int32), np.dtype(np.uint8), np.dtype(np.int16), np.dtype(np.int16), vdt)
+    if len(out) != 5:
+        raise ValueError("out must be 5 arrays (bin, p, y, x, value)")
+    for a, d in zip(out, want, strict=True):
+        if a.dtype != d or a.ndim != 1 or len(a) < n or not a.flags.writeable:
+            raise ValueError(f"out arrays must be writable 1-D {[str(w) for w in want]} of >= {n}")
 
 
 def bin_dense(
