@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from eventpipe import __version__
+from eventpipe.arena import clean_owned, clean_stale, shm_dir
 from eventpipe.cache.digest import digest_to_json, source_digest
 from eventpipe.cache.hdf5 import CacheWriter, fsync_path, read_attrs
 from eventpipe.cache.parquet import ParquetWriter, export_parquet, read_meta
@@ -385,7 +386,12 @@ def _make_executor(executor: str, workers: int, profile: Profile, scheduler: str
 
 
 def _ordered_results(
-    ex, recs: list, profile: Profile, window: int, parquet_root: str | None = None
+    ex,
+    recs: list,
+    profile: Profile,
+    window: int,
+    parquet_root: str | None = None,
+    transfer_dir: str | None = None,
 ) -> Iterator[RecordingResult]:
     """Yield recording results in input order, with at most ``window`` outstanding at once."""
     n = len(recs)
@@ -401,6 +407,8 @@ def _ordered_results(
                 next_submit,
                 DVS128_SENSOR_SIZE,
                 parquet_root,
+                transfer_dir,
+                os.getpid(),
             )
             in_flight[fut] = next_submit
             next_submit += 1
@@ -517,6 +525,7 @@ def build_cache(
         raise CacheError(f"{out}: cannot create the directory {out.parent}: {exc}") from None
     stale = clean_stale_temps(out, pq_path or out.with_suffix(".parquet"))
     notes += [f"removed stale temporary {p}" for p in stale]
+    clean_stale()  # shared-memory results of builds that were killed
 
     prev = read_attrs(out) if out.exists() else None
     prev_source = None
@@ -614,7 +623,9 @@ def build_cache(
             # local workers write their recording's Parquet file themselves (in parallel);
             # with a remote scheduler the client writes it
             worker_pq = str(pq_tmp) if pq_tmp is not None and not scheduler else None
-            for res in _ordered_results(ex, recs, profile, window, worker_pq):
+            # forked local workers hand their results over in shared memory (eventpipe.arena)
+            transfer = shm_dir() if ex.name == "processes" else None
+            for res in _ordered_results(ex, recs, profile, window, worker_pq, transfer):
                 if tuple(res.sensor_size) != tuple(ev_size):
                     raise CacheError(
                         f"{res.stem}: stage produced sensor {res.sensor_size}, expected {ev_size}"
@@ -697,6 +708,7 @@ def build_cache(
         raise
     finally:
         ex.close()
+        clean_owned()  # results of cancelled tasks that were never received
     result.status = "built"
     result.n_samples = int(sum(len(d) for d in durations))
     result.n_events = n_events

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eventpipe.cache.schema import EVENT_FIELDS, SAMPLES_DTYPE, VIEW_VALUE_DTYPES
+from eventpipe.arena import Arena
+from eventpipe.cache.schema import EVENT_FIELDS, SAMPLES_DTYPE, VIEW_FIELDS, VIEW_VALUE_DTYPES
 from eventpipe.events import DVS128_SENSOR_SIZE, EVENT_DTYPE
 from eventpipe.profile import Profile
 
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from eventpipe.io.layout import RecordingFiles
     from eventpipe.kernels.binning import SparseFrames
 
+#: the large per-entry arrays of a view (the rest: offsets, n_bins)
+VIEW_KEYS = ("bin", "p", "y", "x", "value")
 #: frame-count rule of every view (``n_bins_rule`` attribute), see eventpipe.kernels.binning
 N_BINS_RULE = "tonic"
 
@@ -86,6 +89,7 @@ def view_frames(
     profile: Profile,
     view: str,
     sensor_size: tuple[int, int, int],
+    out: tuple[np.ndarray, ...] | None = None,
 ) -> SparseFrames:
     """Bin stage output into view ``view`` (sparse frames sorted by (bin, p, y, x)).
 
@@ -93,13 +97,14 @@ def view_frames(
         events: output of :func:`events_stage` (t from 0, us).
         profile: the build profile; view: a key of ``profile.views``.
         sensor_size: ``(W, H, P)`` of ``events`` (after ``events.downsample``).
+        out: optional output arrays, see :func:`eventpipe.kernels.binning.bin_sparse`.
     """
     from eventpipe.kernels import bin_sparse, downsample
 
     v = profile.views[view]
     if v.spatial_factor != 1.0:
         events, sensor_size = downsample(events, sensor_size, v.spatial_factor)
-    return bin_sparse(events, sensor_size, v.dt_us, v.binning, n_bins_rule=N_BINS_RULE)
+    return bin_sparse(events, sensor_size, v.dt_us, v.binning, n_bins_rule=N_BINS_RULE, out=out)
 
 
 @dataclass
@@ -116,6 +121,8 @@ class RecordingResult:
         n_raw_events: events read from the recording file; seconds: task wall time.
         sensor_size: ``(W, H, P)`` of the stored events.
         parquet_file: the Parquet file the task wrote, if it was asked to.
+        arena: the buffer holding ``events`` and the views' entries (see eventpipe.arena); when
+            it is in shared memory, pickling sends a reference instead of the arrays.
     """
 
     stem: str
@@ -129,6 +136,32 @@ class RecordingResult:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     parquet_file: str | None = None
+    arena: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if self.arena is not None and getattr(self.arena, "shared", False):
+            # the large arrays travel as the arena (a file reference), the rest as is
+            state["events"] = None
+            state["views"] = {
+                name: {k: a for k, a in v.items() if f"views/{name}/{k}" not in self.arena.arrays}
+                for name, v in self.views.items()
+            }
+        else:
+            state["arena"] = None  # the arrays themselves are pickled
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        arena = state.get("arena")
+        if arena is None:
+            return
+        arrays = arena.used()
+        self.events = {k: arrays[f"events/{k}"] for k in EVENT_FIELDS}
+        for name, v in self.views.items():
+            for key, a in arrays.items():
+                if key.startswith(f"views/{name}/"):
+                    v[key.rsplit("/", 1)[1]] = a
 
     @property
     def n_events(self) -> int:
@@ -142,35 +175,14 @@ class RecordingResult:
         return n + sum(a.nbytes for v in self.views.values() for a in v.values())
 
 
-def _concat_views(profile: Profile, per_sample: list[dict[str, SparseFrames]]) -> dict:
-    out = {}
-    for name, v in profile.views.items():
-        frames = [s[name] for s in per_sample]
-        counts = np.array([len(f.bin) for f in frames], dtype=np.int64)
-        vdt = np.dtype(VIEW_VALUE_DTYPES[v.binning])
-
-        def cat(key, dtype, frames=frames):
-            parts = [getattr(f, key) for f in frames]
-            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
-
-        out[name] = {
-            "bin": cat("bin", np.int32),
-            "p": cat("p", np.uint8),
-            "y": cat("y", np.int16),
-            "x": cat("x", np.int16),
-            "value": cat("value", vdt),
-            "offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            "n_bins": np.array([f.n_bins for f in frames], dtype=np.int32),
-        }
-    return out
-
-
 def process_recording(
     rec: RecordingFiles,
     profile: Profile,
     order: int = 0,
     sensor_size: tuple[int, int, int] = DVS128_SENSOR_SIZE,
     parquet_root: str | None = None,
+    transfer_dir: str | None = None,
+    owner: int | None = None,
 ) -> RecordingResult:
     """read -> slice -> events stage -> views for one recording (one build task).
 
@@ -181,6 +193,9 @@ def process_recording(
         sensor_size: ``(W, H, P)`` of the raw events.
         parquet_root: if given, the recording's Parquet events file is written there by this
             task (``events/recording=<stem>/part-0.parquet``) and its path returned.
+        transfer_dir: if given (a tmpfs, see :mod:`eventpipe.arena`), the result's arrays live in
+            a shared-memory file there, named for process ``owner``, that the process receiving
+            the pickled result maps and unlinks (no copy through the pipe).
     """
     from eventpipe.io import read_events
     from eventpipe.slicing import slice_recording
@@ -193,33 +208,57 @@ def process_recording(
     n = len(sliced)
     rows = np.zeros(n, dtype=SAMPLES_DTYPE)
     stage_out: list[np.ndarray] = []
-    per_sample_views: list[dict] = []
     out_size = sensor_size
-    t_stage = t_views = 0.0
     for i, (meta, ev) in enumerate(sliced):
         for name in SAMPLES_DTYPE.names:
             if name in ("event_offset",):
                 continue
             rows[name][i] = getattr(meta, name)
-        a = time.perf_counter()
         out, out_size = events_stage(ev, profile, sensor_size)
-        b = time.perf_counter()
-        per_sample_views.append(
-            {name: view_frames(out, profile, name, out_size) for name in profile.views}
-        )
-        t_stage += b - a
-        t_views += time.perf_counter() - b
         stage_out.append(out)
+    n_raw = len(raw)
+    del sliced, raw
+    t_stage_done = time.perf_counter()
     counts = np.array([len(e) for e in stage_out], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    # columns, contiguous: written to HDF5 and Parquet without another copy
-    events = {
-        k: np.concatenate([e[k] for e in stage_out]) if stage_out else np.zeros(0, dt)
-        for k, dt in EVENT_FIELDS.items()
+    n_ev = int(offsets[-1])
+    # one buffer for every large output column: events (exact) and each view's entries (at most
+    # one per event); the kernels write into it, nothing is concatenated afterwards
+    columns: dict[str, tuple[Any, int]] = {
+        f"events/{k}": (dt, n_ev) for k, dt in EVENT_FIELDS.items()
     }
+    for name, v in profile.views.items():
+        dtypes = {**VIEW_FIELDS, "value": VIEW_VALUE_DTYPES[v.binning]}
+        columns.update({f"views/{name}/{k}": (dt, n_ev) for k, dt in dtypes.items()})
+    arena = Arena(columns, transfer_dir, owner)
+    events = {k: arena[f"events/{k}"] for k in EVENT_FIELDS}
+    for i, e in enumerate(stage_out):
+        a, b = int(offsets[i]), int(offsets[i + 1])
+        for k, col in events.items():
+            col[a:b] = e[k]
+    t_copy = time.perf_counter()
+    names = list(profile.views)
+    cols = {name: [arena[f"views/{name}/{k}"] for k in VIEW_KEYS] for name in names}
+    voff = {name: np.zeros(n + 1, dtype=np.int64) for name in names}
+    n_bins = {name: np.zeros(n, dtype=np.int32) for name in names}
+    pos = dict.fromkeys(names, 0)
+    for i, e in enumerate(stage_out):
+        for name in names:  # every view of a sample while its events are in cache
+            out = tuple(c[pos[name] :] for c in cols[name])
+            sf = view_frames(e, profile, name, out_size, out=out)
+            pos[name] += len(sf)
+            voff[name][i + 1] = pos[name]
+            n_bins[name][i] = sf.n_bins
+    views: dict[str, dict[str, np.ndarray]] = {}
+    for name in names:
+        views[name] = {k: arena.trim(f"views/{name}/{k}", pos[name]) for k in VIEW_KEYS}
+        views[name]["offsets"] = voff[name]
+        views[name]["n_bins"] = n_bins[name]
+    del stage_out
     rows["n_events"] = counts
     rows["event_offset"] = offsets[:-1]
-    views = _concat_views(profile, per_sample_views)
+    t_stage = t_stage_done - t_slice
+    t_views = time.perf_counter() - t_copy
     t_done = time.perf_counter()
     parquet_file = None
     if parquet_root is not None:
@@ -236,17 +275,19 @@ def process_recording(
         events=events,
         offsets=offsets,
         views=views,
-        n_raw_events=len(raw),
+        n_raw_events=n_raw,
         sensor_size=tuple(int(s) for s in out_size),  # type: ignore[arg-type]
         seconds=end - t_start,
         timings={
             "read": t_read - t_start,
             "slice": t_slice - t_read,
             "stage": t_stage,
+            "copy": t_copy - t_stage_done,
             "views": t_views,
             "write_parquet": end - t_done,
         },
         parquet_file=parquet_file,
+        arena=arena,
     )
 
 

@@ -1,0 +1,215 @@
+"""One buffer for the large arrays of a recording result, optionally in shared memory.
+
+A build task (:func:`eventpipe.stages.process_recording`) knows, once its samples went through
+the events stage, an upper bound for every output column (events: exactly; sparse view entries:
+at most one per event). It allocates all of them in one :class:`Arena` and the kernels write
+into it directly, so no per-sample pieces are concatenated afterwards.
+
+With ``directory`` (a tmpfs such as ``/dev/shm``) the buffer is a file mapped into the worker:
+pickling the arena sends only its path and layout, and unpickling (in the writing process) maps
+the same pages and unlinks the file, so the data is never serialised, sent through a pipe and
+copied again (measured on 8 full-scale recordings, 268 MB of results: 0.37 CPU-s to pickle and
+0.33 to send in the worker, 0.34 to receive and 0.12 to unpickle in the parent). Without it, the
+arena is ordinary memory and pickles as plain arrays (remote dask workers, in-process builds).
+
+Files are named ``eventpipe-build-<owner pid>-...``; :func:`clean_stale` removes those of dead
+owners (a build killed before it received a result), :func:`clean_owned` those of the current
+process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+#: where build workers put their results for the writing process (tmpfs), if usable
+SHM_DIR = "/dev/shm"
+#: set to "0" to send results through the pipe (pickled) instead of shared memory
+SHM_ENV = "EVENTPIPE_BUILD_SHM"
+PREFIX = "eventpipe-build-"
+_ALIGN = 64
+
+
+def shm_dir() -> str | None:
+    """The shared-memory directory to use, or None (disabled, missing or not writable)."""
+    if os.environ.get(SHM_ENV, "1") == "0":
+        return None
+    d = SHM_DIR
+    if os.path.isdir(d) and os.access(d, os.W_OK | os.X_OK):
+        return d
+    return None
+
+
+def _free_bytes(directory: str) -> int:
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize
+
+
+class Arena:
+    """Named 1-D arrays carved out of one buffer.
+
+    Args:
+        columns: name -> (dtype, capacity in elements).
+        directory: put the buffer in a new file there (shared memory) when it has room for
+            twice the buffer; else (or None) in process memory.
+        owner: pid in the file name (the process that will receive and unlink it).
+    """
+
+    def __init__(
+        self,
+        columns: dict[str, tuple[np.dtype | str, int]],
+        directory: str | None = None,
+        owner: int | None = None,
+    ) -> None:
+        self.layout: dict[str, tuple[int, str, int]] = {}
+        pos = 0
+        for name, (dtype, n) in columns.items():
+            dt = np.dtype(dtype)
+            self.layout[name] = (pos, dt.str, int(n))
+            pos += -(-int(n) * dt.itemsize // _ALIGN) * _ALIGN
+        self.nbytes = pos
+        self.lengths = {name: n for name, (_, _, n) in self.layout.items()}
+        self.path: str | None = None
+        self._mm: mmap.mmap | None = None
+        buf = None
+        if directory is not None and pos > 0 and _free_bytes(directory) >= 2 * pos:
+            path = os.path.join(directory, f"{PREFIX}{owner or os.getppid()}-{uuid.uuid4().hex}")
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            except OSError:
+                fd = -1
+            if fd >= 0:
+                try:
+                    os.ftruncate(fd, pos)
+                    self._mm = mmap.mmap(fd, pos)
+                    self.path = path
+                    buf = self._mm
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+                finally:
+                    os.close(fd)
+        if buf is None:
+            buf = np.empty(pos, dtype=np.uint8)
+        self.arrays = {
+            name: np.frombuffer(buf, dtype=dt, count=n, offset=off)
+            for name, (off, dt, n) in self.layout.items()
+        }
+
+    @property
+    def shared(self) -> bool:
+        """Whether the buffer is a shared-memory file (pickles as a reference)."""
+        return self.path is not None
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
+
+    def trim(self, name: str, n: int) -> np.ndarray:
+        """Declare that only the first ``n`` elements of ``name`` are used; returns them."""
+        self.lengths[name] = int(n)
+        return self.arrays[name][:n]
+
+    def used(self) -> dict[str, np.ndarray]:
+        """The arrays, each trimmed to its used length."""
+        return {name: a[: self.lengths[name]] for name, a in self.arrays.items()}
+
+    def __reduce__(self):
+        if self.path is None:
+            return (_from_arrays, (self.used(),))
+        return (_attach, (self.path, self.layout, self.lengths))
+
+
+class _Received:
+    """The receiving side of an arena: the used arrays (views of the mapped file)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], path: str | None = None) -> None:
+        self.arrays = arrays
+        self.lengths = {k: len(v) for k, v in arrays.items()}
+        self.path = path
+
+    shared = False
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
+
+    def used(self) -> dict[str, np.ndarray]:
+        return dict(self.arrays)
+
+    def __reduce__(self):
+        return (_from_arrays, (self.used(),))
+
+
+def _from_arrays(arrays: dict[str, np.ndarray]) -> _Received:
+    return _Received(arrays)
+
+
+def _attach(path: str, layout: dict, lengths: dict) -> _Received:
+    """Map a worker's arena file read-only and unlink it (the mapping keeps the pages)."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            mm = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ) if size else None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    arrays = {}
+    for name, (off, dt, _cap) in layout.items():
+        n = lengths[name]
+        arrays[name] = (
+            np.frombuffer(mm, dtype=dt, count=n, offset=off) if mm is not None and n else
+            np.zeros(0, dtype=dt)
+        )  # fmt: skip
+    return _Received(arrays, path)
+
+
+def _owner(path: Path) -> int | None:
+    rest = path.name[len(PREFIX) :]
+    pid = rest.split("-", 1)[0]
+    return int(pid) if pid.isdigit() else None
+
+
+def clean_stale(directory: str | None = None, alive=None) -> list[Path]:
+    """Remove arena files whose owner process is dead; returns them."""
+    directory = directory or shm_dir()
+    if directory is None:
+        return []
+    removed = []
+    for p in Path(directory).glob(f"{PREFIX}*"):
+        pid = _owner(p)
+        if pid is None or (alive(pid) if alive else _alive(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
+def clean_owned(directory: str | None = None, owner: int | None = None) -> None:
+    """Remove the arena files of ``owner`` (default: this process) not received yet."""
+    directory = directory or shm_dir()
+    if directory is None:
+        return
+    for p in Path(directory).glob(f"{PREFIX}{owner or os.getpid()}-*"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+__all__ = ["SHM_DIR", "SHM_ENV", "Arena", "clean_owned", "clean_stale", "shm_dir"]

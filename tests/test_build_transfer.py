@@ -1,0 +1,113 @@
+"""Build results handed over in shared memory (eventpipe.arena): same data, no leftovers."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eventpipe import arena as A
+from eventpipe.build import build_cache
+from eventpipe.io import discover
+from eventpipe.profile import load_profile
+from eventpipe.stages import process_recording
+from tests.test_build import TINY_STEMS, _assert_same_data
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*skipped. missing recordings:UserWarning")
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    from eventpipe.synth import generate
+
+    out = tmp_path_factory.mktemp("raw")
+    generate(out, scale="tiny", seed=0, stems=TINY_STEMS)
+    return out
+
+
+def _files(d: Path) -> list[Path]:
+    return sorted(d.glob(f"{A.PREFIX}*"))
+
+
+def test_shared_arena_pickles_as_a_reference(tmp_path):
+    cols = {"a": ("<i8", 100_000), "b": ("u1", 7), "c": ("<f4", 0)}
+    ar = A.Arena(cols, str(tmp_path), owner=os.getpid())
+    assert ar.shared and len(_files(tmp_path)) == 1
+    ar["a"][:] = np.arange(100_000)
+    ar["b"][:] = 5
+    ar.trim("a", 1234)
+    blob = pickle.dumps(ar)
+    assert len(blob) < 2000  # the layout, not 800 kB of data
+    got = pickle.loads(blob)
+    assert _files(tmp_path) == []  # the receiver unlinked it; its mapping keeps the pages
+    np.testing.assert_array_equal(got["a"], np.arange(1234))
+    np.testing.assert_array_equal(got["b"], np.full(7, 5, np.uint8))
+    assert got["c"].dtype == np.float32 and len(got["c"]) == 0
+    assert not got["a"].flags.writeable
+    # a received arena pickles its arrays (e.g. to send it on)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(got))["a"], np.arange(1234))
+
+
+def test_arena_in_process_memory_without_room_or_directory(tmp_path, monkeypatch):
+    cols = {"a": ("<i2", 1000)}
+    assert not A.Arena(cols).shared
+    monkeypatch.setattr(A, "_free_bytes", lambda d: 1000)  # less than twice the buffer
+    ar = A.Arena(cols, str(tmp_path))
+    assert not ar.shared and _files(tmp_path) == []
+    ar["a"][:] = 3
+    ar.trim("a", 10)
+    got = pickle.loads(pickle.dumps(ar))
+    np.testing.assert_array_equal(got["a"], np.full(10, 3, np.int16))
+
+
+def test_recording_result_through_shared_memory_equals_plain(raw, tmp_path):
+    profile = load_profile("lascas2024")
+    rec = discover(raw, strict=False)[0]
+    plain = process_recording(rec, profile)
+    shared = process_recording(rec, profile, transfer_dir=str(tmp_path), owner=os.getpid())
+    assert shared.arena.shared and not plain.arena.shared
+    blob_shared, blob_plain = pickle.dumps(shared), pickle.dumps(plain)
+    assert len(blob_shared) < len(blob_plain) / 20
+    del shared
+    a, b = pickle.loads(blob_plain), pickle.loads(blob_shared)
+    assert _files(tmp_path) == []
+    for k in ("x", "y", "t", "p"):
+        assert a.events[k].dtype == b.events[k].dtype
+        np.testing.assert_array_equal(a.events[k], b.events[k])
+    assert a.views.keys() == b.views.keys() == profile.views.keys()
+    for name in a.views:
+        assert a.views[name].keys() == b.views[name].keys()
+        for k in a.views[name]:
+            assert a.views[name][k].dtype == b.views[name][k].dtype
+            np.testing.assert_array_equal(a.views[name][k], b.views[name][k], err_msg=k)
+    np.testing.assert_array_equal(a.samples, b.samples)
+    np.testing.assert_array_equal(a.offsets, b.offsets)
+
+
+def test_clean_stale_and_owned(tmp_path):
+    dead = 2**22 + 12345  # above the default pid_max: no such process
+    (tmp_path / f"{A.PREFIX}{dead}-x").write_bytes(b"1")
+    (tmp_path / f"{A.PREFIX}{os.getpid()}-y").write_bytes(b"2")
+    (tmp_path / "eventpipe-fuzz-abc").write_bytes(b"3")  # not ours: never touched
+    removed = A.clean_stale(str(tmp_path))
+    assert [p.name for p in removed] == [f"{A.PREFIX}{dead}-x"]
+    assert [p.name for p in _files(tmp_path)] == [f"{A.PREFIX}{os.getpid()}-y"]
+    A.clean_owned(str(tmp_path))
+    assert _files(tmp_path) == [] and (tmp_path / "eventpipe-fuzz-abc").exists()
+
+
+def test_two_workers_with_and_without_shared_memory_identical(raw, tmp_path, monkeypatch):
+    """The pipe (EVENTPIPE_BUILD_SHM=0) and shared memory give the same cache; nothing is left."""
+    shm = A.shm_dir()
+    with_shm = build_cache("lascas2024", raw, tmp_path / "a.h5", workers=2, allow_missing=True,
+                           progress=False)  # fmt: skip
+    monkeypatch.setenv(A.SHM_ENV, "0")
+    assert A.shm_dir() is None
+    piped = build_cache("lascas2024", raw, tmp_path / "b.h5", workers=2, allow_missing=True,
+                        progress=False)  # fmt: skip
+    _assert_same_data(with_shm.out, piped.out)
+    if shm is not None:
+        assert list(Path(shm).glob(f"{A.PREFIX}{os.getpid()}-*")) == []
