@@ -25,6 +25,7 @@ import pytest
 
 from tests.test_protocol import _assert_same_run
 from trainers.common.checkpoints import load_checkpoint
+from trainers.common.protocol import RunError
 from trainers.common.toy import toy_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,3 +130,24 @@ def test_random_sigkills_then_resume_give_the_uninterrupted_weights(tmp_path):
     assert resumed["complete"]
     _assert_same_run(out, straight)
     assert _temporaries(out) == []  # --resume removed what the killed writes left
+
+
+def test_temporaries_of_killed_writes_do_not_block_the_run_folder(tmp_path):
+    """Killed while writing its first config.json: the folder holds only a temporary file,
+    which is not a reason to refuse the run; --resume removes stale temporaries."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".config.json.k1ll3d.tmp").write_bytes(b'{"config": {"meth')
+    toy_run(out, epochs=1, folds=(1,))
+    assert _temporaries(out) == []
+    (out / "fold1" / ".last.pt.x.tmp").write_bytes(b"torn")
+    (out / ".results.json.y.tmp").write_bytes(b"{")
+    res = toy_run(out, resume=True, epochs=1, folds=(1,))
+    assert res["complete"] and _temporaries(out) == []
+    other = tmp_path / "other"  # a temporary beside anything else: not a run folder
+    other.mkdir()
+    (other / ".config.json.z.tmp").write_bytes(b"")
+    (other / "notes.txt").write_text("not ours")
+    with pytest.raises(RunError, match="not a run folder"):
+        toy_run(other, epochs=1, folds=(1,))
+    assert (other / "notes.txt").exists()
