@@ -67,6 +67,11 @@ class CacheSource:
         workers: DataLoader worker processes the datasets will be used with (0: the batch
             kernel may use Numba's threads in the main process).
 
+    Attributes:
+        parallel: let the datasets' batch kernel use Numba's thread pool (default
+            ``workers == 0``). Distributed runs turn it off: Numba's OpenMP pool would raise
+            torch's thread count above torchrun's ``OMP_NUM_THREADS=1``.
+
     Raises:
         CacheError: missing or unreadable cache, or no such view (the message lists the views).
     """
@@ -86,6 +91,7 @@ class CacheSource:
         self.view = view
         self.in_memory = in_memory
         self.workers = workers
+        self.parallel = workers == 0
         with CacheFile(path) as cf:
             v = cf.view(view)
             self.attrs = dict(cf.attrs)
@@ -111,7 +117,7 @@ class CacheSource:
             seed=seed,
             in_memory=self.in_memory,
             dtype=self.frame_dtype,
-            parallel=self.workers == 0,
+            parallel=self.parallel,
         )
 
     def describe(self) -> dict[str, Any]:

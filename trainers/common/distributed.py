@@ -189,8 +189,58 @@ def state_sha256(state: dict[str, torch.Tensor]) -> str:
     for key, value in state.items():
         t = value.detach().to("cpu").contiguous()
         h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
+
+
+def _to_cpu(obj: Any) -> Any:
+    if torch.is_tensor(obj):
+        return obj.detach().to("cpu")
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def replica_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The tensors a data-parallel replica must share with the others: the model's state
+    dict and the optimiser's per-parameter state (``opt.<param>.<name>``)."""
+    state: dict[str, Any] = dict(model.state_dict())
+    for index, per_param in optimizer.state_dict()["state"].items():
+        for name, value in per_param.items():
+            if torch.is_tensor(value):
+                state[f"opt.{index}.{name}"] = value
+    return state
+
+
+def sync_replicas(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, ctx: DistContext
+) -> list[str] | None:
+    """Make every rank hold rank 0's weights and optimiser state.
+
+    ``DistributedDataParallel`` keeps replicas equal only as long as every rank computes the
+    same optimiser step from the same averaged gradients. That is checked here (sha256 of
+    :func:`replica_state` per rank, one small gather); if the ranks differ, rank 0's model and
+    optimiser state are broadcast (as CPU tensors) and loaded by the others.
+
+    Returns ``None`` when the replicas were equal (or one process), else the per-rank hashes
+    found before the copy.
+    """
+    if not ctx.enabled:
+        return None
+    hashes = ctx.gather(state_sha256(replica_state(model, optimizer)))
+    if len(set(hashes)) == 1:
+        return None
+    state = ctx.broadcast(
+        {"model": _to_cpu(model.state_dict()), "optimizer": _to_cpu(optimizer.state_dict())}
+        if ctx.is_main
+        else None
+    )
+    if not ctx.is_main:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    return hashes
 
 
 # ----------------------------------------------------------------------------- sharding

@@ -71,6 +71,7 @@ from trainers.common.distributed import (
     eval_batches,
     merge_eval_batches,
     state_sha256,
+    sync_replicas,
 )
 from trainers.common.loop import Assistant, EpochResult, resolve_device, run_epoch
 from trainers.common.method import Method
@@ -311,6 +312,7 @@ def run_fold(
         tb.text("config", "```\n" + json.dumps(config.to_dict(), indent=2) + "\n```")
 
     stopped_early = False
+    resynced: list[int] = []  # epochs after which the replicas had to be made equal again
     try:
         for epoch in range(start + 1, config.epochs + 1):
             if should_stop(config, epoch - 1, best["epoch"]):
@@ -340,6 +342,14 @@ def run_fold(
                 ),
             )
             tr = _combine_train(tr, ctx)
+            differed = sync_replicas(model, optimizer, ctx)
+            if differed is not None:  # evaluate and save what every rank now holds
+                resynced.append(epoch)
+                console.print(
+                    f"[bold yellow]fold {k} epoch {epoch}: the ranks' weights/optimiser states "
+                    f"differed after training (sha256 per rank {[h[:12] for h in differed]}); "
+                    "rank 0's were copied to every rank[/]"
+                )
             ev = evaluate(
                 assistant,
                 eval_ds,
@@ -408,6 +418,7 @@ def run_fold(
                 "world_size": ctx.world_size,
                 "backend": ctx.backend,
                 "weights_sha256": hashes,
+                "resynced_after_epochs": resynced,
             }
         if config.optimistic:
             result_eval = {k2: v for k2, v in top.items() if k2 not in ("epoch", "test_acc")}
@@ -622,6 +633,10 @@ def run(
             config.cache, config.view, in_memory=config.in_memory, workers=config.workers
         )
     device = ctx.device(resolve_device(config.device))
+    if ctx.enabled and getattr(source, "parallel", False):
+        # one thread per rank as torchrun set it: Numba's OpenMP pool would change torch's
+        # thread count mid-run (and oversubscribe the cores shared by the ranks)
+        source.parallel = False
     ctx.setup(device)
     try:
         return _run(config, method, source, console, device, ctx)
