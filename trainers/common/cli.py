@@ -84,7 +84,11 @@ def _folds_callback(ctx: click.Context, param: click.Parameter, value: str) -> t
 
 
 def build_command(method: Method) -> click.Command:
-    """The click command training ``method`` under the shared protocol."""
+    """The click command training ``method`` under the shared protocol.
+
+    The same command runs data-parallel under ``torchrun --nproc_per_node N -m
+    trainers.<method> ...`` (see :mod:`trainers.common.distributed`).
+    """
     d = {**FALLBACK_DEFAULTS, **method.defaults}
     view = d.get("view", method.name)
     # early stopping defaults: method.defaults, else the method's published rule (extra)
@@ -135,7 +139,8 @@ def build_command(method: Method) -> click.Command:
             type=click.IntRange(min=1),
             default=int(d["batch_size"]),
             show_default=True,
-            help="Training batch size.",
+            help="Training batch size (per process under torchrun: one step sees "
+            "world size x this many samples).",
         ),
         click.Option(
             ["--eval-batch-size"],
@@ -232,7 +237,8 @@ def build_command(method: Method) -> click.Command:
         help=(method.description or f"Train {method.name}.")
         + "\n\nRuns the shared SL-Animals protocol (trainers.common.protocol) on an eventpipe "
         "cache and writes results.json, summary.md, curves.png, confusion.png, TensorBoard "
-        "logs and checkpoints to --out.",
+        "logs and checkpoints to --out. Data-parallel: torchrun --nproc_per_node N -m "
+        f"trainers.{method.name} ... (rank 0 writes --out).",
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     )
 
