@@ -8,11 +8,13 @@ Variants (same weights, same input):
 
 * ``fused`` — :class:`trainers.stbp.model.SLANIMALSNet`, float32, default settings: time folded
   into the batch, channels-last convolutions, fused LIF(+pool) autograd functions (Numba on
-  CPU), and on CPU with sparse input (<= 8% nonzero) the fused sparse first layer.
+  CPU), on CPU with sparse input (<= 8% nonzero) the fused sparse first layer, and
+  ``bwd_bf16="auto"`` (bfloat16 backward products on AMX CPUs, exact float32 elsewhere).
+* ``fused-fp32`` — the same with ``bwd_bf16="off"``: exact float32 gradients everywhere.
 * ``fused-dense`` — the same with ``first_layer="dense"`` (oneDNN conv1 + fused LIF/pool): what
   dense input (or a GPU) gets.
-* ``fused-bwd16`` — the same with ``bwd_bf16=True``: forward in float32 (spikes identical to the
-  reference), conv/fc backward in bfloat16 (AMX on recent Xeons).
+* ``fused-bwd16`` — the same with ``bwd_bf16="on"``: forward in float32 (spikes identical to the
+  reference), conv/fc backward in bfloat16 on any hardware (what ``auto`` does on AMX).
 * ``fused-amp`` — the same under ``torch.autocast`` (bfloat16 on CPU, float16 on CUDA); the
   membrane state stays float32.
 * ``eager`` — :class:`trainers.stbp.reference.EagerSLANIMALSNet`: the well-written eager
@@ -60,6 +62,7 @@ if str(ROOT) not in sys.path:
 
 VARIANTS = (
     "fused",
+    "fused-fp32",
     "fused-dense",
     "fused-bwd16",
     "fused-amp",
@@ -122,7 +125,7 @@ def _build(variant: str, sensor, weight_scale: float):
             p.mul_(weight_scale)
     if variant.startswith("fused"):
         parts = set(variant.split("-")[1:])
-        base.bwd_bf16 = "bwd16" in parts
+        base.bwd_bf16 = "on" if "bwd16" in parts else "off" if "fp32" in parts else "auto"
         base.first_layer = "dense" if "dense" in parts else "auto"
         return base
     cls = {"eager": EagerSLANIMALSNet, "published": PublishedSLANIMALSNet}[variant]
