@@ -184,7 +184,7 @@ def clean_stale(directory: str | None = None, alive=None) -> list[Path]:
     removed = []
     for p in Path(directory).glob(f"{PREFIX}*"):
         pid = _owner(p)
-        if pid is None or (alive(pid) if alive else _alive(pid)):
+        if pid is None or (alive or pid_alive)(pid):
             continue
         with contextlib.suppress(OSError):
             p.unlink()
@@ -202,7 +202,8 @@ def clean_owned(directory: str | None = None, owner: int | None = None) -> None:
             p.unlink()
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (ours included)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from eventpipe import __version__
-from eventpipe.arena import clean_owned, clean_stale, shm_dir
+from eventpipe.arena import clean_owned, clean_stale, pid_alive, shm_dir
 from eventpipe.cache.digest import digest_to_json, source_digest
 from eventpipe.cache.hdf5 import CacheWriter, fsync_path, read_attrs
 from eventpipe.cache.parquet import ParquetWriter, export_parquet, read_meta
@@ -117,18 +117,6 @@ class BuildResult:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_stale_temps(*targets: Path) -> list[Path]:
     """Delete ``<target>.tmp-<pid>`` / ``<target>.old-<pid>`` left by dead builds.
 
@@ -145,7 +133,7 @@ def clean_stale_temps(*targets: Path) -> list[Path]:
         for kind in ("tmp", "old"):
             for p in parent.glob(f"{target.name}.{kind}-*"):
                 suffix = p.name.rsplit("-", 1)[-1]
-                if not suffix.isdigit() or _pid_alive(int(suffix)):
+                if not suffix.isdigit() or pid_alive(int(suffix)):
                     continue
                 if p.is_dir() and not p.is_symlink():
                     shutil.rmtree(p, ignore_errors=True)

@@ -45,21 +45,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def tiny_cache(tmp_path_factory) -> Path:
-    """8 synthetic recordings (2 per group), views downsampled to 32x32 (as test_trainer_cli)."""
-    from eventpipe.build import build_cache
-    from eventpipe.slanimals import GROUPS, STEMS, parse_stem
-    from eventpipe.synth import generate
-    from tests.test_trainer_cli import TINY_OVERRIDES
+    """The trainer CLI tests' tiny cache: 8 recordings, views downsampled to 32x32."""
+    from tests.test_trainer_cli import build_tiny_cache
 
-    root = tmp_path_factory.mktemp("ddpcache")
-    stems = [s for g in GROUPS for s in [s for s in STEMS if parse_stem(s)[1].name == g][:2]]
-    generate(root / "raw", scale="tiny", seed=0, stems=stems)
-    out = root / "cache.h5"
-    build_cache(
-        "lascas2024", root / "raw", out, parquet=False, workers=1, allow_missing=True,
-        progress=False, overrides=TINY_OVERRIDES,
-    )  # fmt: skip
-    return out
+    return build_tiny_cache(tmp_path_factory.mktemp("ddpcache"))
 
 
 # ----------------------------------------------------------------------------- units

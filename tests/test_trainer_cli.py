@@ -35,13 +35,12 @@ TINY_OVERRIDES = (
 )
 
 
-@pytest.fixture(scope="module")
-def tiny_cache(tmp_path_factory) -> Path:
+def build_tiny_cache(root: Path) -> Path:
+    """8 synthetic recordings (2 per group) in ``root/raw``, views downsampled to 32x32."""
     from eventpipe.build import build_cache
     from eventpipe.slanimals import GROUPS, STEMS, parse_stem
     from eventpipe.synth import generate
 
-    root = tmp_path_factory.mktemp("tinycache")
     stems = [s for g in GROUPS for s in [s for s in STEMS if parse_stem(s)[1].name == g][:2]]
     generate(root / "raw", scale="tiny", seed=0, stems=stems)
     out = root / "cache.h5"
@@ -50,6 +49,11 @@ def tiny_cache(tmp_path_factory) -> Path:
         progress=False, overrides=TINY_OVERRIDES,
     )  # fmt: skip
     return out
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory) -> Path:
+    return build_tiny_cache(tmp_path_factory.mktemp("tinycache"))
 
 
 def _cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
