@@ -314,3 +314,11 @@ def test_real_method_resume_is_exact(module, tiny_cache, tmp_path, monkeypatch):
     resumed = go(tmp_path / "cut", resume=True)
     assert _timeless(resumed) == _timeless(straight)
     _same_weights(tmp_path / "cut", tmp_path / "straight")
+
+
+def test_stbp_cli_rejects_unknown_choice_values(tmp_path):
+    """A string hyperparameter with fixed choices fails at parse time, naming the values."""
+    res = _cli("trainers.stbp", "--cache", "x.h5", "--bwd_bf16", "maybe", cwd=tmp_path)
+    assert res.returncode == 2
+    assert "'maybe' is not one of 'auto', 'on', 'off'" in res.stderr
+    assert "Traceback" not in res.stderr

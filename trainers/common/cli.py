@@ -67,7 +67,9 @@ def _hp_options(method: Method, taken: set[str]) -> list[click.Option]:
             options.append(
                 click.Option(
                     [*flags, HP_PREFIX + name],
-                    type=_hp_type(default),
+                    type=click.Choice(method.choices[name])
+                    if name in method.choices
+                    else _hp_type(default),
                     default=default,
                     show_default=True,
                     help=help_text,

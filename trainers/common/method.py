@@ -32,6 +32,8 @@ class Method:
         make_optimizer: ``(params, lr, hyperparameters) -> torch.optim.Optimizer``.
         loss: ``(output, labels, hyperparameters) -> scalar tensor`` (mean over the batch).
         predict: ``(output) -> int64 [N]`` predicted class ids.
+        choices: allowed values of string hyperparameters (the CLI rejects others with a clear
+            message instead of failing later in the model).
     """
 
     name: str
@@ -42,4 +44,5 @@ class Method:
     loss: Callable[[torch.Tensor, torch.Tensor, dict[str, Any]], torch.Tensor]
     predict: Callable[[torch.Tensor], torch.Tensor]
     description: str = ""
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)

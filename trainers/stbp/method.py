@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainers.common.method import Method
-from trainers.stbp.model import SLANIMALSNet, bwd_bf16_mode
+from trainers.stbp.model import BWD_BF16_MODES, SLANIMALSNet, bwd_bf16_mode
 from trainers.stbp.neuron import LIFParams
 
 LOSSES = ("mse", "ce")
@@ -96,6 +96,11 @@ METHOD = Method(
     make_optimizer=make_optimizer,
     loss=loss,
     predict=predict,
+    choices={
+        "bwd_bf16": BWD_BF16_MODES,
+        "first_layer": ("auto", "sparse", "dense"),
+        "loss": LOSSES,
+    },
     description=(
         "STBP (spatio-temporal backpropagation) SLANIMALSNet: LIF neurons (Vth 0.3, tau 0.3, "
         "rectangular surrogate width a1 0.5), spike-rate output, MSE vs one-hot, Adam 1e-3."
