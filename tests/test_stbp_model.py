@@ -225,3 +225,38 @@ def test_method_contract():
         METHOD.loss(rate, labels, {**hp, "loss": "hinge"})
     assert METHOD.predict(rate).tolist() == [1, 0]
     assert METHOD.predict(rate).dtype == torch.int64
+
+
+def test_fused_bf16_backward_equals_the_unfused_one(monkeypatch):
+    """On CPU the bf16 backward runs conv2 -> LIF -> pool as one node fed by the first layer's
+    bfloat16 copy; it matches the layer-by-layer bf16 backward (explicit casts) closely."""
+    net = _active_model((24, 24, 2), dtype=torch.float32, bwd_bf16="on", first_layer="sparse")
+    x = _frames(3, 6, (24, 24, 2), dtype=torch.float32, density=0.05)
+    weights = torch.linspace(-1, 1, 19)
+    out = net(x)
+    assert _graph_has(out, "_ConvLIFPoolBwd16Backward")
+    (out * weights).sum().backward()
+    fused = {k: p.grad.clone() for k, p in net.named_parameters()}
+    net.zero_grad()
+    monkeypatch.setattr(SLANIMALSNet, "_fused_bwd16", lambda self, z: False)
+    monkeypatch.setattr(model_mod, "bf16_matrix_units", lambda device: False)
+    out2 = net(x)
+    assert not _graph_has(out2, "_ConvLIFPoolBwd16Backward")
+    assert torch.equal(out, out2)
+    (out2 * weights).sum().backward()
+    for k, p in net.named_parameters():
+        rel = float((fused[k] - p.grad).norm() / p.grad.norm())
+        assert rel < 1e-2, (k, rel)
+
+
+def _graph_has(out: torch.Tensor, name: str) -> bool:
+    seen, todo = set(), [out.grad_fn]
+    while todo:
+        fn = todo.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        if type(fn).__name__ == name:
+            return True
+        todo.extend(f for f, _ in fn.next_functions)
+    return False

@@ -14,9 +14,11 @@ from trainers.stbp import kernels
 from trainers.stbp.neuron import (
     LIFParams,
     conv_lif_pool,
+    conv_lif_pool_bf16,
     lif,
     lif_pool,
     lif_pool_backward_,
+    lif_pool_backward_bf16_,
     lif_pool_forward_,
     lif_potentials,
     surrogate,
@@ -245,8 +247,20 @@ def test_kernels_plain_python_equals_compiled():
         b, pooled = buf.copy(), np.zeros((4, 2, 2, 1, 2))
         fwd(b, pooled, u0, c[0], c[1])
         u = b.copy()
-        bwd(b, g, u0 * 0.5, *c)
-        results.append((pooled, u, b))
+        bwd(b, g, u0 * 0.5, *c, *kernels.no_bf16_outputs(np.float64))
+        b32 = u.astype(np.float32)  # float32 with the bfloat16 and bias-sum outputs
+        g16, db = np.zeros(b32.shape, np.uint16), np.zeros((2 * 3, 2), np.float32)
+        c32 = [np.float32(v) for v in c]
+        bwd(
+            b32,
+            g.astype(np.float32),
+            np.zeros((0, 5, 3, 2), np.float32),
+            *c32,
+            b32.view(np.uint32),
+            g16,
+            db,
+        )
+        results.append((pooled, u, b, b32, g16, db))
     for x, y in zip(*results):
         np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-13)
     flat = rng.normal(0, 0.4, (5, 7))
@@ -276,9 +290,57 @@ def test_kernels_plain_python_equals_compiled():
     ):
         csr = nz(frames.reshape(-1, 6))
         pooled, last = np.zeros((3, 2, 2, 2, 4)), np.zeros((2, 5, 4, 4))
-        fwd(*csr, 7, wt, bias, u0, pooled, last, *c[:2])
+        none16 = np.zeros((0,) * 5, np.uint16)
+        fwd(*csr, 7, wt, bias, u0, pooled, last, *c[:2], none16)
         dw, db = np.zeros((2 * 3, 2, 3, 3, 4)), np.zeros((2 * 3, 4))
-        bwd(*csr, 7, wt, bias, u0, g, dw, db, *c)
-        res.append((*csr, pooled, last, dw, db))
+        bwd(*csr, 7, wt, bias, u0, g, dw, db, *c, none16)
+        # float32 with a bfloat16 copy of the output and a bfloat16 incoming gradient
+        csr32 = nz(frames.astype(np.float32).reshape(-1, 6))
+        f32 = [a.astype(np.float32) for a in (wt, bias, u0)]
+        c32 = [np.float32(v) for v in c]
+        p32, l32, p16 = (
+            np.zeros((3, 2, 2, 2, 4), np.float32),
+            np.zeros((2, 5, 4, 4), np.float32),
+            np.zeros((3, 2, 2, 2, 4), np.uint16),
+        )
+        fwd(*csr32, 7, *f32, p32, l32, *c32[:2], p16)
+        g16 = (g.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+        dw32, db32 = np.zeros((2 * 3, 2, 3, 3, 4), np.float32), np.zeros((2 * 3, 4), np.float32)
+        bwd(*csr32, 7, *f32, np.zeros((0,) * 5, np.float32), dw32, db32, *c32, g16)
+        res.append((*csr, pooled, last, dw, db, p32, l32, p16, dw32, db32))
     for x, y in zip(*res):
         np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-13)
+
+
+def test_lif_pool_backward_bf16_equals_cast_and_bias_sum(backend):
+    """The kernel's bfloat16 copy of dL/dI is ``Tensor.to(bfloat16)`` bit for bit, and its
+    per-channel sum is the conv bias gradient."""
+    gen = torch.Generator().manual_seed(3)
+    currents = torch.randn(6, 2, 7, 5, 4, generator=gen) * 0.5
+    grad = torch.randn(6, 2, 4, 3, 2, generator=gen)  # channels first pooled [T, N, C, Hp, Wp]
+    a, b = currents.clone(), currents.clone()
+    lif_pool_forward_(a, LIFParams(), channels_first=True)
+    lif_pool_forward_(b, LIFParams(), channels_first=True)
+    lif_pool_backward_(a, grad, LIFParams(), channels_first=True)
+    g16, db = lif_pool_backward_bf16_(b, grad, LIFParams(), channels_first=True)
+    assert torch.equal(b, a)  # dL/dI in place, unchanged
+    assert g16.dtype == torch.bfloat16 and torch.equal(g16, a.to(torch.bfloat16))
+    torch.testing.assert_close(db, a.sum((0, 1, 2, 3)), rtol=1e-5, atol=1e-5)
+
+
+def test_conv_lif_pool_bf16_copy_and_bf16_gradient():
+    """``pooled16`` is the exact bfloat16 copy; a bfloat16 gradient into it gives the same
+    weight and bias gradients as the same values sent into the float32 output."""
+    gen = torch.Generator().manual_seed(4)
+    x = (torch.rand(2, 5, 2, 12, 10, generator=gen) < 0.2).float()
+    weight = (torch.randn(6, 2, 3, 3, generator=gen) * 0.8).requires_grad_()
+    bias = (torch.randn(6, generator=gen) * 0.2).requires_grad_()
+    pooled, pooled16 = conv_lif_pool_bf16(x, weight, bias)
+    ref, _ = conv_lif_pool(x, weight, bias)
+    assert torch.equal(pooled, ref) and 0 < float(pooled.detach().mean()) < 1
+    assert pooled16.dtype == torch.bfloat16 and torch.equal(pooled16.float(), pooled)
+    g16 = torch.randn(pooled.shape, generator=gen).to(torch.bfloat16)
+    got = torch.autograd.grad(pooled16, (weight, bias), g16)
+    want = torch.autograd.grad(ref, (weight, bias), g16.float())
+    for g, w in zip(got, want):
+        assert torch.equal(g, w)

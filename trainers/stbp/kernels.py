@@ -112,6 +112,29 @@ def _expand_grad(grow, gr):  # pragma: no cover - compiled
             gr[base + c_out + o] = v
 
 
+#: bfloat16 bit patterns of the 2x2 mean of spikes, indexed by the spike count 0..4
+_QUARTERS_BF16 = np.array([0x0000, 0x3E80, 0x3F00, 0x3F40, 0x3F80], np.uint16)
+
+
+@jit
+def _quarters_to_bf16(out, out16):  # pragma: no cover - compiled
+    """``out16[jp, o]`` = bfloat16 bits of ``out[jp, o]`` in ``{0, .25, .5, .75, 1}`` (exact)."""
+    table = _QUARTERS_BF16
+    for jp in range(out.shape[0]):
+        for o in range(out.shape[1]):
+            out16[jp, o] = table[int(out[jp, o] * 4)]
+
+
+@jit
+def _bf16_to_f32(g16, scratch):  # pragma: no cover - compiled
+    """float32 ``[Wp, C]`` view of the bfloat16 bits ``g16 [Wp, C]`` (written into ``scratch``,
+    a contiguous uint32 ``[Wp, C]``)."""
+    for jp in range(g16.shape[0]):
+        for o in range(g16.shape[1]):
+            scratch[jp, o] = np.uint32(g16[jp, o]) << np.uint32(16)
+    return scratch.view(np.float32)
+
+
 @jit
 def _lif_back_row(u, nxt, gr, tau, vth, half, inv):  # pragma: no cover - compiled
     """One row of the LIF backward step; ``u`` (potentials) is overwritten with ``dL/dI``.
@@ -159,14 +182,31 @@ def lif_pool_forward(buf, pooled, u0, tau, vth):  # pragma: no cover - compiled
                 _pool_rows(b3[t, lo : lo + 2], pooled[t, b, r0 // 2], colsum, vth)
 
 
+@jit
+def _bf16_row(bits, out):  # pragma: no cover - compiled
+    """``out[k]`` = ``bits[k]`` (float32 bit patterns) rounded to bfloat16, nearest even."""
+    for k in range(bits.shape[0]):
+        b = np.int64(bits[k])
+        out[k] = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) & 0xFFFF
+
+
 @jit(parallel=True)
-def lif_pool_backward(buf, gpool, dnext, tau, vth, half, a1):  # pragma: no cover - compiled
+def lif_pool_backward(
+    buf, gpool, dnext, tau, vth, half, a1, bits, g16, db_units
+):  # pragma: no cover - compiled
     """Backward of :func:`lif_pool_forward`.
 
     ``buf [T, N, H, W, C]``: potentials in, ``dL/dI`` out (in place);
     ``gpool [T, N, H // 2, W // 2, C]`` (any strides): ``dL/d(pooled)``;
     ``dnext [N, H, W, C]``: ``dL/du`` of the step after the last one (a later time chunk), or an
     empty array for zeros.
+
+    Optional extra outputs for a following bfloat16 convolution backward (float32 ``buf`` only;
+    pass empty arrays to skip): ``g16 [T, N, H, W, C]`` uint16 receives ``dL/dI`` rounded to
+    bfloat16 (round to nearest even, as ``Tensor.to(torch.bfloat16)``), read from ``bits``, a
+    uint32 view of ``buf``; ``db_units [N * ceil(H / 2), C]`` receives each unit's (sample,
+    pair of rows) sum of ``dL/dI`` over time, rows and columns (the bias gradient, once summed
+    over units).
     """
     big_t, n, h, w, c = buf.shape
     hp = gpool.shape[2]
@@ -174,6 +214,10 @@ def lif_pool_backward(buf, gpool, dnext, tau, vth, half, a1):  # pragma: no cove
     b3 = buf.reshape(big_t, n * h, wc)
     has_dnext = dnext.size > 0
     d3 = dnext.reshape(n * h, wc) if has_dnext else b3[0, :0]
+    want16 = g16.size > 0
+    want_db = db_units.size > 0
+    bits3 = bits.reshape(big_t, n * h, wc) if want16 else bits.reshape(1, 0, wc)
+    g3 = g16.reshape(big_t, n * h, wc) if want16 else g16.reshape(1, 0, wc)
     rows = (h + 1) // 2
     inv = buf.dtype.type(1) / a1
     for unit in prange(n * rows):
@@ -184,6 +228,7 @@ def lif_pool_backward(buf, gpool, dnext, tau, vth, half, a1):  # pragma: no cove
         ip = r0 // 2
         gr = np.zeros(wc, buf.dtype)
         zeros = np.zeros(wc, buf.dtype)
+        dbrow = np.zeros(wc if want_db else 0, buf.dtype)
         for t in range(big_t - 1, -1, -1):
             if ip < hp:
                 _expand_grad(gpool[t, b, ip], gr)
@@ -194,7 +239,24 @@ def lif_pool_backward(buf, gpool, dnext, tau, vth, half, a1):  # pragma: no cove
                     nxt = d3[lo + i]
                 else:
                     nxt = zeros
-                _lif_back_row(b3[t, lo + i], nxt, gr, tau, vth, half, inv)
+                d = b3[t, lo + i]
+                _lif_back_row(d, nxt, gr, tau, vth, half, inv)
+                if want16:
+                    _bf16_row(bits3[t, lo + i], g3[t, lo + i])
+                if want_db:
+                    for k in range(wc):
+                        dbrow[k] += d[k]
+        if want_db:
+            db = db_units[unit]
+            for j in range(w):
+                for o in range(c):
+                    db[o] += dbrow[j * c + o]
+
+
+def no_bf16_outputs(dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Empty ``(bits, g16, db_units)`` for :func:`lif_pool_backward`: no extra outputs."""
+    empty5 = (0, 0, 0, 0, 0)
+    return np.empty(empty5, np.uint32), np.empty(empty5, np.uint16), np.empty((0, 0), dtype)
 
 
 def warmup() -> None:
@@ -206,7 +268,12 @@ def warmup() -> None:
         lif_backward(b2, np.zeros_like(b2), *c)
         b5 = np.zeros((2, 1, 3, 3, 2), dt)
         lif_pool_forward(b5, np.zeros((2, 1, 1, 1, 2), dt), np.zeros((1, 3, 3, 2), dt), c[0], c[1])
-        lif_pool_backward(b5, np.zeros((2, 1, 1, 1, 2), dt), np.zeros((1, 3, 3, 2), dt), *c)
+        g5 = np.zeros((2, 1, 1, 1, 2), dt)
+        lif_pool_backward(b5, g5, np.zeros((1, 3, 3, 2), dt), *c, *no_bf16_outputs(dt))
+        if dt == np.float32:
+            bits = b5.view(np.uint32)
+            b16, db = np.zeros(b5.shape, np.uint16), np.zeros((2, 2), dt)
+            lif_pool_backward(b5, g5, np.zeros((1, 3, 3, 2), dt), *c, bits, b16, db)
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,7 +379,9 @@ def _tile(bias, wout):  # pragma: no cover - compiled
 
 
 @jit(parallel=True)
-def conv_lif_pool_forward(indptr, cols, vals, h, wt, bias, u0, pooled, u_last, tau, vth):
+def conv_lif_pool_forward(
+    indptr, cols, vals, h, wt, bias, u0, pooled, u_last, tau, vth, pooled16
+):  # pragma: no cover - compiled
     """Fused conv1 -> LIF -> avgpool2 forward; the conv output is never stored.
 
     Args:
@@ -323,6 +392,8 @@ def conv_lif_pool_forward(indptr, cols, vals, h, wt, bias, u0, pooled, u_last, t
         u0: potential before the first step ``[N, H-2, W-2, C]``.
         pooled: output ``[T, N, (H-2)//2, (W-2)//2, C]``, written.
         u_last: output ``[N, H-2, W-2, C]``: the potential after the last step, written.
+        pooled16: uint16 like ``pooled`` to also receive ``pooled`` as bfloat16 bits (exact:
+            the values are quarters), or an empty array.
     """
     n, big_t = pooled.shape[1], pooled.shape[0]
     csr = (indptr, cols, vals)
@@ -336,6 +407,7 @@ def conv_lif_pool_forward(indptr, cols, vals, h, wt, bias, u0, pooled, u_last, t
     has_u0 = u0.size > 0
     u3 = u0.reshape(n * hout, wc) if has_u0 else u_last.reshape(n * hout, wc)[:0]
     l3 = u_last.reshape(n * hout, wc)
+    want16 = pooled16.size > 0
     for unit in prange(n * rows):
         b = unit // rows
         r0 = (unit % rows) * 2
@@ -352,6 +424,8 @@ def conv_lif_pool_forward(indptr, cols, vals, h, wt, bias, u0, pooled, u_last, t
             _lif_rows(cur, prev, nr, tau, vth)
             if r0 // 2 < hp:
                 _pool_rows(cur, pooled[t, b, r0 // 2], colsum, vth)
+                if want16:
+                    _quarters_to_bf16(pooled[t, b, r0 // 2], pooled16[t, b, r0 // 2])
             prev, cur = cur, prev
         for i in range(nr):
             l3[lo + i] = prev[i]
@@ -359,21 +433,24 @@ def conv_lif_pool_forward(indptr, cols, vals, h, wt, bias, u0, pooled, u_last, t
 
 @jit(parallel=True)
 def conv_lif_pool_backward(
-    indptr, cols, vals, h, wt, bias, u0, gpool, dw_units, db_units, tau, vth, half, a1
+    indptr, cols, vals, h, wt, bias, u0, gpool, dw_units, db_units, tau, vth, half, a1, gpool16
 ):  # pragma: no cover - compiled
     """Backward of :func:`conv_lif_pool_forward` w.r.t. the weights and bias (``x`` is data).
 
     Recomputes each unit's potentials (cheap: sparse input, all in cache), runs the LIF
     backward recurrence and accumulates ``dL/dW`` into ``dw_units[unit] [P, 3, 3, C]`` and
     ``dL/db`` into ``db_units[unit] [C]`` (summed over units by the caller; race free).
-    ``gpool [T, N, Hp, Wp, C]`` is ``dL/d(pooled)``.
+    ``gpool [T, N, Hp, Wp, C]`` is ``dL/d(pooled)``; or, when ``gpool16`` (uint16, same shape)
+    is not empty, ``dL/d(pooled)`` is read from it as bfloat16 bits (float32 only) and
+    ``gpool`` is ignored.
     """
-    n, big_t = gpool.shape[1], gpool.shape[0]
+    from16 = gpool16.size > 0
+    gshape = gpool16.shape if from16 else gpool.shape
+    big_t, n, hp = gshape[0], gshape[1], gshape[2]
     csr = (indptr, cols, vals)
     dt = vals.dtype
     c_out = bias.shape[0]
     hout, wout = u0.shape[1], u0.shape[2]
-    hp = gpool.shape[2]
     wc = wout * c_out
     rows = (hout + 1) // 2
     inv = dt.type(1) / a1
@@ -396,9 +473,13 @@ def conv_lif_pool_backward(
         gr = np.zeros(wc, dt)
         dbrow = np.zeros(wc, dt)
         dw = dw_units[unit]
+        scratch = np.empty((wout // 2 if from16 else 0, c_out), np.uint32)
         for t in range(big_t - 1, -1, -1):
             if ip < hp:
-                _expand_grad(gpool[t, b, ip], gr)
+                if from16:
+                    _expand_grad(_bf16_to_f32(gpool16[t, b, ip], scratch), gr)
+                else:
+                    _expand_grad(gpool[t, b, ip], gr)
             du = uh[t + 1]
             for i in range(nr):
                 _lif_back_row(du[i], uh[t + 2, i], gr, tau, vth, half, inv)

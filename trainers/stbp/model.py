@@ -23,13 +23,22 @@ long evaluation windows.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from trainers.stbp.neuron import LIFParams, conv_lif_pool, lif, lif_pool
+from trainers.stbp.neuron import (
+    LIFParams,
+    conv_lif_pool,
+    conv_lif_pool_bf16,
+    lif,
+    lif_pool,
+    lif_pool_backward_bf16_,
+    lif_pool_forward_,
+)
 
 BF16 = torch.bfloat16
 #: accepted values of ``bwd_bf16`` (booleans are accepted too: True = "on", False = "off")
@@ -117,23 +126,104 @@ class _Conv2dBwd16(torch.autograd.Function):
         return gx, gw, gb
 
 
+@contextlib.contextmanager
+def _onednn_bf16_matmul():
+    """Let oneDNN run float32 matrix products with bfloat16 inputs and float32 accumulation
+    and output (``torch.backends.mkldnn.matmul.fp32_precision = "bf16"``), for the block only.
+
+    Same rounding of the inputs as an explicit cast, without materialising bfloat16 copies of
+    the weights or rounding the result. A no-op where the setting does not exist (torch < 2.9).
+    """
+    setting = getattr(torch.backends.mkldnn, "matmul", None)
+    old = getattr(setting, "fp32_precision", None)
+    if old is None:
+        yield
+        return
+    setting.fp32_precision = "bf16"
+    try:
+        yield
+    finally:
+        setting.fp32_precision = old
+
+
 class _LinearBwd16(torch.autograd.Function):
-    """``linear`` in the input's precision; backward matrix products in bfloat16."""
+    """``linear`` in the input's precision; backward matrix products in bfloat16.
+
+    On CPUs with bf16 matrix units the products take float32 operands and round them inside
+    oneDNN (:func:`_onednn_bf16_matmul`); elsewhere the operands are cast explicitly.
+    """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x.to(BF16), weight)
+        ctx.fpmath = x.dtype == torch.float32 and bf16_matrix_units(x.device)
+        ctx.save_for_backward(x if ctx.fpmath else x.to(BF16), weight)
         return F.linear(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x16, weight = ctx.saved_tensors
+        x_saved, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
+        gb = grad.sum(0) if need_b else None
+        if ctx.fpmath:
+            with _onednn_bf16_matmul():
+                gx = grad @ weight if need_x else None
+                gw = grad.t() @ x_saved if need_w else None
+            return gx, gw, gb
         g16 = grad.to(BF16)
         gx = (g16 @ weight.to(BF16)).to(grad.dtype) if need_x else None
-        gw = (g16.t() @ x16).to(weight.dtype) if need_w else None
-        gb = grad.sum(0) if need_b else None
+        gw = (g16.t() @ x_saved).to(weight.dtype) if need_w else None
         return gx, gw, gb
+
+
+class _ConvLIFPoolBwd16(torch.autograd.Function):
+    """conv2d (stride 1, no padding) -> LIF -> 2x2 avgpool, backward in bfloat16, fused (CPU).
+
+    ``x`` ``[T*N, C_in, H, W]`` (channels-last) -> pooled spikes ``[T, N, C, (H-2)//2,
+    (W-2)//2]``. Values and gradients equal :class:`_Conv2dBwd16` followed by
+    :func:`~trainers.stbp.neuron.lif_pool` (up to the order of the bias-gradient sum), but the
+    LIF backward kernel hands over ``dL/dI`` already in bfloat16 together with the bias
+    gradient (:func:`~trainers.stbp.neuron.lif_pool_backward_bf16_`), which saves a cast and a
+    channel reduction of the step's largest tensor.
+
+    ``x16``: ``x`` in bfloat16 from the layer before
+    (:func:`~trainers.stbp.neuron.conv_lif_pool_bf16`), or ``None``. When given, it is saved
+    instead of a cast of ``x`` and the input gradient is returned for ``x16``, in bfloat16 (the
+    layer before reads it as such); ``x`` then only supplies the float32 forward values.
+    """
+
+    @staticmethod
+    def forward(ctx, x, x16, weight, bias, p: LIFParams, big_t: int, n: int):
+        buf = _phys(F.conv2d(x, weight, bias), big_t, n)
+        pooled = lif_pool_forward_(buf, p, channels_first=True)
+        ctx.given16 = x16 is not None
+        ctx.save_for_backward(x16 if ctx.given16 else x.to(BF16), weight)
+        ctx.u, ctx.p = buf, p
+        return pooled
+
+    @staticmethod
+    def backward(ctx, grad_pooled: torch.Tensor):
+        x16, weight = ctx.saved_tensors
+        need_x32, need_x16, need_w, need_b = ctx.needs_input_grad[:4]
+        need_x = need_x16 if ctx.given16 else need_x32
+        g16, gb = lif_pool_backward_bf16_(ctx.u, grad_pooled, ctx.p, channels_first=True)
+        ctx.u = None
+        gx, gw, _ = torch.ops.aten.convolution_backward(
+            _logical(g16),
+            x16,
+            weight.to(BF16),
+            None,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            False,
+            [0, 0],
+            1,
+            [need_x, need_w, False],
+        )
+        gx32 = gx.float() if need_x and not ctx.given16 else None
+        gx16 = gx if need_x and ctx.given16 else None
+        gw = gw.to(weight.dtype) if need_w else None
+        return gx32, gx16, gw, gb if need_b else None, None, None, None
 
 
 def _phys(z: torch.Tensor, big_t: int, n: int) -> torch.Tensor:
@@ -233,7 +323,14 @@ class SLANIMALSNet(nn.Module):
         n, big_t, p, h, w = x.shape
         s = [None] * 4 if state is None else state
         new_state = [None] * 4
-        if self._use_sparse_first_layer(x):
+        z16 = None
+        if self._use_sparse_first_layer(x) and self._fused_bwd16(x):
+            # bfloat16 copy of the pooled spikes for conv2's backward, made by the kernel
+            pooled, pooled16 = conv_lif_pool_bf16(
+                x, self.conv1.weight, self.conv1.bias, self.params
+            )
+            z, z16 = _logical(pooled).detach(), _logical(pooled16)
+        elif self._use_sparse_first_layer(x):
             pooled, last = conv_lif_pool(x, self.conv1.weight, self.conv1.bias, self.params, s[0])
             new_state[0] = None if torch.is_grad_enabled() else last
             z = _logical(pooled)
@@ -242,11 +339,16 @@ class SLANIMALSNet(nn.Module):
             z = x.permute(1, 0, 3, 4, 2).reshape(big_t * n, h, w, p).permute(0, 3, 1, 2)
             z = self._layer(self.conv1, z)
             z, new_state[0] = self._lif_pool(z, big_t, n, s[0])
-        z = self._layer(self.conv2, z)
-        buf = _phys(z, big_t, n)
         # pooled straight into [T, N, C, Hp, Wp]: flatten in (C, H, W) order, as published
-        z = lif_pool(buf, self.params, s[1], channels_first=True).view(big_t * n, -1)
-        new_state[1] = self._last(buf)
+        if self._fused_bwd16(z):
+            conv = self.conv2
+            z = _ConvLIFPoolBwd16.apply(z, z16, conv.weight, conv.bias, self.params, big_t, n)
+            z = z.view(big_t * n, -1)
+        else:
+            z = self._layer(self.conv2, z)
+            buf = _phys(z, big_t, n)
+            z = lif_pool(buf, self.params, s[1], channels_first=True).view(big_t * n, -1)
+            new_state[1] = self._last(buf)
         z = self._layer(self.fc1, self.dropout(z))
         z, new_state[2] = self._lif(z, big_t, n, s[2])
         z = self._layer(self.fc2, z.flatten(0, 1))
@@ -279,6 +381,15 @@ class SLANIMALSNet(nn.Module):
         if mode != "auto":
             return mode == "on"
         return dtype == torch.float32 and bf16_matrix_units(torch.device(device).type)
+
+    def _fused_bwd16(self, z: torch.Tensor) -> bool:
+        """Whether conv2 -> LIF -> pool runs as one :class:`_ConvLIFPoolBwd16` node."""
+        return (
+            torch.is_grad_enabled()
+            and z.device.type == "cpu"
+            and z.dtype == torch.float32
+            and self.bf16_backward(z.device, z.dtype)
+        )
 
     def _layer(self, layer: nn.Module, z: torch.Tensor) -> torch.Tensor:
         if not (torch.is_grad_enabled() and self.bf16_backward(z.device, z.dtype)):

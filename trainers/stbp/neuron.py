@@ -222,10 +222,43 @@ def lif_pool_backward_(
     g = _cl(grad.contiguous(), channels_first)
     if _use_numba(buf):
         d = _state_or_empty(buf, dnext)
-        kernels.lif_pool_backward(_np(buf), _np(g), _np(d), *_consts(buf.dtype, p))
+        extra = kernels.no_bf16_outputs(_np(buf).dtype)
+        kernels.lif_pool_backward(_np(buf), _np(g), _np(d), *_consts(buf.dtype, p), *extra)
     else:
         _torch_backward(buf, _unpool_phys(g, buf.shape[2], buf.shape[3]), p, dnext)
     return buf
+
+
+def lif_pool_backward_bf16_(
+    buf: torch.Tensor, grad: torch.Tensor, p: LIFParams, channels_first: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`lif_pool_backward_` for a following bfloat16 convolution backward.
+
+    Overwrites ``buf`` ``[T, N, H, W, C]`` (potentials) with ``dL/dI`` as
+    :func:`lif_pool_backward_` does (no later time chunk), and returns ``(g16, db)``: ``dL/dI``
+    rounded to bfloat16 (``[T, N, H, W, C]``, round to nearest even like
+    ``Tensor.to(torch.bfloat16)``) and its sum over every axis but ``C`` (``[C]``, the bias
+    gradient of the convolution that produced the currents). On CPU with float32 both come out
+    of the LIF backward kernel while each row is in cache, instead of a cast and a reduction over
+    the step's largest tensor afterwards.
+    """
+    if not (_use_numba(buf) and buf.dtype == torch.float32):
+        lif_pool_backward_(buf, grad, p, channels_first=channels_first)
+        return buf.to(torch.bfloat16), buf.sum((0, 1, 2, 3))
+    g = _cl(grad.contiguous(), channels_first)
+    _, n, h, _, c = buf.shape
+    g16 = torch.empty(buf.shape, dtype=torch.bfloat16)
+    db_units = buf.new_zeros(n * ((h + 1) // 2), c)
+    kernels.lif_pool_backward(
+        _np(buf),
+        _np(g),
+        _np(buf.new_empty(0, *buf.shape[2:])),
+        *_consts(buf.dtype, p),
+        _np(buf).view(np.uint32),
+        g16.view(torch.uint16).numpy(),
+        _np(db_units),
+    )
+    return g16, db_units.sum(0)
 
 
 class _LIFPool(torch.autograd.Function):
@@ -251,10 +284,14 @@ class _LIFPool(torch.autograd.Function):
 
 
 class _ConvLIFPool(torch.autograd.Function):
-    """First layer fused: conv k3 (no padding) on sparse frames -> LIF -> avgpool 2 (CPU)."""
+    """First layer fused: conv k3 (no padding) on sparse frames -> LIF -> avgpool 2 (CPU).
+
+    Outputs ``(pooled, pooled16, u_last)``; ``pooled16`` is ``pooled`` in bfloat16 (exact) when
+    ``with_bf16`` is set, else an empty tensor. Gradients may arrive for either copy.
+    """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, p: LIFParams, u0):
+    def forward(ctx, x, weight, bias, p: LIFParams, u0, with_bf16: bool):
         x = x.detach().contiguous()
         n, big_t, _, h, w = x.shape
         c = weight.shape[0]
@@ -265,40 +302,50 @@ class _ConvLIFPool(torch.autograd.Function):
             u0 = x.new_empty(0, hout, wout, c)  # kernels: zeros
         else:
             u0 = u0.detach().to(x.dtype).contiguous()
-        pooled = x.new_empty(big_t, n, hout // 2, wout // 2, c)
+        shape = (big_t, n, hout // 2, wout // 2, c)
+        pooled = x.new_empty(shape)
+        pooled16 = torch.empty(shape if with_bf16 else (0,) * 5, dtype=torch.bfloat16)
         u_last = x.new_empty(n, hout, wout, c)
         tau, vth = _consts(x.dtype, p)[:2]
         csr = kernels.nonzero_rows(_np(x).reshape(-1, w))
         kernels.conv_lif_pool_forward(
-            *csr, h, _np(wt), _np(b), _np(u0), _np(pooled), _np(u_last), tau, vth
+            *csr, h, _np(wt), _np(b), _np(u0), _np(pooled), _np(u_last), tau, vth, _u16(pooled16)
         )
         ctx.save_for_backward(wt, b, u0)
         ctx.csr, ctx.h, ctx.p = csr, h, p
         ctx.mark_non_differentiable(u_last)
         ctx.set_materialize_grads(False)
-        return pooled, u_last
+        return pooled, pooled16, u_last
 
     @staticmethod
-    def backward(ctx, grad_pooled, _grad_u_last):
+    def backward(ctx, grad_pooled, grad_pooled16, _grad_u_last):
         wt, b, u0 = ctx.saved_tensors
         csr, h = ctx.csr, ctx.h
         ctx.csr = None
-        units = grad_pooled.shape[1] * ((u0.shape[1] + 1) // 2)
+        if grad_pooled16 is not None and grad_pooled is not None:
+            grad_pooled, grad_pooled16 = grad_pooled + grad_pooled16.to(grad_pooled.dtype), None
+        if grad_pooled16 is not None:
+            grad = grad_pooled16
+            gpool, gpool16 = np.empty((0,) * 5, _np(wt).dtype), _u16(grad.contiguous())
+        elif grad_pooled is not None:
+            grad = grad_pooled
+            gpool, gpool16 = _np(grad.contiguous()), np.empty((0,) * 5, np.uint16)
+        else:
+            return None, None, None, None, None, None
+        units = grad.shape[1] * ((u0.shape[1] + 1) // 2)
         dw = wt.new_zeros(units, *wt.shape)
         db = wt.new_zeros(units, b.shape[0])
+        consts = _consts(wt.dtype, ctx.p)
         kernels.conv_lif_pool_backward(
-            *csr,
-            h,
-            _np(wt),
-            _np(b),
-            _np(u0),
-            _np(grad_pooled.contiguous()),
-            _np(dw),
-            _np(db),
-            *_consts(wt.dtype, ctx.p),
+            *csr, h, _np(wt), _np(b), _np(u0), gpool, _np(dw), _np(db), *consts, gpool16
         )
         gw = dw.sum(0).permute(3, 0, 1, 2).contiguous()
-        return None, gw, db.sum(0), None, None
+        return None, gw, db.sum(0), None, None, None
+
+
+def _u16(t: torch.Tensor) -> np.ndarray:
+    """uint16 numpy view of the bits of a bfloat16 tensor."""
+    return t.detach().view(torch.uint16).numpy()
 
 
 def conv_lif_pool(
@@ -325,7 +372,25 @@ def conv_lif_pool(
         ``(pooled [T, N, (H-2)//2, (W-2)//2, C], u_last [N, H-2, W-2, C])`` — pooled spikes in
         the layout of :func:`lif_pool`, and the final potential (state for the next time chunk).
     """
-    return _ConvLIFPool.apply(x, weight, bias, params, u0)
+    pooled, _, u_last = _ConvLIFPool.apply(x, weight, bias, params, u0, False)
+    return pooled, u_last
+
+
+def conv_lif_pool_bf16(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    params: LIFParams = LIFParams(),
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`conv_lif_pool` that also returns the pooled spikes as bfloat16 (float32 only).
+
+    Returns ``(pooled, pooled16)``, both ``[T, N, (H-2)//2, (W-2)//2, C]`` with equal values
+    (quarters are exact in bfloat16). A following layer with a bfloat16 backward saves
+    ``pooled16`` instead of casting ``pooled``, and hands its input gradient back through
+    ``pooled16`` in bfloat16, which the backward kernel reads directly (no cast to float32).
+    """
+    pooled, pooled16, _ = _ConvLIFPool.apply(x, weight, bias, params, None, True)
+    return pooled, pooled16
 
 
 def lif(
