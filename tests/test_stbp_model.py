@@ -121,15 +121,17 @@ def test_first_layer_auto_picks_by_density():
     net = SLANIMALSNet(sensor_size=(16, 16, 2))
     sparse = _frames(1, 2, (16, 16, 2), dtype=torch.float32, density=0.02)
     dense = _frames(1, 2, (16, 16, 2), dtype=torch.float32, density=0.5)
-    assert net._use_sparse_first_layer(sparse) and not net._use_sparse_first_layer(dense)
+    frames = net._sparse_input(sparse)
+    assert frames is not None and frames.density == float((sparse != 0).float().mean())
+    assert net._sparse_input(dense) is None
     net.first_layer = "dense"
-    assert not net._use_sparse_first_layer(sparse)
+    assert net._sparse_input(sparse) is None
     net.first_layer = "sparse"
-    assert net._use_sparse_first_layer(dense)
-    assert not net._use_sparse_first_layer(dense.double())  # dtype differs from the weights
+    assert net._sparse_input(dense) is not None
+    assert net._sparse_input(dense.double()) is None  # dtype differs from the weights
     net.first_layer = "fast"
     with pytest.raises(ValueError):
-        net._use_sparse_first_layer(sparse)
+        net._sparse_input(sparse)
 
 
 def test_dropout_option():

@@ -291,7 +291,7 @@ def test_kernels_plain_python_equals_compiled():
         csr = nz(frames.reshape(-1, 6))
         pooled, last = np.zeros((3, 2, 2, 2, 4)), np.zeros((2, 5, 4, 4))
         none16 = np.zeros((0,) * 5, np.uint16)
-        fwd(*csr, 7, wt, bias, u0, pooled, last, *c[:2], none16)
+        fwd(*csr, 7, wt, bias, u0, pooled, last, *c[:2], none16, 0, 3)
         dw, db = np.zeros((2 * 3, 2, 3, 3, 4)), np.zeros((2 * 3, 4))
         bwd(*csr, 7, wt, bias, u0, g, dw, db, *c, none16)
         # float32 with a bfloat16 copy of the output and a bfloat16 incoming gradient
@@ -303,7 +303,7 @@ def test_kernels_plain_python_equals_compiled():
             np.zeros((2, 5, 4, 4), np.float32),
             np.zeros((3, 2, 2, 2, 4), np.uint16),
         )
-        fwd(*csr32, 7, *f32, p32, l32, *c32[:2], p16)
+        fwd(*csr32, 7, *f32, p32, l32, *c32[:2], p16, 0, 3)
         g16 = (g.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
         dw32, db32 = np.zeros((2 * 3, 2, 3, 3, 4), np.float32), np.zeros((2 * 3, 4), np.float32)
         bwd(*csr32, 7, *f32, np.zeros((0,) * 5, np.float32), dw32, db32, *c32, g16)

@@ -93,6 +93,12 @@ def _pool_rows(cur, out, colsum, vth):  # pragma: no cover - compiled
     b = cur[1]
     for k in range(colsum.shape[0]):
         colsum[k] = (quarter if a[k] > vth else zero) + (quarter if b[k] > vth else zero)
+    if out.strides[0] < out.strides[1]:  # channels-first output: write along jp
+        for o in range(c_out):
+            for jp in range(out.shape[0]):
+                base = 2 * jp * c_out
+                out[jp, o] = colsum[base + o] + colsum[base + c_out + o]
+        return
     for jp in range(out.shape[0]):
         base = 2 * jp * c_out
         for o in range(c_out):
@@ -380,7 +386,7 @@ def _tile(bias, wout):  # pragma: no cover - compiled
 
 @jit(parallel=True)
 def conv_lif_pool_forward(
-    indptr, cols, vals, h, wt, bias, u0, pooled, u_last, tau, vth, pooled16
+    indptr, cols, vals, h, wt, bias, u0, pooled, u_last, tau, vth, pooled16, t0, t_total
 ):  # pragma: no cover - compiled
     """Fused conv1 -> LIF -> avgpool2 forward; the conv output is never stored.
 
@@ -394,6 +400,8 @@ def conv_lif_pool_forward(
         u_last: output ``[N, H-2, W-2, C]``: the potential after the last step, written.
         pooled16: uint16 like ``pooled`` to also receive ``pooled`` as bfloat16 bits (exact:
             the values are quarters), or an empty array.
+        t0, t_total: the CSR holds ``t_total`` time steps per sample; steps ``t0 ..
+            t0 + T - 1`` are run (a time chunk of a longer input; ``T`` = ``pooled.shape[0]``).
     """
     n, big_t = pooled.shape[1], pooled.shape[0]
     csr = (indptr, cols, vals)
@@ -420,7 +428,7 @@ def conv_lif_pool_forward(
             for i in range(nr):
                 prev[i] = u3[lo + i]
         for t in range(big_t):
-            _conv_rows(csr, b * big_t + t, h, wt, brow, r0, nr, cur)
+            _conv_rows(csr, b * t_total + t0 + t, h, wt, brow, r0, nr, cur)
             _lif_rows(cur, prev, nr, tau, vth)
             if r0 // 2 < hp:
                 _pool_rows(cur, pooled[t, b, r0 // 2], colsum, vth)

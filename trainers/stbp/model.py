@@ -32,12 +32,14 @@ from torch.nn import functional as F
 
 from trainers.stbp.neuron import (
     LIFParams,
+    SparseFrames,
     conv_lif_pool,
     conv_lif_pool_bf16,
     lif,
     lif_pool,
     lif_pool_backward_bf16_,
     lif_pool_forward_,
+    sparse_frames,
 )
 
 BF16 = torch.bfloat16
@@ -305,33 +307,34 @@ class SLANIMALSNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         big_t = x.shape[1]
         chunk = self.eval_time_chunk
+        frames = self._sparse_input(x)
         if torch.is_grad_enabled() or chunk is None or chunk >= big_t:
-            return self.spikes(x).mean(0)
+            return self._run(x, None, frames)[0].mean(0)
         state = None
         total = None
         for t0 in range(0, big_t, chunk):
-            out, state = self._run(x[:, t0 : t0 + chunk], state)
+            out, state = self._run(x[:, t0 : t0 + chunk], state, frames, t0)
             part = out.sum(0)
             total = part if total is None else total + part
         return total / big_t
 
     def spikes(self, x: torch.Tensor) -> torch.Tensor:
         """Output spikes ``[T, N, n_classes]`` for ``x`` ``[N, T, P, H, W]`` (no chunking)."""
-        return self._run(x, None)[0]
+        return self._run(x, None, self._sparse_input(x))[0]
 
-    def _run(self, x: torch.Tensor, state):
+    def _run(self, x: torch.Tensor, state, frames: SparseFrames | None, t0: int = 0):
+        """Time steps ``t0 ..`` of the input: ``x`` is that chunk, ``frames`` the whole input."""
         n, big_t, p, h, w = x.shape
         s = [None] * 4 if state is None else state
         new_state = [None] * 4
         z16 = None
-        if self._use_sparse_first_layer(x) and self._fused_bwd16(x):
+        w1, b1 = self.conv1.weight, self.conv1.bias
+        if frames is not None and self._fused_bwd16(x):
             # bfloat16 copy of the pooled spikes for conv2's backward, made by the kernel
-            pooled, pooled16 = conv_lif_pool_bf16(
-                x, self.conv1.weight, self.conv1.bias, self.params
-            )
+            pooled, pooled16 = conv_lif_pool_bf16(frames, w1, b1, self.params)
             z, z16 = _logical(pooled).detach(), _logical(pooled16)
-        elif self._use_sparse_first_layer(x):
-            pooled, last = conv_lif_pool(x, self.conv1.weight, self.conv1.bias, self.params, s[0])
+        elif frames is not None:
+            pooled, last = conv_lif_pool(frames, w1, b1, self.params, s[0], t0, big_t)
             new_state[0] = None if torch.is_grad_enabled() else last
             z = _logical(pooled)
         else:
@@ -355,7 +358,9 @@ class SLANIMALSNet(nn.Module):
         z, new_state[3] = self._lif(z, big_t, n, s[3])
         return z, new_state
 
-    def _use_sparse_first_layer(self, x: torch.Tensor) -> bool:
+    def _sparse_input(self, x: torch.Tensor) -> SparseFrames | None:
+        """The input as :class:`SparseFrames` when the fused sparse first layer will run, else
+        ``None`` (``first_layer`` dense, or auto and denser than ``sparse_max_density``)."""
         mode = self.first_layer
         if mode not in ("auto", "sparse", "dense"):
             raise ValueError(f"first_layer must be auto, sparse or dense, not {mode!r}")
@@ -366,10 +371,11 @@ class SLANIMALSNet(nn.Module):
             and not x.requires_grad
         )
         if mode == "dense" or not usable:
-            return False
-        if mode == "sparse":
-            return True
-        return int(torch.count_nonzero(x)) <= self.sparse_max_density * x.numel()
+            return None
+        frames = sparse_frames(x)
+        if mode == "sparse" or frames.density <= self.sparse_max_density:
+            return frames
+        return None
 
     def bf16_backward(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> bool:
         """Whether training on ``device`` with ``dtype`` activations uses the bf16 backward.

@@ -36,7 +36,10 @@ on other devices (CUDA) the same algorithm runs as in-place torch operations per
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -283,42 +286,83 @@ class _LIFPool(torch.autograd.Function):
         )
 
 
+class SparseFrames(NamedTuple):
+    """Event frames ``[N, T, P, H, W]`` as the CSR of their ``N*T*P*H`` rows of width ``W``.
+
+    Built once per input by :func:`sparse_frames` (:func:`kernels.nonzero_rows`); the fused
+    first layer visits only these nonzeros, and evaluation in time chunks reads its chunk's
+    rows from it without slicing or copying the dense input.
+    """
+
+    indptr: np.ndarray  # [N*T*P*H + 1] int64
+    cols: np.ndarray  # [nnz] int32 column (x) of each nonzero
+    vals: np.ndarray  # [nnz] value, dtype of the frames
+    shape: tuple[int, int, int, int, int]  # (N, T, P, H, W)
+    dtype: torch.dtype
+
+    @property
+    def density(self) -> float:
+        """Fraction of nonzero entries."""
+        return int(self.indptr[-1]) / max(1, math.prod(self.shape))
+
+
+def sparse_frames(x: torch.Tensor) -> SparseFrames:
+    """:class:`SparseFrames` of dense frames ``x`` ``[N, T, P, H, W]`` (CPU, float32/64)."""
+    xd = x.detach().contiguous()
+    indptr, cols, vals = kernels.nonzero_rows(_np(xd).reshape(-1, xd.shape[-1]))
+    return SparseFrames(indptr, cols, vals, tuple(xd.shape), xd.dtype)
+
+
 class _ConvLIFPool(torch.autograd.Function):
     """First layer fused: conv k3 (no padding) on sparse frames -> LIF -> avgpool 2 (CPU).
 
-    Outputs ``(pooled, pooled16, u_last)``; ``pooled16`` is ``pooled`` in bfloat16 (exact) when
-    ``with_bf16`` is set, else an empty tensor. Gradients may arrive for either copy.
+    Runs time steps ``t0 .. t0 + steps - 1`` of ``frames``. Outputs ``(pooled, pooled16,
+    u_last)``; ``pooled16`` is ``pooled`` in bfloat16 (exact) when ``with_bf16`` is set, else
+    an empty tensor. Gradients may arrive for either copy (only for a run over all steps).
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, p: LIFParams, u0, with_bf16: bool):
-        x = x.detach().contiguous()
-        n, big_t, _, h, w = x.shape
+    def forward(ctx, frames: SparseFrames, t0, steps, weight, bias, p: LIFParams, u0, with_bf16):
+        n, t_total, _, h, w = frames.shape
         c = weight.shape[0]
         hout, wout = h - 2, w - 2
         wt = weight.detach().permute(1, 2, 3, 0).contiguous()
         b = bias.detach().contiguous()
+        new = functools.partial(torch.empty, dtype=frames.dtype)
         if u0 is None:
-            u0 = x.new_empty(0, hout, wout, c)  # kernels: zeros
+            u0 = new(0, hout, wout, c)  # kernels: zeros
         else:
-            u0 = u0.detach().to(x.dtype).contiguous()
-        shape = (big_t, n, hout // 2, wout // 2, c)
-        pooled = x.new_empty(shape)
+            u0 = u0.detach().to(frames.dtype).contiguous()
+        shape = (steps, n, hout // 2, wout // 2, c)
+        pooled = new(shape)
         pooled16 = torch.empty(shape if with_bf16 else (0,) * 5, dtype=torch.bfloat16)
-        u_last = x.new_empty(n, hout, wout, c)
-        tau, vth = _consts(x.dtype, p)[:2]
-        csr = kernels.nonzero_rows(_np(x).reshape(-1, w))
+        u_last = new(n, hout, wout, c)
+        tau, vth = _consts(frames.dtype, p)[:2]
+        csr = (frames.indptr, frames.cols, frames.vals)
         kernels.conv_lif_pool_forward(
-            *csr, h, _np(wt), _np(b), _np(u0), _np(pooled), _np(u_last), tau, vth, _u16(pooled16)
+            *csr,
+            h,
+            _np(wt),
+            _np(b),
+            _np(u0),
+            _np(pooled),
+            _np(u_last),
+            tau,
+            vth,
+            _u16(pooled16),
+            t0,
+            t_total,
         )
         ctx.save_for_backward(wt, b, u0)
-        ctx.csr, ctx.h, ctx.p = csr, h, p
+        ctx.csr, ctx.h, ctx.p, ctx.whole = csr, h, p, t0 == 0 and steps == t_total
         ctx.mark_non_differentiable(u_last)
         ctx.set_materialize_grads(False)
         return pooled, pooled16, u_last
 
     @staticmethod
     def backward(ctx, grad_pooled, grad_pooled16, _grad_u_last):
+        if not ctx.whole:
+            raise RuntimeError("conv_lif_pool: backward needs a run over all time steps")
         wt, b, u0 = ctx.saved_tensors
         csr, h = ctx.csr, ctx.h
         ctx.csr = None
@@ -331,7 +375,7 @@ class _ConvLIFPool(torch.autograd.Function):
             grad = grad_pooled
             gpool, gpool16 = _np(grad.contiguous()), np.empty((0,) * 5, np.uint16)
         else:
-            return None, None, None, None, None, None
+            return (None,) * 8
         units = grad.shape[1] * ((u0.shape[1] + 1) // 2)
         dw = wt.new_zeros(units, *wt.shape)
         db = wt.new_zeros(units, b.shape[0])
@@ -340,7 +384,7 @@ class _ConvLIFPool(torch.autograd.Function):
             *csr, h, _np(wt), _np(b), _np(u0), gpool, _np(dw), _np(db), *consts, gpool16
         )
         gw = dw.sum(0).permute(3, 0, 1, 2).contiguous()
-        return None, gw, db.sum(0), None, None, None
+        return None, None, None, gw, db.sum(0), None, None, None
 
 
 def _u16(t: torch.Tensor) -> np.ndarray:
@@ -349,11 +393,13 @@ def _u16(t: torch.Tensor) -> np.ndarray:
 
 
 def conv_lif_pool(
-    x: torch.Tensor,
+    x: torch.Tensor | SparseFrames,
     weight: torch.Tensor,
     bias: torch.Tensor,
     params: LIFParams = LIFParams(),
     u0: torch.Tensor | None = None,
+    t0: int = 0,
+    steps: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """First layer of SLANIMALSNet fused for sparse event frames (CPU, one autograd node).
 
@@ -363,21 +409,26 @@ def conv_lif_pool(
     and accumulates the weight and bias gradients directly. No gradient flows to ``x``.
 
     Args:
-        x: frames ``[N, T, P, H, W]`` (float32/float64, CPU).
+        x: frames ``[N, T, P, H, W]`` (float32/float64, CPU), or their :class:`SparseFrames`.
         weight: ``[C, P, 3, 3]``; bias: ``[C]``.
         params: neuron parameters.
         u0: potential before the first step ``[N, H-2, W-2, C]`` (default zeros; constant).
+        t0, steps: run time steps ``t0 .. t0 + steps - 1`` only (default: all); a time chunk
+            of a longer input, for evaluation with the state carried in ``u0`` (backward
+            needs a run over all steps).
 
     Returns:
-        ``(pooled [T, N, (H-2)//2, (W-2)//2, C], u_last [N, H-2, W-2, C])`` — pooled spikes in
-        the layout of :func:`lif_pool`, and the final potential (state for the next time chunk).
+        ``(pooled [steps, N, (H-2)//2, (W-2)//2, C], u_last [N, H-2, W-2, C])`` — pooled spikes
+        in the layout of :func:`lif_pool`, and the final potential (state for the next chunk).
     """
-    pooled, _, u_last = _ConvLIFPool.apply(x, weight, bias, params, u0, False)
+    frames = x if isinstance(x, SparseFrames) else sparse_frames(x)
+    steps = frames.shape[1] - t0 if steps is None else steps
+    pooled, _, u_last = _ConvLIFPool.apply(frames, t0, steps, weight, bias, params, u0, False)
     return pooled, u_last
 
 
 def conv_lif_pool_bf16(
-    x: torch.Tensor,
+    x: torch.Tensor | SparseFrames,
     weight: torch.Tensor,
     bias: torch.Tensor,
     params: LIFParams = LIFParams(),
@@ -389,7 +440,10 @@ def conv_lif_pool_bf16(
     ``pooled16`` instead of casting ``pooled``, and hands its input gradient back through
     ``pooled16`` in bfloat16, which the backward kernel reads directly (no cast to float32).
     """
-    pooled, pooled16, _ = _ConvLIFPool.apply(x, weight, bias, params, None, True)
+    frames = x if isinstance(x, SparseFrames) else sparse_frames(x)
+    pooled, pooled16, _ = _ConvLIFPool.apply(
+        frames, 0, frames.shape[1], weight, bias, params, None, True
+    )
     return pooled, pooled16
 
 
