@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,12 +34,24 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _dead_pid() -> int:
+    from eventpipe.arena import pid_alive
+
+    return next(p for p in range(4_000_000, 4_100_000) if not pid_alive(p))
+
+
 def test_atheris_harness_finds_nothing(tmp_path):
+    # scratch folder of an earlier run killed by libFuzzer's exit (no atexit): removed at start
+    base = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    stale = base / f"eventpipe-fuzz-{_dead_pid()}-abc123"
+    stale.mkdir()
+    (stale / "input").write_bytes(b"x")
     r = _run(tmp_path, "-atheris_runs=20000", "-timeout=10", "-rss_limit_mb=2048")
     tail = (r.stdout + r.stderr)[-4000:]
     assert r.returncode == 0, tail
     assert "Done 20000 runs" in tail or "Done 20000" in tail, tail
     assert not list(tmp_path.glob("crash-*")) and not list(tmp_path.glob("timeout-*"))
+    assert not stale.exists()
 
 
 def test_atheris_harness_reports_a_planted_bug(tmp_path, monkeypatch):

@@ -37,7 +37,23 @@ with atheris.instrument_imports(include=["eventpipe"]):
 DEFAULTS = {"-timeout": "10", "-rss_limit_mb": "2048", "-max_len": "8192"}
 
 _SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
-_FOLDER = tempfile.mkdtemp(prefix="eventpipe-fuzz-", dir=_SHM)
+_PREFIX = "eventpipe-fuzz-"
+
+
+def _remove_stale_folders() -> None:
+    """Remove scratch folders of earlier runs whose process is gone: libFuzzer ends the process
+    without running ``atexit`` handlers, so a run cannot always remove its own."""
+    from eventpipe.arena import pid_alive
+
+    for base in {Path(_SHM or tempfile.gettempdir()), Path(tempfile.gettempdir())}:
+        for folder in base.glob(f"{_PREFIX}*-*"):
+            pid = folder.name[len(_PREFIX) :].split("-", 1)[0]
+            if pid.isdigit() and not pid_alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+_remove_stale_folders()
+_FOLDER = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=_SHM)
 atexit.register(shutil.rmtree, _FOLDER, ignore_errors=True)
 
 
@@ -53,7 +69,7 @@ def TestOneInput(data: bytes) -> None:  # atheris' name
 
 
 def _seed_dir() -> str:
-    folder = tempfile.mkdtemp(prefix="eventpipe-fuzz-seeds-")
+    folder = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-seeds-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     for target, inputs in seeds().items():
         for j, data in enumerate(inputs):
