@@ -66,6 +66,11 @@ def events_stage(
         from eventpipe.events import as_events
 
         ev = as_events(ev)
+    if _fused(profile):
+        out = np.empty(len(ev), dtype=EVENT_DTYPE)
+        n = stage_into(ev, profile, sensor_size, (out["x"], out["y"], out["t"], out["p"]))
+        ev = out[:n] if 4 * n >= 3 * len(out) else out[:n].copy()
+        return ev, tuple(int(s) for s in sensor_size)  # type: ignore[return-value]
     origin = int(ev["t"].min()) if len(ev) else 0
     if st.time_align:
         ev = time_align(ev)
@@ -84,6 +89,45 @@ def events_stage(
     return ev, tuple(int(s) for s in sensor_size)  # type: ignore[return-value]
 
 
+def _fused(profile: Profile) -> bool:
+    """Whether the profile's events stage is the fused kernel's (no refractory, no downsample)."""
+    st = profile.events
+    return not st.refractory.enabled and st.downsample.spatial_factor == 1.0
+
+
+def stage_into(
+    events: np.ndarray,
+    profile: Profile,
+    sensor_size: tuple[int, int, int],
+    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> int:
+    """:func:`events_stage` writing its output into columns; returns the number of events.
+
+    Args:
+        events: ``[n]`` EVENT_DTYPE of one sample, absolute timestamps (us), time-sorted.
+        profile: the build profile; sensor_size: ``(W, H, P)`` of ``events``.
+        out: ``(x int16, y int16, t int64, p uint8)`` 1-D arrays with room for ``n`` events
+            (e.g. a recording's output buffer); the output sensor size is
+            ``profile.events_sensor_size(sensor_size)``.
+    """
+    if not _fused(profile):
+        ev, _ = events_stage(events, profile, sensor_size)
+        for col, k in zip(out, EVENT_FIELDS, strict=True):
+            col[: len(ev)] = ev[k]
+        return len(ev)
+    from eventpipe.kernels.stage import stage_columns
+
+    st = profile.events
+    return stage_columns(
+        events,
+        sensor_size,
+        out,
+        time_align=st.time_align,
+        denoise_filter_time_us=st.denoise.filter_time_us if st.denoise.enabled else None,
+        floor_ms=st.floor_ms,
+    )
+
+
 def view_frames(
     events: np.ndarray,
     profile: Profile,
@@ -94,17 +138,24 @@ def view_frames(
     """Bin stage output into view ``view`` (sparse frames sorted by (bin, p, y, x)).
 
     Args:
-        events: output of :func:`events_stage` (t from 0, us).
+        events: output of :func:`events_stage` (t from 0, us), structured or as a mapping of
+            columns ``x, y, t, p``.
         profile: the build profile; view: a key of ``profile.views``.
         sensor_size: ``(W, H, P)`` of ``events`` (after ``events.downsample``).
         out: optional output arrays, see :func:`eventpipe.kernels.binning.bin_sparse`.
     """
-    from eventpipe.kernels import bin_sparse, downsample
+    from eventpipe.kernels import bin_sparse
 
     v = profile.views[view]
-    if v.spatial_factor != 1.0:
-        events, sensor_size = downsample(events, sensor_size, v.spatial_factor)
-    return bin_sparse(events, sensor_size, v.dt_us, v.binning, n_bins_rule=N_BINS_RULE, out=out)
+    return bin_sparse(
+        events,
+        sensor_size,
+        v.dt_us,
+        v.binning,
+        n_bins_rule=N_BINS_RULE,
+        out=out,
+        spatial_factor=v.spatial_factor,
+    )
 
 
 @dataclass
@@ -207,42 +258,44 @@ def process_recording(
     t_slice = time.perf_counter()
     n = len(sliced)
     rows = np.zeros(n, dtype=SAMPLES_DTYPE)
-    stage_out: list[np.ndarray] = []
-    out_size = sensor_size
-    for i, (meta, ev) in enumerate(sliced):
+    for i, (meta, _ev) in enumerate(sliced):
         for name in SAMPLES_DTYPE.names:
             if name in ("event_offset",):
                 continue
             rows[name][i] = getattr(meta, name)
-        out, out_size = events_stage(ev, profile, sensor_size)
-        stage_out.append(out)
-    n_raw = len(raw)
-    del sliced, raw
-    t_stage_done = time.perf_counter()
-    counts = np.array([len(e) for e in stage_out], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    n_ev = int(offsets[-1])
-    # one buffer for every large output column: events (exact) and each view's entries (at most
-    # one per event); the kernels write into it, nothing is concatenated afterwards
+    out_size = profile.events_sensor_size(sensor_size)
+    # one buffer for every large output column: events and each view's entries (at most one
+    # per event); capacity = the samples' raw events (denoise only drops), of which the pages
+    # never written cost no memory. The kernels write into it, nothing is concatenated or
+    # copied afterwards.
+    cap = sum(len(ev) for _, ev in sliced)
     columns: dict[str, tuple[Any, int]] = {
-        f"events/{k}": (dt, n_ev) for k, dt in EVENT_FIELDS.items()
+        f"events/{k}": (dt, cap) for k, dt in EVENT_FIELDS.items()
     }
     for name, v in profile.views.items():
         dtypes = {**VIEW_FIELDS, "value": VIEW_VALUE_DTYPES[v.binning]}
-        columns.update({f"views/{name}/{k}": (dt, n_ev) for k, dt in dtypes.items()})
+        columns.update({f"views/{name}/{k}": (dt, cap) for k, dt in dtypes.items()})
     arena = Arena(columns, transfer_dir, owner)
-    events = {k: arena[f"events/{k}"] for k in EVENT_FIELDS}
-    for i, e in enumerate(stage_out):
-        a, b = int(offsets[i]), int(offsets[i + 1])
-        for k, col in events.items():
-            col[a:b] = e[k]
+    ev_cols = [arena[f"events/{k}"] for k in EVENT_FIELDS]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    pos_ev = 0
+    for i, (_meta, ev) in enumerate(sliced):
+        pos_ev += stage_into(ev, profile, sensor_size, tuple(c[pos_ev:] for c in ev_cols))
+        offsets[i + 1] = pos_ev
+    n_raw = len(raw)
+    del sliced, raw
+    counts = np.diff(offsets)
+    events = {k: arena.trim(f"events/{k}", pos_ev) for k in EVENT_FIELDS}
+    t_stage_done = time.perf_counter()
     t_copy = time.perf_counter()
     names = list(profile.views)
     cols = {name: [arena[f"views/{name}/{k}"] for k in VIEW_KEYS] for name in names}
     voff = {name: np.zeros(n + 1, dtype=np.int64) for name in names}
     n_bins = {name: np.zeros(n, dtype=np.int32) for name in names}
     pos = dict.fromkeys(names, 0)
-    for i, e in enumerate(stage_out):
+    for i in range(n):
+        a, b = int(offsets[i]), int(offsets[i + 1])
+        e = {k: col[a:b] for k, col in events.items()}
         for name in names:  # every view of a sample while its events are in cache
             out = tuple(c[pos[name] :] for c in cols[name])
             sf = view_frames(e, profile, name, out_size, out=out)
@@ -254,7 +307,6 @@ def process_recording(
         views[name] = {k: arena.trim(f"views/{name}/{k}", pos[name]) for k in VIEW_KEYS}
         views[name]["offsets"] = voff[name]
         views[name]["n_bins"] = n_bins[name]
-    del stage_out
     rows["n_events"] = counts
     rows["event_offset"] = offsets[:-1]
     t_stage = t_stage_done - t_slice

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from eventpipe.errors import FormatError
 from eventpipe.events import empty_events, make_events
-from eventpipe.kernels import bin_dense, bin_sparse, n_bins_for
+from eventpipe.kernels import bin_dense, bin_sparse, downsample, n_bins_for
 from eventpipe.kernels.binning import VALUE_DTYPES
 from tests.reference_kernels import (
     ref_bin_counts,
@@ -201,3 +201,50 @@ def test_large_random_sample_equals_tonic():
     np.testing.assert_array_equal(
         bin_dense(ev, size, 20_000), T.ToFrame(size, time_window=20_000)(ev.copy())
     )
+
+
+FACTORS = st.one_of(
+    st.sampled_from([1.0, 0.5, 0.25, 0.3, (0.3, 0.5), (1.0, 0.25)]),
+    st.floats(0.05, 1.0),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(sensor_and_events(max_side=9), sensor_and_events(max_side=9, sorted_t=False)),
+    DTS,
+    st.sampled_from(sorted(VALUE_DTYPES)),
+    FACTORS,
+    st.booleans(),
+)
+def test_spatial_factor_equals_downsample_then_bin(size_ev, dt, binning, factor, columns):
+    """Binning with the view's spatial factor on the fly == tonic Downsample, then binning; the
+    events may come as a structured array or as a mapping of columns."""
+    size, ev = size_ev
+    if size[2] == 1:
+        ev["p"] = 0
+    down, dsize = downsample(ev, size, factor)
+    want = bin_sparse(down, dsize, dt, binning)
+    src = {k: np.ascontiguousarray(ev[k]) for k in "xytp"} if columns else ev
+    got = bin_sparse(src, size, dt, binning, spatial_factor=factor)
+    assert got.sensor_size == want.sensor_size == dsize
+    assert got.n_bins == want.n_bins
+    for k in ("bin", "p", "y", "x", "value"):
+        np.testing.assert_array_equal(getattr(got, k), getattr(want, k), err_msg=k)
+        assert getattr(got, k).dtype == getattr(want, k).dtype
+
+
+def test_spatial_factor_errors_are_downsample_errors():
+    ev = make_events([1, 40], [1, 1], [0, 5], [0, 1])
+    for factor in (0.25, (0.5, 1.0)):
+        with pytest.raises(FormatError) as want:
+            downsample(ev, (32, 32, 2), factor)
+        with pytest.raises(FormatError) as got:
+            bin_sparse(ev, (32, 32, 2), 1000, "SUM", spatial_factor=factor)
+        assert str(got.value) == str(want.value)
+    ev = make_events([1, 4], [1, 1], [0, 5], [0, 2])  # polarity off the sensor
+    with pytest.raises(FormatError) as want:
+        bin_sparse(downsample(ev, (8, 8, 2), 0.5)[0], (4, 4, 2), 1000)
+    with pytest.raises(FormatError) as got:
+        bin_sparse(ev, (8, 8, 2), 1000, spatial_factor=0.5)
+    assert str(got.value) == str(want.value)

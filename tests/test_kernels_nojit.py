@@ -34,6 +34,14 @@ SCRIPT = textwrap.dedent(
 
 RUN = textwrap.dedent(
     """
+    def _stage(ev, size):
+        import numpy as np
+        from eventpipe.kernels.stage import stage_columns
+
+        cols = tuple(np.empty(len(ev), d) for d in (np.int16, np.int16, np.int64, np.uint8))
+        n = stage_columns(ev, size, cols, denoise_filter_time_us=2000)
+        return np.stack([cols[2][:n], cols[0][:n].astype(np.int64)], axis=1)
+
     def run(ev):
         import numpy as np
         import eventpipe.kernels as K
@@ -51,6 +59,9 @@ RUN = textwrap.dedent(
             "down_x": K.downsample(ev, size, (0.3, 0.5), 0.001)[0]["x"],
             "down_t": K.downsample(ev, size, (0.3, 0.5), 0.001)[0]["t"],
             "floor": K.floor_ms_us(K.time_align(ev, "first"), int(ev["t"][0]))["t"],
+            "stage_t": _stage(ev, size)[:, 0],
+            "stage_x": _stage(ev, size)[:, 1],
+            "bin_down": K.bin_sparse(ev, size, 1000, "SUM", spatial_factor=0.3).value,
             "bin": sf.bin, "p": sf.p, "y": sf.y, "x": sf.x, "value": sf.value,
             "dense": sf.dense(2, 9),
             "batch": out,

@@ -55,9 +55,9 @@ def scan_bounds(x, y, p, width, height, n_pol):
 
 def off_sensor_error(events: np.ndarray, i: int, sensor_size, where: str = "events"):
     """The :class:`FormatError` for event ``i`` lying outside ``sensor_size``."""
-    e = events[i]
+    x, y, p = (int(events[k][i]) for k in ("x", "y", "p"))  # structured array or columns
     return FormatError(
-        f"{where}: event {i} (x={int(e['x'])}, y={int(e['y'])}, p={int(e['p'])}) is outside "
+        f"{where}: event {i} (x={x}, y={y}, p={p}) is outside "
         f"the sensor (W, H, P)={tuple(int(v) for v in sensor_size)}"
     )
 

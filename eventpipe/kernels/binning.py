@@ -28,6 +28,7 @@ turns them into ``[T, P, H, W]`` frames equal to tonic's (``> 0`` for ``OR``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -155,11 +156,16 @@ def _emit(scratch, touched, tmp, counts, n_bits, n_touched, b, pos, wb, hb, outs
 
 
 @jit
-def bin_counts_kernel(x, y, p, t, order, t0, dt, n_bins, width, height, n_pol, outs):
+def bin_counts_kernel(
+    x, y, p, t, order, t0, dt, n_bins, width, height, n_pol, outs, fx=1.0, fy=1.0, in_w=0, in_h=0
+):
     """Count events per ``(bin, p, y, x)``, emitting entries sorted by ``(bin, p, y, x)``.
 
     Args:
         x, y, p, t: 1-D event fields (t int64 us).
+        fx, fy, in_w, in_h: spatial factors applied first (tonic ``Downsample``:
+            ``x' = int(x * fx)``, float64 product) to events on an ``in_w x in_h`` sensor;
+            ``width, height`` are the sizes after it (ignored unless a factor differs from 1).
         order: empty for time-sorted input (events ``0..n-1``), else the indices of the events
             inside the bins grouped by bin (from :func:`bin_order_kernel`).
         t0, dt, n_bins: bin ``k`` is ``[t0 + k*dt, t0 + (k+1)*dt)``.
@@ -186,6 +192,9 @@ def bin_counts_kernel(x, y, p, t, order, t0, dt, n_bins, width, height, n_pol, o
     touched = np.empty(size, dtype=np.int64)
     tmp = np.empty(size, dtype=np.int64)
     counts = np.zeros(257, dtype=np.int64)
+    scaled = fx != 1.0 or fy != 1.0
+    iw = in_w if scaled else width
+    ih = in_h if scaled else height
     use_order = order.shape[0] > 0
     n = order.shape[0] if use_order else t.shape[0]
     t_end = t0 + n_bins * dt
@@ -207,7 +216,7 @@ def bin_counts_kernel(x, y, p, t, order, t0, dt, n_bins, width, height, n_pol, o
                 bad = p[i] != p_first
             else:
                 bad = p[i] >= n_pol
-            if bad or x[i] < 0 or x[i] >= width or y[i] < 0 or y[i] >= height:
+            if bad or x[i] < 0 or x[i] >= iw or y[i] < 0 or y[i] >= ih:
                 return pos, max_count, 2, i
         if ti >= t_end or ti < t0:
             continue
@@ -217,7 +226,12 @@ def bin_counts_kernel(x, y, p, t, order, t0, dt, n_bins, width, height, n_pol, o
             cur = (ti - t0) // dt
             next_edge = t0 + (cur + 1) * dt
         pp = 0 if n_pol == 1 else np.int64(p[i])
-        k = (((pp << hb) | np.int64(y[i])) << wb) | np.int64(x[i])
+        xi = np.int64(x[i])
+        yi = np.int64(y[i])
+        if scaled:
+            xi = np.int64(np.float64(xi) * fx)
+            yi = np.int64(np.float64(yi) * fy)
+        k = (((pp << hb) | yi) << wb) | xi
         c = scratch[k] + 1
         if c == 1:
             touched[n_touched] = k
@@ -267,17 +281,19 @@ def _dt(dt_us) -> int:
 
 
 def bin_sparse(
-    events: np.ndarray,
+    events: np.ndarray | Mapping[str, np.ndarray],
     sensor_size,
     dt_us: int,
     binning: Binning = "OR",
     n_bins_rule: NBinsRule = "tonic",
     out: tuple[np.ndarray, ...] | None = None,
+    spatial_factor: float | tuple[float, float] = 1.0,
 ) -> SparseFrames:
     """Bin events into sparse frames of width ``dt_us`` (tonic ``ToFrame(time_window=dt_us)``).
 
     Args:
-        events: structured events (``EVENT_DTYPE``), t in us, time-sorted (see module doc).
+        events: structured events (``EVENT_DTYPE``) or a mapping of 1-D columns ``x, y, t, p``
+            of those dtypes, t in us, time-sorted (see module doc).
         sensor_size: ``(W, H, P)``, P in {1, 2}; coordinates are checked against it.
         dt_us: bin width in us.
         binning: ``"OR"`` (u1 ones), ``"SUM"`` (u2 saturating counts) or ``"SUM_NORM"``
@@ -286,11 +302,15 @@ def bin_sparse(
         out: optional ``(bin i4, p u1, y i2, x i2, value)`` arrays of at least ``len(events)``
             elements each (value of the binning's dtype): the entries are written there (e.g.
             straight into a recording's output buffer) and returned as views of them.
+        spatial_factor: bin ``downsample(events, sensor_size, spatial_factor)`` instead (tonic
+            ``Downsample`` truncation, :func:`eventpipe.kernels.downsample`), computed on the
+            fly; the frames' sensor size is then the downsampled one.
 
     Returns:
         :class:`SparseFrames` with entries sorted by ``(bin, p, y, x)``, unique.
     """
-    events = event_array(events)
+    if not isinstance(events, Mapping):
+        events = event_array(events)
     w, h, npol = sensor_dims(sensor_size)
     if npol > 2:
         raise ValueError(f"at most 2 polarities are supported, got sensor_size {sensor_size!r}")
@@ -298,10 +318,20 @@ def bin_sparse(
         raise ValueError(f"binning must be one of {sorted(VALUE_DTYPES)}, got {binning!r}")
     dt = _dt(dt_us)
     vdt = VALUE_DTYPES[binning]
-    size = (w, h, npol)
-    n = len(events)
+    t = events["t"]
+    n = len(t)
     if out is not None:
         _check_out(out, n, vdt)
+    if spatial_factor != 1.0:
+        from eventpipe.kernels.downsample import _factors, downsample, downsampled_size
+
+        fx, fy = _factors(spatial_factor)
+        in_w, in_h = w, h
+        w, h, npol = downsampled_size((w, h, npol), (fx, fy))
+    else:
+        fx = fy = 1.0
+        in_w, in_h = w, h
+    size = (w, h, npol)
     if n == 0:
         nb = n_bins_for(0, 0, dt, n_bins_rule)
         e = np.empty(0)
@@ -316,7 +346,6 @@ def bin_sparse(
             dt,
             binning,
         )
-    t = events["t"]
     x, y, p = events["x"], events["y"], events["p"]
     t0 = int(t[0])
     nb = n_bins_for(t0, int(t[-1]), dt, n_bins_rule)
@@ -325,7 +354,14 @@ def bin_sparse(
     else:
         outs = tuple(np.empty(n, d) for d in (np.int32, np.uint8, np.int16, np.int16, np.int32))
     none = np.empty(0, dtype=np.int64)
-    pos, max_count, status, i = bin_counts_kernel(x, y, p, t, none, t0, dt, nb, w, h, npol, outs)
+    pos, max_count, status, i = bin_counts_kernel(
+        x, y, p, t, none, t0, dt, nb, w, h, npol, outs, fx, fy, in_w, in_h
+    )
+    if status != 0 and (fx, fy) != (1.0, 1.0):
+        # off the sensor or not time-sorted: the unfused path (its checks and errors)
+        ev = events if not isinstance(events, Mapping) else _as_structured(events)
+        ev, _ = downsample(ev, (in_w, in_h, npol), (fx, fy))
+        return bin_sparse(ev, size, dt, binning, n_bins_rule, out)
     if status == 2:
         if npol == 1 and 0 <= x[i] < w and 0 <= y[i] < h:
             raise ValueError("single-polarity sensor (P=1), but the events have both polarities")
@@ -357,6 +393,12 @@ def bin_sparse(
     else:
         np.divide(o_cnt, np.float32(max(max_count, 1)), out=value, dtype=np.float32)
     return SparseFrames(nb, o_bin, o_p, o_y, o_x, value, size, dt, binning)
+
+
+def _as_structured(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    from eventpipe.events import make_events
+
+    return make_events(columns["x"], columns["y"], columns["t"], columns["p"])
 
 
 def _check_out(out, n: int, vdt: np.dtype) -> None:

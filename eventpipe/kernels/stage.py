@@ -1,0 +1,181 @@
+"""The events stage's time alignment, denoise and ms flooring fused into two passes.
+
+:func:`stage_columns` computes exactly what these kernels do one after the other (each a pass
+over the events, plus a compaction and two copies)::
+
+    time_align(events)                          # t -= min(t)                  tonic TimeAlignment
+    denoise(events, sensor_size, filter_time)   # 4-neighbour filter           tonic Denoise
+    floor_ms_us(events, origin_us=min(t))       # the published ms clock
+    t -= t[0]                                   # the first kept event at t = 0
+
+Pass 1 (:func:`stage_scan_kernel`) finds ``min(t)``, the largest x and y (tonic's ``Denoise``
+takes its neighbourhood bounds from the sample) and the first event off the sensor. Pass 2
+(:func:`stage_kernel`) runs the denoise filter on the aligned times and writes each kept event,
+with its final timestamp, straight into separate output columns (e.g. a recording's output
+buffer), so nothing is compacted or copied afterwards.
+
+Times are in microseconds. With ``floor_ms`` the output time of a kept event at absolute time
+``t`` is ``(t // 1000) * 1000 - (t_k // 1000) * 1000`` where ``t_k`` is the first kept event
+(see :mod:`eventpipe.kernels.align` for why flooring happens on the absolute clock); without it,
+``t - t_k``. Time alignment changes what denoise sees (its pixel memory starts at time 0), so
+``time_align=False`` denoises the absolute times, as the unfused chain does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eventpipe.kernels._common import event_array, off_sensor_error, sensor_dims
+from eventpipe.kernels._jit import jit
+from eventpipe.kernels.denoise import _filter_time
+
+
+@jit
+def stage_scan_kernel(x, y, t, width, height):
+    """``(i_off, max_x, max_y, t_min)`` of 1-D ``x, y, t`` (t int64 us).
+
+    ``i_off`` is the first event with x or y outside ``[0, width) x [0, height)`` (-1 if none);
+    ``max_x`` and ``max_y`` are taken over the events before it, ``t_min`` over all events.
+    """
+    n = t.shape[0]
+    mx = np.int64(-1)
+    my = np.int64(-1)
+    lo = np.int64(0)
+    tmin = t[0]
+    for i in range(n):  # branch-free: extremes only
+        xi = np.int64(x[i])
+        yi = np.int64(y[i])
+        mx = max(mx, xi)
+        my = max(my, yi)
+        lo = min(lo, min(xi, yi))
+        tmin = min(tmin, t[i])
+    if lo >= 0 and mx < width and my < height:
+        return np.int64(-1), mx, my, tmin
+    mx = np.int64(-1)  # something is off the sensor: find the first such event
+    my = np.int64(-1)
+    for i in range(n):
+        xi = np.int64(x[i])
+        yi = np.int64(y[i])
+        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+            return np.int64(i), mx, my, tmin
+        mx = max(mx, xi)
+        my = max(my, yi)
+    return np.int64(-1), mx, my, tmin
+
+
+#: memory of the pixels around the sample's bounds: never counts as a recent neighbour
+_NEVER = -(1 << 62)
+
+
+@jit
+def stage_kernel(
+    x, y, t, p, shift, denoise_on, width, height, filter_time, floor_on, ox, oy, ot, op
+):
+    """Denoise (optional) and write the kept events with their stage output time.
+
+    Args:
+        x, y, t, p: 1-D input fields (t int64 us, absolute), x < width, y < height.
+        shift: subtracted from t before denoising (``min(t)`` for time alignment, else 0).
+        denoise_on: apply the tonic ``Denoise`` filter (memory ``width * height``, initialised
+            to 0; keep if a 4-neighbour fired earlier with ``t - t_nb < filter_time``).
+        floor_on: output ``(t // 1000) * 1000 - (t_k // 1000) * 1000`` (t_k: first kept event);
+            else ``t - t_k``.
+        ox, oy, ot, op: output columns with room for every event (int16, int16, int64, uint8).
+
+    Returns:
+        The number of events written.
+
+    The pixel memory is ``(height + 2) x (width + 2)`` with a border that never fired, so the
+    four neighbour tests need no bounds checks; every event is written at the next output
+    position, which advances only when it is kept (no unpredictable branch per event).
+    """
+    n = t.shape[0]
+    w2 = width + 2
+    last = np.zeros((height + 2) * w2 if denoise_on else 0, dtype=np.int64)
+    if denoise_on:
+        for c in range(w2):
+            last[c] = _NEVER
+            last[(height + 1) * w2 + c] = _NEVER
+        for r in range(height + 2):
+            last[r * w2] = _NEVER
+            last[r * w2 + width + 1] = _NEVER
+    j = 0
+    first = np.int64(0)
+    for i in range(n):
+        ta = t[i]
+        xi = np.int64(x[i])
+        yi = np.int64(y[i])
+        ok = True
+        if denoise_on:
+            ti = ta - shift
+            k = (yi + 1) * w2 + xi + 1
+            last[k] = ti
+            ok = (
+                (ti - last[k - 1] < filter_time)
+                | (ti - last[k + 1] < filter_time)
+                | (ti - last[k - w2] < filter_time)
+                | (ti - last[k + w2] < filter_time)
+            )
+        v = (ta // 1000) * 1000 if floor_on else ta
+        if j == 0:
+            first = v
+        ox[j] = xi
+        oy[j] = yi
+        ot[j] = v - first
+        op[j] = p[i]
+        j += np.int64(ok)
+    return j
+
+
+def stage_columns(
+    events: np.ndarray,
+    sensor_size,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    *,
+    time_align: bool = True,
+    denoise_filter_time_us=None,
+    floor_ms: bool = True,
+) -> int:
+    """Align, denoise and floor one sample's events into output columns (see the module doc).
+
+    Args:
+        events: ``[n]`` structured events (``EVENT_DTYPE``) of one sample, t in us (absolute).
+        sensor_size: ``(W, H, P)``; with denoise, x and y are checked against it.
+        out: ``(x int16, y int16, t int64, p uint8)`` 1-D writable arrays of at least ``n``
+            elements; the kept events are written to their first elements, t re-zeroed at the
+            first kept event (us).
+        time_align: denoise aligned times (tonic ``TimeAlignment`` first), else absolute times.
+        denoise_filter_time_us: tonic ``Denoise(filter_time)`` in us; None = no denoise.
+        floor_ms: floor to whole ms of the absolute clock (:func:`eventpipe.kernels.floor_ms_us`).
+
+    Returns:
+        The number of events written (the kept events, in input order).
+
+    Raises:
+        FormatError: with denoise, an event off the sensor (as :func:`eventpipe.kernels.denoise`).
+    """
+    events = event_array(events)
+    n = len(events)
+    ox, oy, ot, op = out
+    want = (np.int16, np.int16, np.int64, np.uint8)
+    for a, d in zip(out, want, strict=True):
+        if a.dtype != d or a.ndim != 1 or len(a) < n or not a.flags.writeable:
+            raise ValueError("out must be writable 1-D (int16, int16, int64, uint8) arrays of >= n")
+    if n == 0:
+        return 0
+    w, h, _ = sensor_dims(sensor_size)
+    x, y, t, p = events["x"], events["y"], events["t"], events["p"]
+    denoise_on = denoise_filter_time_us is not None
+    ft = _filter_time(denoise_filter_time_us) if denoise_on else 0
+    bad, mx, my, tmin = stage_scan_kernel(x, y, t, w, h)
+    if denoise_on and bad >= 0:
+        raise off_sensor_error(events, int(bad), (w, h, int(sensor_size[2])))
+    shift = int(tmin) if time_align else 0
+    return int(
+        stage_kernel(
+            x, y, t, p, shift, denoise_on, int(mx) + 1, int(my) + 1, ft, floor_ms, ox, oy, ot, op
+        )
+    )
+
+
+__all__ = ["stage_columns", "stage_kernel", "stage_scan_kernel"]
