@@ -35,15 +35,13 @@ from typing import Literal
 import numpy as np
 
 from eventpipe.kernels._common import check_bounds, event_array, off_sensor_error, sensor_dims
-from eventpipe.kernels._jit import jit
+from eventpipe.kernels._jit import DISABLED, jit
 
 Binning = Literal["OR", "SUM", "SUM_NORM"]
 NBinsRule = Literal["tonic", "complete"]
 VALUE_DTYPES = {"OR": np.dtype("u1"), "SUM": np.dtype("<u2"), "SUM_NORM": np.dtype("<f4")}
-#: bins with at most this many touched pixels are sorted by insertion, larger ones by LSD radix
-#: sort on the flat pixel index (measured on 10 M DVS-like events: radix beats numpy's quicksort
-#: 3-4x from ~30 keys up, and beats scanning the dense P*H*W scratch at every bin size tried)
-INSERTION_MAX = 24
+#: what the binning kernel writes as value (see :func:`bin_counts_kernel`)
+VALUE_MODES = {"OR": 1, "SUM": 2, "SUM_NORM": 0}
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,88 +93,105 @@ class SparseFrames:
         )
 
 
-@jit
-def _radix_pass(src, dst, n, shift, counts):
-    """Stable counting sort of ``src[:n]`` on bits ``shift..shift+7`` into ``dst``."""
-    for b in range(257):
-        counts[b] = 0
-    for j in range(n):
-        counts[((src[j] >> shift) & 255) + 1] += 1
-    for b in range(256):
-        counts[b + 1] += counts[b]
-    for j in range(n):
-        d = (src[j] >> shift) & 255
-        dst[counts[d]] = src[j]
-        counts[d] += 1
+if DISABLED:
+
+    def _ctz(v):
+        """Trailing zero bits of a non-zero integer (plain-Python path)."""
+        v = int(v)
+        return (v & -v).bit_length() - 1
+
+else:
+    from numba.cpython.unsafe.numbers import trailing_zeros as _ctz
 
 
 @jit
-def sort_keys(keys, n, tmp, counts, n_bits):
-    """Sort ``keys[:n]`` (non-negative, ``< 2**n_bits``) in place: insertion or 8-bit LSD radix."""
-    if n <= INSERTION_MAX:
-        for j in range(1, n):
-            v = keys[j]
-            i = j - 1
-            while i >= 0 and keys[i] > v:
-                keys[i + 1] = keys[i]
-                i -= 1
-            keys[i + 1] = v
-        return
-    n_pass = (n_bits + 7) // 8
-    for k in range(n_pass):
-        if k % 2 == 0:
-            _radix_pass(keys, tmp, n, 8 * k, counts)
-        else:
-            _radix_pass(tmp, keys, n, 8 * k, counts)
-    if n_pass % 2 == 1:  # odd number of passes: the result is in tmp
-        for j in range(n):
-            keys[j] = tmp[j]
+def _emit(scratch, bits, summary, b, pos, wb, hb, outs, vmode):
+    """Write the touched pixels of bin ``b`` in key order and reset them.
 
+    ``bits`` has bit ``k`` set for every touched key ``k = p << (hb + wb) | y << wb | x`` (so
+    key order is ``(p, y, x)`` order), ``summary`` bit ``w`` for every non-zero word ``bits[w]``;
+    both are scanned from the lowest set bit up, so nothing is sorted. The value written is the
+    count (``vmode`` 0), 1 (``vmode`` 1, OR) or the count saturated at 65535 (``vmode`` 2, SUM).
 
-@jit
-def _emit(scratch, touched, tmp, counts, n_bits, n_touched, b, pos, wb, hb, outs):
-    """Write the touched pixels of bin ``b`` in key order, reset them; returns the new pos.
-
-    Keys are ``p << (hb + wb) | y << wb | x``, so key order is ``(p, y, x)`` order.
+    Returns:
+        ``(pos, max_count)``: the next output position and the largest count of the bin.
     """
     o_bin, o_p, o_y, o_x, o_cnt = outs
-    sort_keys(touched, n_touched, tmp, counts, n_bits)
     wmask = (1 << wb) - 1
     hmask = (1 << hb) - 1
-    for j in range(n_touched):
-        k = touched[j]
-        o_bin[pos] = b
-        o_p[pos] = k >> (wb + hb)
-        o_y[pos] = (k >> wb) & hmask
-        o_x[pos] = k & wmask
-        o_cnt[pos] = scratch[k]
-        scratch[k] = 0
-        pos += 1
-    return pos
+    one = np.uint64(1)
+    max_count = 0
+    for a in range(summary.shape[0]):
+        s1 = summary[a]
+        summary[a] = 0
+        while s1 != 0:
+            w = (a << 6) + np.int64(_ctz(s1))
+            s1 &= s1 - one
+            word = bits[w]
+            bits[w] = 0
+            while word != 0:
+                k = (w << 6) + np.int64(_ctz(word))
+                word &= word - one
+                c = scratch[k]
+                scratch[k] = 0
+                o_bin[pos] = b
+                o_p[pos] = k >> (wb + hb)
+                o_y[pos] = (k >> wb) & hmask
+                o_x[pos] = k & wmask
+                if vmode == 1:
+                    o_cnt[pos] = 1
+                elif vmode == 2:
+                    o_cnt[pos] = min(c, 65535)
+                else:
+                    o_cnt[pos] = c
+                max_count = max(max_count, c)
+                pos += 1
+    return pos, max_count
 
 
 @jit
 def bin_counts_kernel(
-    x, y, p, t, order, t0, dt, n_bins, width, height, n_pol, outs, fx=1.0, fy=1.0, in_w=0, in_h=0
+    x,
+    y,
+    p,
+    t,
+    order,
+    t0,
+    dt,
+    n_bins,
+    width,
+    height,
+    n_pol,
+    outs,
+    fx=1.0,
+    fy=1.0,
+    in_w=0,
+    in_h=0,
+    vmode=0,
 ):
     """Count events per ``(bin, p, y, x)``, emitting entries sorted by ``(bin, p, y, x)``.
 
     Args:
         x, y, p, t: 1-D event fields (t int64 us).
-        fx, fy, in_w, in_h: spatial factors applied first (tonic ``Downsample``:
-            ``x' = int(x * fx)``, float64 product) to events on an ``in_w x in_h`` sensor;
-            ``width, height`` are the sizes after it (ignored unless a factor differs from 1).
         order: empty for time-sorted input (events ``0..n-1``), else the indices of the events
             inside the bins grouped by bin (from :func:`bin_order_kernel`).
         t0, dt, n_bins: bin ``k`` is ``[t0 + k*dt, t0 + (k+1)*dt)``.
         width, height, n_pol: the sensor; ``n_pol == 1`` maps every event to p = 0.
-        outs: ``(bin i4, p u1, y i2, x i2, count i4)`` arrays, each as long as the events binned.
+        outs: ``(bin i4, p u1, y i2, x i2, value)`` arrays, each as long as the events binned;
+            value: the count (``vmode`` 0, int32), 1 (``vmode`` 1, OR, uint8) or the count
+            saturated at 65535 (``vmode`` 2, SUM, uint16).
+        fx, fy, in_w, in_h: spatial factors applied first (tonic ``Downsample``:
+            ``x' = int(x * fx)``, float64 product) to events on an ``in_w x in_h`` sensor;
+            ``width, height`` are the sizes after it (ignored unless a factor differs from 1).
 
     Returns:
         ``(n_entries, max_count, status, index)``. Without ``order`` every event is checked:
         ``status`` 1 = ``t[index] < t[index - 1]`` (not time-sorted, nothing usable was written),
         2 = event ``index`` is off the sensor (or, with ``n_pol == 1``, has another polarity than
         event 0). 0 = done.
+
+    Per bin, a count per key (int32 ``[P * 2**hb * 2**wb]``) and a bitmap of the touched keys
+    with a one-bit-per-word summary; a bin's entries are read off the bitmap in key order.
     """
     wb = 0  # bits for x and y: keys are p << (hb + wb) | y << wb | x
     while (1 << wb) < width:
@@ -185,13 +200,11 @@ def bin_counts_kernel(
     while (1 << hb) < height:
         hb += 1
     size = np.int64(n_pol) << (wb + hb)
-    n_bits = 8
-    while (1 << n_bits) < size:
-        n_bits += 8
+    n_words = (size + 63) >> 6
     scratch = np.zeros(size, dtype=np.int32)
-    touched = np.empty(size, dtype=np.int64)
-    tmp = np.empty(size, dtype=np.int64)
-    counts = np.zeros(257, dtype=np.int64)
+    bits = np.zeros(n_words, dtype=np.uint64)
+    summary = np.zeros((n_words + 63) >> 6, dtype=np.uint64)
+    one = np.uint64(1)
     scaled = fx != 1.0 or fy != 1.0
     iw = in_w if scaled else width
     ih = in_h if scaled else height
@@ -200,7 +213,6 @@ def bin_counts_kernel(
     t_end = t0 + n_bins * dt
     cur = np.int64(0)
     next_edge = t0 + dt
-    n_touched = 0
     pos = 0
     max_count = 0
     prev = t0
@@ -221,8 +233,8 @@ def bin_counts_kernel(
         if ti >= t_end or ti < t0:
             continue
         if ti >= next_edge:
-            pos = _emit(scratch, touched, tmp, counts, n_bits, n_touched, cur, pos, wb, hb, outs)
-            n_touched = 0
+            pos, mc = _emit(scratch, bits, summary, cur, pos, wb, hb, outs, vmode)
+            max_count = max(max_count, mc)
             cur = (ti - t0) // dt
             next_edge = t0 + (cur + 1) * dt
         pp = 0 if n_pol == 1 else np.int64(p[i])
@@ -232,14 +244,12 @@ def bin_counts_kernel(
             xi = np.int64(np.float64(xi) * fx)
             yi = np.int64(np.float64(yi) * fy)
         k = (((pp << hb) | yi) << wb) | xi
-        c = scratch[k] + 1
-        if c == 1:
-            touched[n_touched] = k
-            n_touched += 1
-        scratch[k] = c
-        if c > max_count:
-            max_count = c
-    pos = _emit(scratch, touched, tmp, counts, n_bits, n_touched, cur, pos, wb, hb, outs)
+        scratch[k] += 1
+        w = k >> 6
+        bits[w] |= one << np.uint64(k & 63)
+        summary[w >> 6] |= one << np.uint64(w & 63)
+    pos, mc = _emit(scratch, bits, summary, cur, pos, wb, hb, outs, vmode)
+    max_count = max(max_count, mc)
     return pos, max_count, 0, -1
 
 
@@ -349,13 +359,15 @@ def bin_sparse(
     x, y, p = events["x"], events["y"], events["p"]
     t0 = int(t[0])
     nb = n_bins_for(t0, int(t[-1]), dt, n_bins_rule)
+    vmode = VALUE_MODES[binning]
+    cnt_dt = np.int32 if vmode == 0 else vdt  # SUM_NORM divides the counts afterwards
     if out is not None:
-        outs = (*(a[:n] for a in out[:4]), np.empty(n, np.int32))
+        outs = (*(a[:n] for a in out[:4]), out[4][:n] if vmode else np.empty(n, np.int32))
     else:
-        outs = tuple(np.empty(n, d) for d in (np.int32, np.uint8, np.int16, np.int16, np.int32))
+        outs = tuple(np.empty(n, d) for d in (np.int32, np.uint8, np.int16, np.int16, cnt_dt))
     none = np.empty(0, dtype=np.int64)
     pos, max_count, status, i = bin_counts_kernel(
-        x, y, p, t, none, t0, dt, nb, w, h, npol, outs, fx, fy, in_w, in_h
+        x, y, p, t, none, t0, dt, nb, w, h, npol, outs, fx, fy, in_w, in_h, vmode
     )
     if status != 0 and (fx, fy) != (1.0, 1.0):
         # off the sensor or not time-sorted: the unfused path (its checks and errors)
@@ -372,7 +384,9 @@ def bin_sparse(
             raise ValueError("single-polarity sensor (P=1), but the events have both polarities")
         order = bin_order_kernel(t, t0, dt, nb)
         if order.shape[0]:
-            res = bin_counts_kernel(x, y, p, t, order, t0, dt, nb, w, h, npol, outs)
+            res = bin_counts_kernel(
+                x, y, p, t, order, t0, dt, nb, w, h, npol, outs, 1.0, 1.0, 0, 0, vmode
+            )
             pos, max_count = res[0], res[1]
         else:
             pos, max_count = 0, 0
@@ -384,13 +398,8 @@ def bin_sparse(
         o_bin, o_p, o_y, o_x, o_cnt = (
             a[:pos] if 4 * pos >= 3 * n else a[:pos].copy() for a in outs
         )
-        value = np.empty(pos, dtype=vdt)
-    if binning == "OR":
-        value[...] = 1
-    elif binning == "SUM":
-        np.minimum(o_cnt, 65535, out=o_cnt)
-        value[...] = o_cnt
-    else:
+        value = o_cnt if vmode else np.empty(pos, dtype=vdt)
+    if vmode == 0:
         np.divide(o_cnt, np.float32(max(max_count, 1)), out=value, dtype=np.float32)
     return SparseFrames(nb, o_bin, o_p, o_y, o_x, value, size, dt, binning)
 
