@@ -67,6 +67,30 @@ def ref_downsample(events, fx, fy, tf=1.0):
     return out
 
 
+def ref_decode_aedat2(addresses, timestamps, orientation="published"):
+    """AEDAT 2.0 records -> (x, y, t, p) lists, from the rules in eventpipe.io.aedat2's doc."""
+    xs, ys, ps, ts = [], [], [], []
+    epoch, low, prev = 0, 0, None
+    for a, raw in zip(addresses, timestamps, strict=True):
+        a, raw = int(a), int(raw)
+        hi, lo = (a >> 8) & 0x7F, (a >> 1) & 0x7F
+        if orientation == "published":
+            xs.append(hi)
+            ys.append(lo)
+        else:
+            xs.append(127 - lo)
+            ys.append(hi)
+        ps.append(a & 1)
+        if prev is not None and raw - prev < -(2**31):
+            epoch += 1
+        elif prev is not None and raw - prev > 2**31:
+            epoch -= 1
+        low = min(low, epoch)
+        prev = raw
+        ts.append(raw + epoch * 2**32)
+    return xs, ys, [v - low * 2**32 for v in ts], ps
+
+
 def ref_n_bins(t, dt, rule="tonic"):
     if len(t) == 0:
         return 1 if rule == "tonic" else 0

@@ -360,6 +360,15 @@ def status(key):
                 return int(line.split()[1]) * 1024
 
 target, path = sys.argv[1], sys.argv[2]
+# load the Numba decoding kernel first (a fixed ~60 MiB of compiled code and LLVM state, not
+# a function of the input)
+import os, tempfile
+import numpy as np
+from eventpipe.io.aedat2 import write_aedat2
+from eventpipe.events import make_events
+with tempfile.TemporaryDirectory() as d:
+    write_aedat2(os.path.join(d, "w.aedat"), make_events([1], [2], [3], [0]))
+    read_events(os.path.join(d, "w.aedat"))
 # ru_maxrss survives exec (it would report the forking pytest's size): reset the high-water mark
 # (Linux >= 4.0) and read VmHWM instead
 with open("/proc/self/clear_refs", "w") as fh:

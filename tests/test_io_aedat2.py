@@ -182,10 +182,7 @@ def test_unwrap_wrap_and_jitter():
     assert t.tolist() == [W - 1, W, W + 2**31, 2 * W - 1, 2 * W + 1]
 
 
-def test_wrap_across_chunks(tmp_path, monkeypatch):
-    import eventpipe.io.aedat2 as a2
-
-    monkeypatch.setattr(a2, "CHUNK_EVENTS", 7)
+def test_wrap_in_file(tmp_path):
     n = 100
     t = np.int64(2**32 - 500) + np.arange(n, dtype=np.int64) * 10
     t[50] -= 3  # jitter

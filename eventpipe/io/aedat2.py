@@ -37,8 +37,9 @@ Choices that keep the event sequence identical to tonic's (the tag files index i
 * A trailing partial record, an empty data section or a header that names a non-DVS128 chip
   (``# AEChip: ...DAVIS240C``) raise :class:`~eventpipe.errors.FormatError`.
 
-Reading is ``np.memmap`` + chunked vectorised numpy on the address bytes (no per-event Python
-loop); the only full-size allocation is the returned event array.
+Reading is ``np.memmap`` + one pass of a Numba kernel over the record bytes
+(:mod:`eventpipe.kernels.aedat`; :func:`decode_addresses` and :func:`unwrap_timestamps` are the
+numpy versions of its two halves); the only full-size allocation is the returned event array.
 """
 
 from __future__ import annotations
@@ -51,15 +52,13 @@ import numpy as np
 from eventpipe.errors import FormatError
 from eventpipe.events import EVENT_DTYPE
 from eventpipe.io.header import AedatHeader, file_size, read_header
+from eventpipe.kernels.aedat import decode_aedat2_kernel
 
 #: The orientations :func:`read_aedat2` knows (see the module docstring).
 ORIENTATIONS = ("published", "jaer")
 
 #: jAER marks these address bits as non-pixel events (0x8000 sync, 0x80000000 special).
 SPECIAL_ADDRESS_BITS = 0x80008000
-
-#: Events decoded per vectorised step (keeps temporaries cache-sized).
-CHUNK_EVENTS = 1 << 16
 
 _HALF = 1 << 31
 _WRAP = 1 << 32
@@ -270,33 +269,12 @@ def read_aedat2(
     if check_chip:
         _check_chip(path, header)
     rec = _records(path, header)
-    n = len(rec)
-    out = np.empty(n, dtype=EVENT_DTYPE)
-    raw = rec.view(np.uint8).reshape(n, 8)
-    words = rec.view(">u4").reshape(n, 2)
-    prev: int | None = None
-    epoch = low = 0
-    published = orientation == "published"
-    for s in range(0, n, CHUNK_EVENTS):
-        e = min(s + CHUNK_EVENTS, n)
-        b = raw[s:e]
-        o = out[s:e]
-        b2 = b[:, 2]  # address bits 8..15 (big-endian byte 2)
-        b3 = b[:, 3]  # address bits 0..7
-        if published:
-            o["x"] = b2 & 0x7F
-            o["y"] = b3 >> 1
-        else:
-            o["x"] = 127 - (b3 >> 1).astype(np.int16)
-            o["y"] = b2 & 0x7F
-        o["p"] = b3 & 1
-        t = words[s:e, 1].astype(np.int64)
-        last = int(t[-1])
-        epoch, chunk_low = _unwrap_inplace(t, prev, epoch)
-        low = min(low, chunk_low)
-        prev = last
-        o["t"] = t
-    del raw, words, rec
+    out = np.empty(len(rec), dtype=EVENT_DTYPE)
+    raw = np.asarray(rec).view(np.uint8).reshape(-1)
+    low = decode_aedat2_kernel(
+        raw, orientation == "published", out["x"], out["y"], out["t"], out["p"]
+    )
+    del raw, rec
     if low < 0:
-        out["t"] += -low * _WRAP
+        out["t"] += -int(low) * _WRAP
     return out
