@@ -10,6 +10,8 @@ import textwrap
 import h5py
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventpipe.cache.digest import sha256_file, source_digest
 from eventpipe.cache.hdf5 import CacheFile, CacheWriter, read_attrs, write_cache
@@ -255,3 +257,39 @@ def test_source_digest(tmp_path):
     assert d2["digest"] == d1["digest"]
     a.write_bytes(b"hellp")
     assert source_digest([a, b], tmp_path, previous=d1)["digest"] != d1["digest"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=6),
+    st.sampled_from([1, 3, 8, 16]),
+    st.sampled_from([None, "lzf"]),
+)
+def test_appends_of_any_size_store_the_same_data(tmp_path_factory, sizes, chunk, compression):
+    """Whole chunks written directly, partial ones buffered until close: every dataset reads
+    back as the concatenation, with the requested chunking and compression."""
+    rng = np.random.default_rng(len(sizes) * 100 + chunk)
+    path = tmp_path_factory.mktemp("w") / "c.h5"
+    attrs = {"profile": "{}", "profile_hash": "0", "synthetic": True, "source": "{}"}
+    vattrs = {"v": {"binning": "OR", "dt_us": 1000, "sensor_size": [128, 128, 2]}}
+    blocks = []
+    with CacheWriter(path, attrs, vattrs, chunk=chunk, compression=compression) as w:
+        for k, n in enumerate(sizes):
+            counts, offsets, events, view = _random_block(rng, 3, "OR")
+            counts[:] = [n, 0, 0]
+            offsets = np.array([0, n, n, n])
+            events = events[:0] if n == 0 else make_events(*(rng.integers(0, 99, n),) * 3, [1] * n)
+            samples = _samples("user00_indoor", np.arange(3) + 3 * k, counts)
+            w.append(samples, events, offsets, {"v": view})
+            blocks.append((events, view))
+    with h5py.File(path, "r") as f:
+        for key in ("x", "y", "t", "p"):
+            want = np.concatenate([np.asarray(e[key]) for e, _ in blocks])
+            ds = f["events"][key]
+            assert ds.chunks == (chunk,) and ds.compression == compression
+            np.testing.assert_array_equal(ds[:], want)
+        for key in ("bin", "p", "y", "x", "value"):
+            want = np.concatenate([np.asarray(v[key]) for _, v in blocks])
+            np.testing.assert_array_equal(
+                f["views/v"][key][:], want.astype(f["views/v"][key].dtype)
+            )

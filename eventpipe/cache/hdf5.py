@@ -109,6 +109,8 @@ class CacheWriter:
             self.path, "w", libver="latest", rdcc_nbytes=cache_bytes, rdcc_nslots=521, rdcc_w0=1.0
         )
         self._compression = compression
+        #: dataset name -> [chunk buffer, elements pending] (see :meth:`_extend`)
+        self._tails: dict[str, list] = {}
         self._root_attrs = dict(attrs)
         self._samples: list[np.ndarray] = []
         self._ev_offsets = [np.zeros(1, np.int64)]
@@ -143,13 +145,54 @@ class CacheWriter:
             shuffle=self._compression is not None,
         )
 
-    @staticmethod
-    def _extend(ds: h5py.Dataset, start: int, data: np.ndarray) -> None:
+    def _extend(self, ds: h5py.Dataset, start: int, data: np.ndarray) -> None:
+        """Append ``data`` at element ``start`` (the dataset's current length).
+
+        Uncompressed datasets get whole chunks written as they are (``write_direct_chunk``: one
+        copy, into the file, instead of a second one through HDF5's chunk cache); the elements
+        of a chunk that is not full yet wait in a small per-dataset buffer, written zero-padded
+        by :meth:`close` (HDF5 pads a partial last chunk the same way). Same chunks, same bytes.
+        """
         n = len(data)
         if n == 0:
             return
         ds.resize((start + n,))
-        ds[start : start + n] = data
+        if self._compression is not None:
+            ds[start : start + n] = data
+            return
+        data = np.ascontiguousarray(data, dtype=ds.dtype)
+        ch = self._chunk
+        tail = self._tails.get(ds.name)
+        if tail is None:
+            tail = self._tails[ds.name] = [np.zeros(ch, dtype=ds.dtype), 0]
+        buf, fill = tail
+        pos = start - fill  # element where the pending chunk starts
+        if fill:
+            k = min(ch - fill, n)
+            buf[fill : fill + k] = data[:k]
+            data = data[k:]
+            fill += k
+            if fill < ch:
+                tail[1] = fill
+                return
+            ds.id.write_direct_chunk((pos,), buf)
+            pos += ch
+        whole = len(data) // ch * ch
+        for a in range(0, whole, ch):
+            ds.id.write_direct_chunk((pos + a,), data[a : a + ch])
+        rest = len(data) - whole
+        buf[:rest] = data[whole:]
+        buf[rest:] = 0
+        tail[1] = rest
+
+    def _flush_tails(self) -> None:
+        """Write every pending partial chunk (zero-padded to the chunk size)."""
+        for name, (buf, fill) in self._tails.items():
+            if fill:
+                ds = self._f[name]
+                buf[fill:] = 0
+                ds.id.write_direct_chunk((len(ds) - fill,), buf)
+        self._tails = {}
 
     @property
     def n_samples(self) -> int:
@@ -224,6 +267,7 @@ class CacheWriter:
         if self._f is None:
             return
         f = self._f
+        self._flush_tails()
         samples = (
             np.concatenate(self._samples) if self._samples else np.zeros(0, dtype=SAMPLES_DTYPE)
         )
