@@ -226,6 +226,75 @@ class RecordingResult:
         return n + sum(a.nbytes for v in self.views.values() for a in v.values())
 
 
+def stage_and_views(
+    samples: list[np.ndarray],
+    profile: Profile,
+    sensor_size: tuple[int, int, int] = DVS128_SENSOR_SIZE,
+    transfer_dir: str | None = None,
+    owner: int | None = None,
+    timings: dict[str, float] | None = None,
+) -> tuple[Arena, dict[str, np.ndarray], np.ndarray, dict[str, dict[str, np.ndarray]], tuple]:
+    """Events stage and every view of one recording's samples, into one :class:`Arena`.
+
+    Args:
+        samples: the recording's samples (EVENT_DTYPE, absolute us), in sample order.
+        profile, sensor_size: as for :func:`process_recording`; transfer_dir, owner: the arena's.
+        timings: if given, receives the seconds of the events stage ("stage") and of the views
+            ("views").
+
+    Returns:
+        ``(arena, events, offsets, views, out_size)``: the stage output as columns
+        ``{"x", "y", "t", "p"}`` (CSR with int64 ``offsets [n + 1]``), each view's entries,
+        ``offsets`` and ``n_bins``, and the sensor size of the stored events.
+    """
+    t0 = time.perf_counter()
+    n = len(samples)
+    out_size = profile.events_sensor_size(sensor_size)
+    # one buffer for every large output column: events and each view's entries (at most one
+    # per event); capacity = the samples' raw events (denoise only drops), of which the pages
+    # never written cost no memory. The kernels write into it, nothing is concatenated or
+    # copied afterwards.
+    cap = sum(len(ev) for ev in samples)
+    columns: dict[str, tuple[Any, int]] = {
+        f"events/{k}": (dt, cap) for k, dt in EVENT_FIELDS.items()
+    }
+    for name, v in profile.views.items():
+        dtypes = {**VIEW_FIELDS, "value": VIEW_VALUE_DTYPES[v.binning]}
+        columns.update({f"views/{name}/{k}": (dt, cap) for k, dt in dtypes.items()})
+    arena = Arena(columns, transfer_dir, owner)
+    ev_cols = [arena[f"events/{k}"] for k in EVENT_FIELDS]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    pos_ev = 0
+    for i, ev in enumerate(samples):
+        pos_ev += stage_into(ev, profile, sensor_size, tuple(c[pos_ev:] for c in ev_cols))
+        offsets[i + 1] = pos_ev
+    events = {k: arena.trim(f"events/{k}", pos_ev) for k in EVENT_FIELDS}
+    t1 = time.perf_counter()
+    names = list(profile.views)
+    cols = {name: [arena[f"views/{name}/{k}"] for k in VIEW_KEYS] for name in names}
+    voff = {name: np.zeros(n + 1, dtype=np.int64) for name in names}
+    n_bins = {name: np.zeros(n, dtype=np.int32) for name in names}
+    pos = dict.fromkeys(names, 0)
+    for i in range(n):
+        a, b = int(offsets[i]), int(offsets[i + 1])
+        e = {k: col[a:b] for k, col in events.items()}
+        for name in names:  # every view of a sample while its events are in cache
+            out = tuple(c[pos[name] :] for c in cols[name])
+            sf = view_frames(e, profile, name, out_size, out=out)
+            pos[name] += len(sf)
+            voff[name][i + 1] = pos[name]
+            n_bins[name][i] = sf.n_bins
+    views: dict[str, dict[str, np.ndarray]] = {}
+    for name in names:
+        views[name] = {k: arena.trim(f"views/{name}/{k}", pos[name]) for k in VIEW_KEYS}
+        views[name]["offsets"] = voff[name]
+        views[name]["n_bins"] = n_bins[name]
+    if timings is not None:
+        timings["stage"] = t1 - t0
+        timings["views"] = time.perf_counter() - t1
+    return arena, events, offsets, views, out_size
+
+
 def process_recording(
     rec: RecordingFiles,
     profile: Profile,
@@ -263,54 +332,14 @@ def process_recording(
             if name in ("event_offset",):
                 continue
             rows[name][i] = getattr(meta, name)
-    out_size = profile.events_sensor_size(sensor_size)
-    # one buffer for every large output column: events and each view's entries (at most one
-    # per event); capacity = the samples' raw events (denoise only drops), of which the pages
-    # never written cost no memory. The kernels write into it, nothing is concatenated or
-    # copied afterwards.
-    cap = sum(len(ev) for _, ev in sliced)
-    columns: dict[str, tuple[Any, int]] = {
-        f"events/{k}": (dt, cap) for k, dt in EVENT_FIELDS.items()
-    }
-    for name, v in profile.views.items():
-        dtypes = {**VIEW_FIELDS, "value": VIEW_VALUE_DTYPES[v.binning]}
-        columns.update({f"views/{name}/{k}": (dt, cap) for k, dt in dtypes.items()})
-    arena = Arena(columns, transfer_dir, owner)
-    ev_cols = [arena[f"events/{k}"] for k in EVENT_FIELDS]
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    pos_ev = 0
-    for i, (_meta, ev) in enumerate(sliced):
-        pos_ev += stage_into(ev, profile, sensor_size, tuple(c[pos_ev:] for c in ev_cols))
-        offsets[i + 1] = pos_ev
     n_raw = len(raw)
+    tm: dict[str, float] = {}
+    arena, events, offsets, views, out_size = stage_and_views(
+        [ev for _, ev in sliced], profile, sensor_size, transfer_dir, owner, tm
+    )
     del sliced, raw
-    counts = np.diff(offsets)
-    events = {k: arena.trim(f"events/{k}", pos_ev) for k in EVENT_FIELDS}
-    t_stage_done = time.perf_counter()
-    t_copy = time.perf_counter()
-    names = list(profile.views)
-    cols = {name: [arena[f"views/{name}/{k}"] for k in VIEW_KEYS] for name in names}
-    voff = {name: np.zeros(n + 1, dtype=np.int64) for name in names}
-    n_bins = {name: np.zeros(n, dtype=np.int32) for name in names}
-    pos = dict.fromkeys(names, 0)
-    for i in range(n):
-        a, b = int(offsets[i]), int(offsets[i + 1])
-        e = {k: col[a:b] for k, col in events.items()}
-        for name in names:  # every view of a sample while its events are in cache
-            out = tuple(c[pos[name] :] for c in cols[name])
-            sf = view_frames(e, profile, name, out_size, out=out)
-            pos[name] += len(sf)
-            voff[name][i + 1] = pos[name]
-            n_bins[name][i] = sf.n_bins
-    views: dict[str, dict[str, np.ndarray]] = {}
-    for name in names:
-        views[name] = {k: arena.trim(f"views/{name}/{k}", pos[name]) for k in VIEW_KEYS}
-        views[name]["offsets"] = voff[name]
-        views[name]["n_bins"] = n_bins[name]
-    rows["n_events"] = counts
+    rows["n_events"] = np.diff(offsets)
     rows["event_offset"] = offsets[:-1]
-    t_stage = t_stage_done - t_slice
-    t_views = time.perf_counter() - t_copy
     t_done = time.perf_counter()
     parquet_file = None
     if parquet_root is not None:
@@ -333,9 +362,8 @@ def process_recording(
         timings={
             "read": t_read - t_start,
             "slice": t_slice - t_read,
-            "stage": t_stage,
-            "copy": t_copy - t_stage_done,
-            "views": t_views,
+            "stage": tm["stage"],
+            "views": tm["views"],
             "write_parquet": end - t_done,
         },
         parquet_file=parquet_file,
@@ -346,6 +374,8 @@ def process_recording(
 def warm_up(profile: Profile) -> float:
     """Compile (or load from the Numba cache) every kernel the profile uses; returns seconds."""
     from eventpipe.events import make_events
+    from eventpipe.io.aedat2 import RECORD_DTYPE
+    from eventpipe.kernels.aedat import decode_aedat2_kernel
 
     t = time.perf_counter()
     ev = make_events([1, 2, 2, 3], [1, 1, 2, 2], [0, 1500, 2500, 40_000], [0, 1, 0, 1])
@@ -353,6 +383,12 @@ def warm_up(profile: Profile) -> float:
     out, size = events_stage(ev, profile)
     for name in profile.views:
         view_frames(out, profile, name, size)
+    # the argument types of a build task: read-only mapped records, buffer columns
+    raw = np.zeros(2, dtype=RECORD_DTYPE).view(np.uint8)
+    raw.flags.writeable = False
+    dec = np.empty(2, dtype=ev.dtype)
+    decode_aedat2_kernel(raw, True, dec["x"], dec["y"], dec["t"], dec["p"])
+    stage_and_views([ev, ev[:2]], profile)
     return time.perf_counter() - t
 
 
@@ -361,6 +397,7 @@ __all__ = [
     "RecordingResult",
     "events_stage",
     "process_recording",
+    "stage_and_views",
     "view_frames",
     "warm_up",
 ]
