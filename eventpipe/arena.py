@@ -15,6 +15,14 @@ arena is ordinary memory and pickles as plain arrays (remote dask workers, in-pr
 Files are named ``eventpipe-build-<owner pid>-...``; :func:`clean_stale` removes those of dead
 owners (a build killed before it received a result), :func:`clean_owned` those of the current
 process.
+
+Recycling (``recycle=True``, what the local build uses): the receiver keeps the file instead of
+unlinking it and, once it no longer reads the arrays, :meth:`_Received.release` renames it to
+``eventpipe-build-<owner pid>-free-...``; the next task's arena claims such a file (an atomic
+rename) instead of creating one. tmpfs then hands out pages that already exist: a new file costs
+a page allocation and zeroing per 4 KiB page on first touch (~600 k page faults, 1-3 CPU-s of
+kernel time for the ~2.4 GB a full-scale build moves), a reused one a minor fault (measured on
+256 MiB: 0.12-0.38 s first touch of a new file, 0.07 s of a reused one).
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ SHM_DIR = "/dev/shm"
 #: set to "0" to send results through the pipe (pickled) instead of shared memory
 SHM_ENV = "EVENTPIPE_BUILD_SHM"
 PREFIX = "eventpipe-build-"
+#: name part of a released file that the next arena of the same owner may reuse
+FREE = "free-"
 _ALIGN = 64
 
 
@@ -61,6 +71,8 @@ class Arena:
         directory: put the buffer in a new file there (shared memory) when it has room for
             twice the buffer; else (or None) in process memory.
         owner: pid in the file name (the process that will receive and unlink it).
+        recycle: reuse a released file of the same owner if there is one, and have the
+            receiver keep the file for :meth:`_Received.release` instead of unlinking it.
     """
 
     def __init__(
@@ -68,6 +80,7 @@ class Arena:
         columns: dict[str, tuple[np.dtype | str, int]],
         directory: str | None = None,
         owner: int | None = None,
+        recycle: bool = False,
     ) -> None:
         self.layout: dict[str, tuple[int, str, int]] = {}
         pos = 0
@@ -78,17 +91,22 @@ class Arena:
         self.nbytes = pos
         self.lengths = {name: n for name, (_, _, n) in self.layout.items()}
         self.path: str | None = None
+        self.recycle = bool(recycle)
         self._mm: mmap.mmap | None = None
         buf = None
         if directory is not None and pos > 0 and _free_bytes(directory) >= 2 * pos:
-            path = os.path.join(directory, f"{PREFIX}{owner or os.getppid()}-{uuid.uuid4().hex}")
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            except OSError:
-                fd = -1
+            who = owner or os.getppid()
+            path = os.path.join(directory, f"{PREFIX}{who}-{uuid.uuid4().hex}")
+            fd = _claim(directory, who, path) if recycle else -1
+            if fd < 0:
+                try:
+                    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+                except OSError:
+                    fd = -1
             if fd >= 0:
                 try:
-                    os.ftruncate(fd, pos)
+                    if os.fstat(fd).st_size < pos:
+                        os.ftruncate(fd, pos)
                     self._mm = mmap.mmap(fd, pos)
                     self.path = path
                     buf = self._mm
@@ -124,18 +142,36 @@ class Arena:
     def __reduce__(self):
         if self.path is None:
             return (_from_arrays, (self.used(),))
-        return (_attach, (self.path, self.layout, self.lengths))
+        return (_attach, (self.path, self.layout, self.lengths, self.recycle))
 
 
 class _Received:
     """The receiving side of an arena: the used arrays (views of the mapped file)."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], path: str | None = None) -> None:
+    def __init__(
+        self, arrays: dict[str, np.ndarray], path: str | None = None, recyclable: bool = False
+    ) -> None:
         self.arrays = arrays
         self.lengths = {k: len(v) for k, v in arrays.items()}
         self.path = path
+        self.recyclable = recyclable
 
     shared = False
+
+    def release(self) -> None:
+        """Hand a recyclable file back for reuse (renamed ``...-free-...``); the arrays must not
+        be read any more (the next task overwrites them). No-op otherwise or when repeated."""
+        if not self.recyclable or self.path is None:
+            return
+        self.recyclable = False
+        d = os.path.dirname(self.path)
+        owner = _owner(Path(self.path))
+        free = os.path.join(d, f"{PREFIX}{owner}-{FREE}{uuid.uuid4().hex}")
+        try:
+            os.rename(self.path, free)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.arrays[name]
@@ -151,13 +187,18 @@ def _from_arrays(arrays: dict[str, np.ndarray]) -> _Received:
     return _Received(arrays)
 
 
-def _attach(path: str, layout: dict, lengths: dict) -> _Received:
-    """Map a worker's arena file read-only and unlink it (the mapping keeps the pages)."""
+def _attach(path: str, layout: dict, lengths: dict, recycle: bool = False) -> _Received:
+    """Map a worker's arena file read-only and unlink it (the mapping keeps the pages), or,
+    for a recyclable arena, keep it until :meth:`_Received.release`."""
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             mm = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ) if size else None
-    finally:
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    if not recycle:
         with contextlib.suppress(OSError):
             os.unlink(path)
     arrays = {}
@@ -167,7 +208,26 @@ def _attach(path: str, layout: dict, lengths: dict) -> _Received:
             np.frombuffer(mm, dtype=dt, count=n, offset=off) if mm is not None and n else
             np.zeros(0, dtype=dt)
         )  # fmt: skip
-    return _Received(arrays, path)
+    return _Received(arrays, path, recyclable=recycle)
+
+
+def _claim(directory: str, owner: int, path: str) -> int:
+    """Rename a released file of ``owner`` to ``path`` and open it (largest first); -1 if none."""
+    free = []
+    for p in Path(directory).glob(f"{PREFIX}{owner}-{FREE}*"):
+        with contextlib.suppress(OSError):
+            free.append((p.stat().st_size, str(p)))
+    for _, p in sorted(free, reverse=True):
+        try:
+            os.rename(p, path)  # atomic: one claimer wins
+        except OSError:
+            continue
+        try:
+            return os.open(path, os.O_RDWR)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    return -1
 
 
 def _owner(path: Path) -> int | None:

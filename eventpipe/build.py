@@ -397,6 +397,7 @@ def _ordered_results(
                 parquet_root,
                 transfer_dir,
                 os.getpid(),
+                transfer_dir is not None,  # recycle the shared-memory buffers
             )
             in_flight[fut] = next_submit
             next_submit += 1
@@ -644,6 +645,7 @@ def build_cache(
                     )
                 rate = n_raw / max(time.perf_counter() - t_run, 1e-9)
                 bar.update(task, advance=1, rate=f"{rate / 1e6:.1f} M ev/s")
+                res.release()  # written: its buffer may be reused by the next task
                 del res
                 if slow:
                     time.sleep(slow)

@@ -214,6 +214,13 @@ class RecordingResult:
                 if key.startswith(f"views/{name}/"):
                     v[key.rsplit("/", 1)[1]] = a
 
+    def release(self) -> None:
+        """Done with the arrays: a recyclable shared-memory buffer goes back for reuse by the
+        next task (see :mod:`eventpipe.arena`); the arrays must not be read afterwards."""
+        release = getattr(self.arena, "release", None)
+        if release is not None:
+            release()
+
     @property
     def n_events(self) -> int:
         """Stored (stage output) events of the recording."""
@@ -233,12 +240,14 @@ def stage_and_views(
     transfer_dir: str | None = None,
     owner: int | None = None,
     timings: dict[str, float] | None = None,
+    recycle: bool = False,
 ) -> tuple[Arena, dict[str, np.ndarray], np.ndarray, dict[str, dict[str, np.ndarray]], tuple]:
     """Events stage and every view of one recording's samples, into one :class:`Arena`.
 
     Args:
         samples: the recording's samples (EVENT_DTYPE, absolute us), in sample order.
-        profile, sensor_size: as for :func:`process_recording`; transfer_dir, owner: the arena's.
+        profile, sensor_size: as for :func:`process_recording`; transfer_dir, owner, recycle:
+            the arena's (see :class:`eventpipe.arena.Arena`).
         timings: if given, receives the seconds of the events stage ("stage") and of the views
             ("views").
 
@@ -261,7 +270,7 @@ def stage_and_views(
     for name, v in profile.views.items():
         dtypes = {**VIEW_FIELDS, "value": VIEW_VALUE_DTYPES[v.binning]}
         columns.update({f"views/{name}/{k}": (dt, cap) for k, dt in dtypes.items()})
-    arena = Arena(columns, transfer_dir, owner)
+    arena = Arena(columns, transfer_dir, owner, recycle=recycle)
     ev_cols = [arena[f"events/{k}"] for k in EVENT_FIELDS]
     offsets = np.zeros(n + 1, dtype=np.int64)
     pos_ev = 0
@@ -303,6 +312,7 @@ def process_recording(
     parquet_root: str | None = None,
     transfer_dir: str | None = None,
     owner: int | None = None,
+    recycle: bool = False,
 ) -> RecordingResult:
     """read -> slice -> events stage -> views for one recording (one build task).
 
@@ -316,6 +326,8 @@ def process_recording(
         transfer_dir: if given (a tmpfs, see :mod:`eventpipe.arena`), the result's arrays live in
             a shared-memory file there, named for process ``owner``, that the process receiving
             the pickled result maps and unlinks (no copy through the pipe).
+        recycle: reuse a file released by an earlier result of ``owner`` (its pages exist
+            already), and have the receiver keep this one until :meth:`RecordingResult.release`.
     """
     from eventpipe.io import read_events
     from eventpipe.slicing import slice_recording
@@ -335,7 +347,7 @@ def process_recording(
     n_raw = len(raw)
     tm: dict[str, float] = {}
     arena, events, offsets, views, out_size = stage_and_views(
-        [ev for _, ev in sliced], profile, sensor_size, transfer_dir, owner, tm
+        [ev for _, ev in sliced], profile, sensor_size, transfer_dir, owner, tm, recycle
     )
     del sliced, raw
     rows["n_events"] = np.diff(offsets)

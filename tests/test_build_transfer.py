@@ -111,3 +111,37 @@ def test_two_workers_with_and_without_shared_memory_identical(raw, tmp_path, mon
     _assert_same_data(with_shm.out, piped.out)
     if shm is not None:
         assert list(Path(shm).glob(f"{A.PREFIX}{os.getpid()}-*")) == []
+
+
+def test_recycled_arena_is_kept_released_and_claimed(tmp_path):
+    """recycle=True: the receiver keeps the file; release() renames it ...-free-...; the next
+    arena of the same owner takes it over (same inode, its pages exist already)."""
+    me = os.getpid()
+    cols = {"a": ("<i8", 50_000)}
+    ar = A.Arena(cols, str(tmp_path), owner=me, recycle=True)
+    ar["a"][:] = 7
+    got = pickle.loads(pickle.dumps(ar))
+    (kept,) = _files(tmp_path)  # not unlinked: waits for release()
+    inode = kept.stat().st_ino
+    np.testing.assert_array_equal(got["a"], np.full(50_000, 7))
+    del ar
+    got.release()
+    got.release()  # idempotent
+    (free,) = _files(tmp_path)
+    assert free.name.startswith(f"{A.PREFIX}{me}-{A.FREE}")
+    small = A.Arena({"b": ("u1", 10)}, str(tmp_path), owner=me, recycle=True)
+    (claimed,) = _files(tmp_path)
+    assert claimed.stat().st_ino == inode and A.FREE not in claimed.name
+    assert claimed.stat().st_size >= 50_000 * 8  # never shrunk
+    bigger = A.Arena({"c": ("<i8", 200_000)}, str(tmp_path), owner=me, recycle=True)
+    assert len(_files(tmp_path)) == 2  # nothing free: a new file
+    bigger["c"][:] = 3
+    back = pickle.loads(pickle.dumps(bigger))
+    np.testing.assert_array_equal(back["c"], np.full(200_000, 3))
+    del small, bigger, back
+    other = A.Arena({"d": ("u1", 10)}, str(tmp_path), owner=me + 1, recycle=True)
+    assert other.shared and len(_files(tmp_path)) == 3  # another owner's files are not taken
+    del other
+    A.clean_owned(str(tmp_path), owner=me)
+    A.clean_owned(str(tmp_path), owner=me + 1)
+    assert _files(tmp_path) == []
