@@ -91,6 +91,17 @@ def fc_input_shape(sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
     return 50, ho, wo
 
 
+def _conv_backward_bf16(g16, x16, weight, need_x: bool, need_w: bool):
+    """Input and weight gradients of a stride-1, unpadded conv2d, in bfloat16 (oneDNN/cuDNN,
+    float32 accumulation). ``g16`` ``[N, C_out, H', W']`` and ``x16`` ``[N, C_in, H, W]`` are
+    bfloat16; returns ``(dL/dx or None, dL/dW or None)`` in bfloat16."""
+    gx, gw, _ = torch.ops.aten.convolution_backward(
+        g16, x16, weight.to(BF16), None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
+        [need_x, need_w, False],
+    )  # fmt: skip
+    return (gx if need_x else None), (gw if need_w else None)
+
+
 class _Conv2dBwd16(torch.autograd.Function):
     """``conv2d`` (stride 1, no padding) in the input's precision; backward in bfloat16.
 
@@ -109,19 +120,7 @@ class _Conv2dBwd16(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         x16, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        gx, gw, _ = torch.ops.aten.convolution_backward(
-            grad.to(BF16),
-            x16,
-            weight.to(BF16),
-            None,
-            [1, 1],
-            [0, 0],
-            [1, 1],
-            False,
-            [0, 0],
-            1,
-            [need_x, need_w, False],
-        )
+        gx, gw = _conv_backward_bf16(grad.to(BF16), x16, weight, need_x, need_w)
         gx = gx.to(grad.dtype) if need_x else None
         gw = gw.to(weight.dtype) if need_w else None
         gb = grad.sum((0, 2, 3)) if need_b else None
@@ -209,19 +208,7 @@ class _ConvLIFPoolBwd16(torch.autograd.Function):
         need_x = need_x16 if ctx.given16 else need_x32
         g16, gb = lif_pool_backward_bf16_(ctx.u, grad_pooled, ctx.p, channels_first=True)
         ctx.u = None
-        gx, gw, _ = torch.ops.aten.convolution_backward(
-            _logical(g16),
-            x16,
-            weight.to(BF16),
-            None,
-            [1, 1],
-            [0, 0],
-            [1, 1],
-            False,
-            [0, 0],
-            1,
-            [need_x, need_w, False],
-        )
+        gx, gw = _conv_backward_bf16(_logical(g16), x16, weight, need_x, need_w)
         gx32 = gx.float() if need_x and not ctx.given16 else None
         gx16 = gx if need_x and ctx.given16 else None
         gw = gw.to(weight.dtype) if need_w else None
