@@ -5,7 +5,22 @@ Calls :func:`eventpipe.build.build_cache`; see its docstring and the README "bui
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
+
+
+def _single_threaded_blas() -> None:
+    """No OpenBLAS thread pools in this process (the build does no linear algebra).
+
+    numpy and scipy (which numba imports) each load an OpenBLAS that starts a thread per extra
+    core, and each such thread busy-waits ~0.1 s before it sleeps: ~0.1-0.2 CPU-s per build on
+    the 2-core CI machine for nothing. The variable is only read when the library loads, so it
+    is set here, before the build imports numpy, and only if the user did not set it.
+    """
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 @click.command(name="build")
@@ -98,6 +113,7 @@ def command(
 
     Reruns with the same profile and inputs are a quick no-op ("cache up to date").
     """
+    _single_threaded_blas()
     from eventpipe.build import build_cache
 
     if no_parquet and parquet:
