@@ -39,6 +39,7 @@ and major format version equal the existing cache's is a no-op ("cache up to dat
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -313,8 +314,20 @@ class _ProcessPool:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        # compile/load the kernels here, then fork: the workers inherit them ready to run
-        warm_up(profile)
+        # compile/load the kernels here, then fork: the workers inherit them ready to run.
+        # The ~10**5 objects of the imports and the loaded kernels live as long as the build:
+        # the cyclic garbage collector is kept from traversing them while they are created and
+        # afterwards (gc.freeze), here and in the forked workers (where a traversal would also
+        # write to their pages, copying them)
+        self._frozen = True
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            warm_up(profile)
+        finally:
+            gc.freeze()
+            if enabled:
+                gc.enable()
         ctx = multiprocessing.get_context("fork")
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         # start every worker now, before any thread or open HDF5 file exists in this process
@@ -329,6 +342,9 @@ class _ProcessPool:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)  # idempotent
+        if self._frozen:
+            self._frozen = False
+            gc.unfreeze()
 
 
 class _Dask:
