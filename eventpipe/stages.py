@@ -304,6 +304,10 @@ def stage_and_views(
     return arena, events, offsets, views, out_size
 
 
+#: see :func:`process_recording` (recycle=True)
+_DECODE_BUFFER: np.ndarray | None = None
+
+
 def process_recording(
     rec: RecordingFiles,
     profile: Profile,
@@ -332,8 +336,18 @@ def process_recording(
     from eventpipe.io import read_events
     from eventpipe.slicing import slice_recording
 
+    global _DECODE_BUFFER
     t_start = time.perf_counter()
-    raw = read_events(rec.aedat, orientation=profile.orientation)
+    if recycle:
+        # one decode buffer per worker process, reused by each recording: new pages for every
+        # recording (~30 MB at full scale) cost a fault and zeroing per page, and on the CI VM
+        # a host-side first touch when the pages are cold
+        need = rec.aedat.stat().st_size // 8  # AEDAT 2.0 records are 8 bytes: an upper bound
+        if _DECODE_BUFFER is None or len(_DECODE_BUFFER) < need:
+            _DECODE_BUFFER = np.empty(need + need // 4, dtype=EVENT_DTYPE)
+    raw = read_events(
+        rec.aedat, orientation=profile.orientation, buffer=_DECODE_BUFFER if recycle else None
+    )
     t_read = time.perf_counter()
     sliced = slice_recording(rec, events=raw)
     t_slice = time.perf_counter()

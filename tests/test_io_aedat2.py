@@ -307,3 +307,25 @@ def test_roundtrip_wrap_across_2_32(tmp_path):
         back = read_events(path)
         np.testing.assert_array_equal(back["t"], t)
         assert np.all(np.diff(back["t"]) >= 0)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(n=st.integers(1, 300), extra=st.integers(-5, 50), seed=st.integers(0, 2**16))
+def test_decode_into_buffer_equals_fresh_array(tmp_path, n, extra, seed):
+    """``buffer=``: a long enough EVENT_DTYPE buffer is decoded into (a view of its first n
+    elements, equal to a fresh read, whatever was in it before); a short one is ignored."""
+    rng = np.random.default_rng(seed)
+    ev = make_events(
+        rng.integers(0, 128, n), rng.integers(0, 128, n), np.sort(rng.integers(0, 10**7, n)),
+        rng.integers(0, 2, n),
+    )  # fmt: skip
+    path = tmp_path / f"b{seed}-{n}.aedat"
+    write_aedat2(path, ev)
+    fresh = read_events(path)
+    buf = np.zeros(max(n + extra, 0), dtype=EVENT_DTYPE)
+    buf["t"] = 77
+    got = read_events(path, buffer=buf)
+    np.testing.assert_array_equal(got, fresh)
+    assert np.shares_memory(got, buf) == (len(buf) >= n)

@@ -44,7 +44,9 @@ from eventpipe.io.tags import TAGS_DTYPE, read_tags, write_tags
 SUPPORTED_VERSIONS = ("2.0", "3.1")
 
 
-def read_events(path: str | os.PathLike, orientation: str = "published") -> np.ndarray:
+def read_events(
+    path: str | os.PathLike, orientation: str = "published", buffer: np.ndarray | None = None
+) -> np.ndarray:
     """Read a raw event recording (AEDAT 2.0 or 3.1, chosen by its header) in file order.
 
     Args:
@@ -53,6 +55,8 @@ def read_events(path: str | os.PathLike, orientation: str = "published") -> np.n
             SL-Animals tag indices and published results reproduce) or ``"jaer"`` (jAER's DVS128
             convention: ``x = 127 - ((a >> 1) & 0x7F)``, ``y = (a >> 8) & 0x7F``). See
             :mod:`eventpipe.io.aedat2` and :mod:`eventpipe.io.aedat3`.
+        buffer: AEDAT 2.0 only: decode into this EVENT_DTYPE array if it is long enough (see
+            :func:`eventpipe.io.aedat2.read_aedat2`).
 
     Returns:
         ``[n]`` :data:`~eventpipe.events.EVENT_DTYPE` array (``x, y`` int16, ``t`` int64 us,
@@ -68,7 +72,7 @@ def read_events(path: str | os.PathLike, orientation: str = "published") -> np.n
     if header.version == "3.1":
         return read_aedat3(path, orientation, header=header)
     if header.version == "2.0":
-        return read_aedat2(path, orientation, header=header)
+        return read_aedat2(path, orientation, header=header, buffer=buffer)
     found = f"version {header.version!r}" if header.version else "no '#!AER-DAT' header line"
     raise FormatError(
         f"{path}: unsupported format: {found}; eventpipe reads AEDAT "

@@ -244,6 +244,7 @@ def read_aedat2(
     *,
     header: AedatHeader | None = None,
     check_chip: bool = True,
+    buffer: np.ndarray | None = None,
 ) -> np.ndarray:
     """Read a DVS128 AEDAT 2.0 file into an event array.
 
@@ -252,6 +253,10 @@ def read_aedat2(
         orientation: ``"published"`` (tonic, default) or ``"jaer"``; see the module docstring.
         header: the already-read header (saves re-reading it).
         check_chip: reject a header whose ``AEChip:`` line names a non-DVS128 chip.
+        buffer: a 1-D :data:`~eventpipe.events.EVENT_DTYPE` array to decode into when it is
+            long enough (the result is then its first ``n`` elements, a view); a build worker
+            passes the same one for every recording, so its pages are reused (see
+            :func:`eventpipe.stages.process_recording`).
 
     Returns:
         ``[n]`` array of :data:`~eventpipe.events.EVENT_DTYPE` in file order: ``x, y`` in
@@ -269,7 +274,11 @@ def read_aedat2(
     if check_chip:
         _check_chip(path, header)
     rec = _records(path, header)
-    out = np.empty(len(rec), dtype=EVENT_DTYPE)
+    n = len(rec)
+    if buffer is not None and buffer.dtype == EVENT_DTYPE and buffer.ndim == 1 and len(buffer) >= n:
+        out = buffer[:n]
+    else:
+        out = np.empty(n, dtype=EVENT_DTYPE)
     raw = np.asarray(rec).view(np.uint8).reshape(-1)
     low = decode_aedat2_kernel(
         raw, orientation == "published", out["x"], out["y"], out["t"], out["p"]
