@@ -145,3 +145,26 @@ def test_recycled_arena_is_kept_released_and_claimed(tmp_path):
     A.clean_owned(str(tmp_path), owner=me)
     A.clean_owned(str(tmp_path), owner=me + 1)
     assert _files(tmp_path) == []
+
+
+def test_recycled_file_keeps_its_mapping_in_the_writing_process(tmp_path):
+    """A worker that claims a file it mapped before writes through the same mapping (its page
+    tables exist); the receiver still sees exactly what the new task wrote; clean_owned closes
+    the kept mappings."""
+    me = os.getpid()
+    first = A.Arena({"a": ("<i8", 40_000)}, str(tmp_path), owner=me, recycle=True)
+    first["a"][:] = 1
+    mm = first._mm
+    got = pickle.loads(pickle.dumps(first))
+    del first
+    got.release()
+    again = A.Arena({"b": ("<i2", 30_000), "c": ("u1", 7)}, str(tmp_path), owner=me, recycle=True)
+    assert again._mm is mm  # kept mapping, same file
+    again["b"][:] = np.arange(30_000, dtype=np.int16)
+    again["c"][:] = 9
+    back = pickle.loads(pickle.dumps(again))
+    np.testing.assert_array_equal(back["b"], np.arange(30_000, dtype=np.int16))
+    np.testing.assert_array_equal(back["c"], np.full(7, 9, np.uint8))
+    del again, back, got
+    A.clean_owned(str(tmp_path), owner=me)
+    assert A._MAPPED == {} and _files(tmp_path) == []
