@@ -59,7 +59,6 @@ from eventpipe import __version__
 from eventpipe.arena import clean_owned, clean_stale, pid_alive, shm_dir
 from eventpipe.cache.digest import digest_to_json, source_digest
 from eventpipe.cache.hdf5 import CacheWriter, fsync_path, read_attrs
-from eventpipe.cache.parquet import ParquetWriter, export_parquet, read_meta
 from eventpipe.cache.schema import FORMAT, FORMAT_VERSION, LAYOUT
 from eventpipe.errors import CacheError, EventpipeError
 from eventpipe.events import DVS128_SENSOR_SIZE
@@ -183,6 +182,8 @@ def _up_to_date_reason(prev: dict[str, Any] | None, profile: Profile, digest: di
 
 
 def _parquet_current(parquet: Path, attrs: dict[str, Any]) -> bool:
+    from eventpipe.cache.parquet import read_meta
+
     meta = read_meta(parquet)
     if meta is None:
         return False
@@ -208,6 +209,8 @@ def _swap_dir(tmp: Path, final: Path) -> None:
 def _export_parquet_atomic(out: Path, parquet: Path) -> None:
     tmp = parquet.with_name(f"{parquet.name}.tmp-{os.getpid()}")
     try:
+        from eventpipe.cache.parquet import export_parquet
+
         export_parquet(out, tmp)
         _swap_dir(tmp, parquet)
     except BaseException:
@@ -634,7 +637,11 @@ def build_cache(
     committed = False
     try:
         writer = CacheWriter(tmp, attrs, view_attrs)
-        pqw = ParquetWriter(pq_tmp, attrs) if pq_tmp else None
+        pqw = None
+        if pq_tmp is not None:  # pyarrow is imported only when Parquet is written (~0.07 CPU-s)
+            from eventpipe.cache.parquet import ParquetWriter
+
+            pqw = ParquetWriter(pq_tmp, attrs)
         durations: list[np.ndarray] = []
         n_raw = n_events = 0
         with _progress(console, progress) as bar, _BackgroundSync(tmp) as syncer:
