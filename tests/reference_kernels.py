@@ -191,3 +191,14 @@ def assert_events_equal(a: np.ndarray, b: np.ndarray) -> None:
 def tonic_events(events: np.ndarray) -> np.ndarray:
     """A fresh copy for tonic (some tonic functions write into their input)."""
     return np.array(events, dtype=EVENT_DTYPE, copy=True)
+
+
+def random_dvs128_events(rng: np.random.Generator, n: int, t_lo: int, t_hi: int) -> np.ndarray:
+    """``n`` uniformly placed DVS128 events (x, y in 0..127, p in 0..1) with sorted times drawn
+    from ``[t_lo, t_hi)`` microseconds."""
+    return make_events(
+        rng.integers(0, 128, n),
+        rng.integers(0, 128, n),
+        np.sort(rng.integers(t_lo, t_hi, n)),
+        rng.integers(0, 2, n),
+    )

@@ -13,6 +13,7 @@ from eventpipe.events import empty_events, make_events
 from eventpipe.kernels import bin_dense, bin_sparse, downsample, n_bins_for
 from eventpipe.kernels.binning import VALUE_DTYPES
 from tests.reference_kernels import (
+    random_dvs128_events,
     ref_bin_counts,
     ref_bin_values,
     ref_densify,
@@ -180,12 +181,7 @@ def test_large_random_sample_equals_tonic():
     """A DVS128-sized sample with many events per bin (exercises the dense-scan path)."""
     rng = np.random.default_rng(1)
     n = 200_000
-    ev = make_events(
-        rng.integers(0, 128, n),
-        rng.integers(0, 128, n),
-        np.sort(rng.integers(0, 1_000_000, n)),
-        rng.integers(0, 2, n),
-    )
+    ev = random_dvs128_events(rng, n, 0, 1_000_000)
     for dt in (5000, 30000, 200000):
         np.testing.assert_array_equal(
             bin_dense(ev, (128, 128, 2), dt), T.ToFrame((128, 128, 2), time_window=dt)(ev.copy())

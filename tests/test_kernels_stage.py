@@ -15,6 +15,7 @@ from eventpipe.kernels import denoise, floor_ms_us, time_align
 from eventpipe.kernels.stage import stage_columns
 from tests.reference_kernels import (
     assert_events_equal,
+    random_dvs128_events,
     ref_denoise_mask,
     ref_floor_ms_us,
     ref_time_align,
@@ -139,12 +140,7 @@ def test_known_cases_and_errors():
 def test_large_sample_equals_chain():
     rng = np.random.default_rng(3)
     n = 200_000
-    ev = make_events(
-        rng.integers(0, 128, n),
-        rng.integers(0, 128, n),
-        np.sort(rng.integers(2**32 - 10**6, 2**32 + 10**6, n)),
-        rng.integers(0, 2, n),
-    )
+    ev = random_dvs128_events(rng, n, 2**32 - 10**6, 2**32 + 10**6)
     out = fused(ev, (128, 128, 2), 10_000)
     assert 0 < len(out) < n
     assert_events_equal(chained(ev, (128, 128, 2), 10_000), out)
