@@ -218,6 +218,13 @@ def _export_parquet_atomic(out: Path, parquet: Path) -> None:
         raise
 
 
+def _sync_and_drop(fd: int) -> None:
+    """fsync ``fd``, then drop its now clean page-cache pages (drop-behind, see
+    :class:`_BackgroundSync`) so that the next writes reuse them."""
+    os.fsync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 class _BackgroundSync:
     """fsync the growing cache (and each finished Parquet file, once) from a thread.
 
@@ -254,8 +261,7 @@ class _BackgroundSync:
             with contextlib.suppress(OSError):
                 fd = os.open(f, os.O_RDONLY)
                 try:
-                    os.fsync(fd)
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # drop-behind
+                    _sync_and_drop(fd)
                 finally:
                     os.close(fd)
 
@@ -267,10 +273,7 @@ class _BackgroundSync:
         try:
             while not self._stop.wait(self.interval):
                 with contextlib.suppress(OSError):
-                    os.fsync(fd)
-                    # drop-behind: the written pages are on disk now; hand them back so the
-                    # next writes reuse them (see the class docstring)
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                    _sync_and_drop(fd)
                 self._sync_files()
         finally:
             os.close(fd)
