@@ -55,10 +55,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from trainers.stbp.model import fc_input_shape
 from trainers.stbp.neuron import LIFParams
-from trainers.stbp.reference import _fc_input_size
-
-FRAMEWORKS = ("snntorch", "spikingjelly")
 
 
 class RectSpike(torch.autograd.Function):
@@ -92,7 +90,7 @@ def rect_spike(a1: float):
 class _Layers(nn.Module):
     def __init__(self, n_classes: int, sensor_size: tuple[int, int, int], make) -> None:
         super().__init__()
-        c, h, w = _fc_input_size(sensor_size)
+        c, h, w = fc_input_shape(sensor_size)
         self.conv1 = make("Conv2d", sensor_size[2], 20, 3, 1)
         self.conv2 = make("Conv2d", 20, 50, 3, 1)
         self.fc1 = make("Linear", c * h * w, 200)
