@@ -147,7 +147,7 @@ def test_recycled_arena_is_kept_released_and_claimed(tmp_path):
     assert _files(tmp_path) == []
 
 
-def test_recycled_file_keeps_its_mapping_in_the_writing_process(tmp_path):
+def test_recycled_file_keeps_its_mapping_in_the_claiming_process(tmp_path):
     """A worker that claims a file it mapped before writes through the same mapping (its page
     tables exist); the receiver still sees exactly what the new task wrote; clean_owned closes
     the kept mappings."""

@@ -31,6 +31,7 @@ from tests.conftest_io import (
     requires_shared,
     tonic_read_dvs_128,
 )
+from tests.reference_kernels import random_dvs128_events
 
 REAL = real_aedat2_files()
 REAL_IDS = [golden_name(p) for p in REAL]
@@ -317,10 +318,7 @@ def test_decode_into_buffer_equals_fresh_array(tmp_path, n, extra, seed):
     """``buffer=``: a long enough EVENT_DTYPE buffer is decoded into (a view of its first n
     elements, equal to a fresh read, whatever was in it before); a short one is ignored."""
     rng = np.random.default_rng(seed)
-    ev = make_events(
-        rng.integers(0, 128, n), rng.integers(0, 128, n), np.sort(rng.integers(0, 10**7, n)),
-        rng.integers(0, 2, n),
-    )  # fmt: skip
+    ev = random_dvs128_events(rng, n, 0, 10**7)
     path = tmp_path / f"b{seed}-{n}.aedat"
     write_aedat2(path, ev)
     fresh = read_events(path)
