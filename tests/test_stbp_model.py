@@ -186,14 +186,22 @@ def test_bwd_bf16_auto_follows_the_hardware(monkeypatch, amx):
         METHOD.build_model({**METHOD.hyperparameters, "bwd_bf16": "maybe"}, 19, (16, 16, 2))
 
 
-def test_bf16_autocast_runs_with_float32_state():
-    net = _active_model((16, 16, 2), dtype=torch.float32)
-    x = _frames(2, 4, (16, 16, 2), dtype=torch.float32)
+@pytest.mark.parametrize("bwd_bf16", ["off", "on"])
+@pytest.mark.parametrize("first_layer", ["sparse", "dense"])
+def test_bf16_autocast_runs_with_float32_state(bwd_bf16, first_layer):
+    """``--amp`` on CPU: autocast decides the products' precision, with any ``bwd_bf16`` (the
+    bf16-backward functions step aside under autocast: they are not autocast-aware)."""
+    net = _active_model(
+        (16, 16, 2), dtype=torch.float32, bwd_bf16=bwd_bf16, first_layer=first_layer
+    )
+    x = _frames(2, 4, (16, 16, 2), dtype=torch.float32, density=0.05)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = net(x)
     assert out.dtype == torch.float32 and out.shape == (2, 19)
-    out.sum().backward()
-    assert net.conv1.weight.grad is not None and net.conv1.weight.grad.dtype == torch.float32
+    (out * torch.linspace(-1, 1, 19)).sum().backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and p.grad.dtype == torch.float32, name
+        assert torch.isfinite(p.grad).all(), name
 
 
 def test_method_contract():

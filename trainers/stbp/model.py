@@ -102,6 +102,16 @@ def _conv_backward_bf16(g16, x16, weight, need_x: bool, need_w: bool):
     return (gx if need_x else None), (gw if need_w else None)
 
 
+def _autocast_enabled(device_type: str) -> bool:
+    """Whether ``torch.autocast`` is active for ``device_type`` (any torch >= 2.2)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4: no device argument
+        if device_type == "cpu":
+            return torch.is_autocast_cpu_enabled()
+        return torch.is_autocast_enabled()
+
+
 class _Conv2dBwd16(torch.autograd.Function):
     """``conv2d`` (stride 1, no padding) in the input's precision; backward in bfloat16.
 
@@ -375,17 +385,22 @@ class SLANIMALSNet(nn.Module):
             return mode == "on"
         return dtype == torch.float32 and bf16_matrix_units(torch.device(device).type)
 
-    def _fused_bwd16(self, z: torch.Tensor) -> bool:
-        """Whether conv2 -> LIF -> pool runs as one :class:`_ConvLIFPoolBwd16` node."""
+    def _bwd16_now(self, z: torch.Tensor) -> bool:
+        """Whether the layer taking ``z`` gets the bf16 backward in this call: training, no
+        autocast (AMP already picks the products' precision, and these functions are not
+        autocast-aware), and :meth:`bf16_backward` says so."""
         return (
             torch.is_grad_enabled()
-            and z.device.type == "cpu"
-            and z.dtype == torch.float32
+            and not _autocast_enabled(z.device.type)
             and self.bf16_backward(z.device, z.dtype)
         )
 
+    def _fused_bwd16(self, z: torch.Tensor) -> bool:
+        """Whether conv2 -> LIF -> pool runs as one :class:`_ConvLIFPoolBwd16` node."""
+        return z.device.type == "cpu" and z.dtype == torch.float32 and self._bwd16_now(z)
+
     def _layer(self, layer: nn.Module, z: torch.Tensor) -> torch.Tensor:
-        if not (torch.is_grad_enabled() and self.bf16_backward(z.device, z.dtype)):
+        if not self._bwd16_now(z):
             return layer(z)
         fn = _Conv2dBwd16 if isinstance(layer, nn.Conv2d) else _LinearBwd16
         return fn.apply(z, layer.weight, layer.bias)
