@@ -13,6 +13,7 @@ oneDNN's, so a float32 spike can flip near the threshold: those tests bound how 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -33,19 +34,12 @@ F64 = torch.float64
 
 
 def _stbp_pair(dtype=F64, seed=0):
-    """CPU and CUDA copies of one active SLANIMALSNet (weights x3 so every layer spikes)."""
-    from trainers.stbp.model import SLANIMALSNet
+    """The STBP model tests' active network (weights x3 so every layer spikes, exact float32
+    backward) on the CPU, a copy on CUDA, and 30%-dense input ``[3, 7, 2, 18, 22]``."""
+    from tests.test_stbp_model import _active_model, _frames
 
-    torch.manual_seed(seed)
-    cpu = SLANIMALSNet(sensor_size=(22, 18, 2), bwd_bf16="off").to(dtype)
-    with torch.no_grad():
-        for p in cpu.parameters():
-            p.mul_(3.0)
-    gpu = SLANIMALSNet(sensor_size=(22, 18, 2), bwd_bf16="off").to(dtype)
-    gpu.load_state_dict(cpu.state_dict())
-    gen = torch.Generator().manual_seed(seed + 1)
-    x = (torch.rand(3, 7, 2, 18, 22, generator=gen) < 0.3).to(dtype)
-    return cpu, gpu.to(CUDA), x
+    cpu = _active_model((22, 18, 2), dtype, seed=seed)
+    return cpu, copy.deepcopy(cpu).to(CUDA), _frames(3, 7, (22, 18, 2), dtype, seed=seed + 1)
 
 
 def _grads(model, x, weights):
@@ -122,17 +116,11 @@ def test_stbp_amp_step_keeps_float32_state_and_learns():
 
 
 def _slayer_pair(seed=0):
-    from trainers.slayer.model import SlayerNet
-    from trainers.slayer.neuron import NeuronParams
+    """The SLAYER tests' tiny active network (float64) on the CPU and a copy on CUDA."""
+    from tests.test_slayer_model import _tiny_pair
 
-    torch.manual_seed(seed)
-    kw = {"sensor_size": (12, 12, 2), "channels": (3, 4), "hidden": 7, "n_classes": 5}
-    cpu = SlayerNet(NeuronParams(), conv_weight_scale=50.0, dense_weight_scale=50.0, **kw)
-    cpu = cpu.double()
-    gpu = SlayerNet(NeuronParams(), **kw).double()
-    gpu.load_state_dict(cpu.state_dict())
-    x = (torch.rand(2, 30, 2, 12, 12) < 0.2).double()
-    return cpu, gpu.to(CUDA), x
+    cpu, x = _tiny_pair(seed)
+    return cpu, copy.deepcopy(cpu).to(CUDA), x
 
 
 def test_slayer_cuda_float64_equals_cpu():
@@ -152,17 +140,10 @@ def test_slayer_cuda_float64_equals_cpu():
 
 
 def test_slayer_cuda_streamed_eval_equals_full():
+    from tests.test_slayer_model import check_streamed_equals_full
+
     _, gpu, x = _slayer_pair(3)
-    gpu = gpu.float()
-    x = x.float().to(CUDA).repeat(1, 5, 1, 1, 1)  # 150 bins > the default chunk of 128
-    with torch.no_grad():
-        streamed = gpu(x)
-        gpu.stream_chunk = None
-        full = gpu(x)
-        odd = gpu.stream(x, chunk=17)
-    assert full.sum() > 0
-    torch.testing.assert_close(streamed, full, rtol=0, atol=0)
-    torch.testing.assert_close(odd, full, rtol=0, atol=0)
+    check_streamed_equals_full(gpu.float(), x.float().to(CUDA))
 
 
 @pytest.fixture(scope="module")

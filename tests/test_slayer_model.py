@@ -167,8 +167,13 @@ def test_delays_receive_gradients():
 
 def test_evaluation_streams_over_time_chunks_with_identical_spikes():
     net, x = _tiny_pair(3)
-    net = net.float()
-    x = x.float().repeat(1, 5, 1, 1, 1)  # 150 bins > the default chunk of 128
+    check_streamed_equals_full(net.float(), x.float())
+
+
+def check_streamed_equals_full(net: SlayerNet, x: torch.Tensor) -> None:
+    """Streaming 150 bins (default chunks of 128, and chunks of 17) gives the full pass's spikes
+    exactly (also used by tests/test_gpu.py on CUDA)."""
+    x = x.repeat(1, 5, 1, 1, 1)  # 150 bins > the default chunk of 128
     with torch.no_grad():
         streamed = net(x)
         net.stream_chunk = None

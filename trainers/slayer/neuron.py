@@ -307,22 +307,25 @@ def _torch_forward(
         u = _causal_conv_time(ext, eps, ts)[:, state.hist.shape[1] :].contiguous()
         ring = state.ref.permute(1, 0, 2).contiguous()
         state.hist.copy_(ext[:, ext.shape[1] - state.hist.shape[1] :])
-    s = torch.zeros_like(a)
-    nu_col = nu.view(r_len, 1, 1)
+    s = torch.empty_like(a)
+    nu_tail = nu[1:].view(r_len - 1, 1, 1)
+    nu0 = float(nu[0])  # f is 0 or 1, so ut + nu0 * f rounds the same with or without an FMA
     amp = 1.0 / ts
-    steps = torch.arange(1, r_len, device=a.device)
+    # ring slots that step t's refractory tail lands in, one row per t % r_len (no per-step
+    # index arithmetic: the loop launches as few kernels as possible, which is what bounds it
+    # on CUDA)
+    slots = torch.arange(r_len, device=a.device)
+    targets = (slots.view(-1, 1) + slots[1:].view(1, -1)) % r_len
     for t in range(t_len):
         r = t % r_len
         ut = u[:, t]
         ut += ring[r]
         ring[r].zero_()
-        fired = ut >= theta
-        s[:, t] = fired.to(a.dtype) * amp
-        f = fired.to(a.dtype)
-        ut += nu[0] * f
+        f = (ut >= theta).to(a.dtype)
+        torch.mul(f, amp, out=s[:, t])
+        ut.add_(f, alpha=nu0)
         if r_len > 1:
-            idx = (steps + t) % r_len
-            ring.index_add_(0, idx, nu_col[1:] * f.unsqueeze(0))
+            ring.index_add_(0, targets[r], nu_tail * f)
     if state is not None:
         order = (torch.arange(r_len, device=a.device) + t_len) % r_len
         state.ref.copy_(ring[order].permute(1, 0, 2))
