@@ -5,11 +5,17 @@ Calls :func:`eventpipe.build.build_cache`; see its docstring and the README "bui
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
+
+#: imported by numba's CPU target when it first initialises, see :func:`_no_scipy_blas`
+_SCIPY_BLAS = "scipy.linalg.cython_blas"
 
 
 def _single_threaded_blas() -> None:
@@ -22,6 +28,29 @@ def _single_threaded_blas() -> None:
     """
     if "numpy" not in sys.modules:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+@contextmanager
+def _no_scipy_blas() -> Iterator[None]:
+    """Keep numba from importing ``scipy.linalg`` while the build runs.
+
+    When numba's CPU target first initialises (loading the first cached kernel) it imports
+    ``scipy.linalg.cython_blas``, only to learn whether ``np.dot`` and friends can call BLAS,
+    and that imports all of ``scipy.linalg``: ~0.13-0.16 CPU-s of the build's ~6 on the
+    2-core CI machine. No build kernel does linear algebra; numba then merely treats BLAS as
+    absent (``np.correlate``/``np.convolve`` would use a plain loop), and anything that imports
+    BLAS explicitly later (``np.dot`` in a kernel compiled after the build) still gets it. A
+    ``None`` entry in ``sys.modules`` makes that one import fail at once; it is removed when the
+    build ends. Nothing changes if scipy's BLAS is already imported.
+    """
+    block = _SCIPY_BLAS not in sys.modules
+    if block:
+        sys.modules[_SCIPY_BLAS] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if block and sys.modules.get(_SCIPY_BLAS, 0) is None:
+            del sys.modules[_SCIPY_BLAS]
 
 
 @click.command(name="build")
@@ -115,30 +144,41 @@ def command(
     Reruns with the same profile and inputs are a quick no-op ("cache up to date").
     """
     _single_threaded_blas()
-    # numpy, h5py, numba, ...: ~10**5 objects that live until the end. Collecting while they
-    # are created would traverse them again and again (2 full and ~30 partial collections)
+    # numpy, h5py, numba, rich, ...: ~10**5 objects that live until the end. Collecting while
+    # they are created would traverse them again and again (2 full and ~30 partial collections),
+    # so this also imports what build_cache would import lazily before it loads the kernels
+    # (which it does with the collector off, see eventpipe.build._ProcessPool)
     gc.disable()
     try:
+        import rich.console
+        import rich.progress  # noqa: F401
+
+        import eventpipe.io  # noqa: F401  (the readers, and numba)
         from eventpipe.build import build_cache
     finally:
         gc.enable()
 
     if no_parquet and parquet:
         raise click.UsageError("--parquet and --no-parquet exclude each other")
-    res = build_cache(
-        profile,
-        raw_dir=raw_dir,
-        out=out,
-        parquet=False if no_parquet else (parquet or True),
-        workers=workers,
-        scheduler=scheduler,
-        subset=subset,
-        force=force,
-        allow_missing=allow_missing,
-        overrides=overrides,
-        executor=executor,
-        progress=not quiet,
-    )
+    with _no_scipy_blas():
+        res = build_cache(
+            profile,
+            raw_dir=raw_dir,
+            out=out,
+            parquet=False if no_parquet else (parquet or True),
+            workers=workers,
+            scheduler=scheduler,
+            subset=subset,
+            force=force,
+            allow_missing=allow_missing,
+            overrides=overrides,
+            executor=executor,
+            progress=not quiet,
+        )
+    # the interpreter's last collection at exit would traverse every object of the imports and
+    # kernels once more (~0.15-0.2 CPU-s); it skips frozen objects, and atexit functions run
+    # before it (registered, not called: a caller in the same process keeps its collector)
+    atexit.register(gc.freeze)
     for note in res.notes:
         click.echo(note)
     label = click.style(res.data_label, fg="red" if res.synthetic else "green", bold=True)
