@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from eventpipe.errors import FormatError
 from eventpipe.events import EVENT_DTYPE, empty_events, make_events
 from eventpipe.kernels import denoise, floor_ms_us, time_align
-from eventpipe.kernels.stage import stage_columns
+from eventpipe.kernels.stage import stage_columns, stage_single_kernel
 from tests.reference_kernels import (
     assert_events_equal,
     random_dvs128_events,
@@ -137,6 +137,68 @@ def test_known_cases_and_errors():
         stage_columns(bad, (8, 8, 2), tuple(np.empty(1, EVENT_DTYPE[k]) for k in "xytp"))
 
 
+def single_pass(ev, size, filter_time, align=True, floor=True):
+    """:func:`stage_single_kernel` alone: ``(events written, status, index)``."""
+    out = empty_events(len(ev))
+    j, status, bad = stage_single_kernel(
+        ev["x"], ev["y"], ev["t"], ev["p"], align, filter_time is not None, size[0], size[1],
+        filter_time or 0, floor, out["x"], out["y"], out["t"], out["p"],
+    )  # fmt: skip
+    return out[:j], int(status), int(bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sensor_and_events(max_side=6, t_start=None, sorted_t=False),
+    st.integers(0, 3),
+    st.integers(0, 3),
+    st.one_of(st.none(), FILTER_TIMES),
+    st.booleans(),
+    st.booleans(),
+)
+def test_single_pass_equals_reference_or_declines(size_ev, pad_w, pad_h, ft, align, floor):
+    """Events on a corner of a larger sensor (the sample's bounds lie inside it), any order:
+    the one pass either declines (status 1: not sorted, or a decision may depend on the
+    sample's bounds) or equals the plain reference; stage_columns equals it either way."""
+    (w, h, npol), ev = size_ev
+    if len(ev) == 0:
+        return
+    size = (w + pad_w, h + pad_h, npol)
+    want = ref_stage(ev, ft, align, floor)
+    out, status, _ = single_pass(ev, size, ft, align, floor)
+    assert status in (0, 1)
+    if status == 0:
+        assert_events_equal(want, out)
+    if ft is None:  # nothing depends on min(t) or the bounds without denoise
+        assert status == 0
+    assert_events_equal(want, fused(ev, size, ft, align, floor))
+
+
+def test_single_pass_declines_when_the_bounds_or_the_order_matter():
+    # one event at (0, 0) at aligned time 0: its right and lower neighbours are inside the
+    # sensor (memory 0: recent) but outside the sample (x, y <= 0): tonic drops it
+    ev = make_events([0], [0], [5_000_000], [1])
+    assert single_pass(ev, (8, 8, 2), 10_000)[1] == 1
+    assert len(ref_stage(ev, 10_000)) == 0
+    assert len(fused(ev, (8, 8, 2), 10_000)) == 0
+    # on a 1 x 1 sensor the bounds agree: no second pass
+    assert single_pass(ev, (1, 1, 2), 10_000)[1:] == (0, -1)
+    # the left neighbours are inside the sample: the bounds change nothing
+    ev2 = make_events([1, 1], [1, 0], [5_000_000, 5_000_100], [1, 0])
+    out, status, _ = single_pass(ev2, (8, 8, 2), 10_000)
+    assert status == 0
+    assert_events_equal(ref_stage(ev2, 10_000), out)
+    # not time-sorted: min(t) is not t[0]
+    ev3 = make_events([1, 2, 3], [1, 1, 1], [5_000, 4_000, 6_000], [0, 0, 0])
+    assert single_pass(ev3, (8, 8, 2), 10_000)[1] == 1
+    assert single_pass(ev3, (8, 8, 2), 10_000, align=False)[1] == 0
+    assert_events_equal(ref_stage(ev3, 10_000), fused(ev3, (8, 8, 2), 10_000))
+    # off the sensor: status 2 at the first such event, before anything depends on it
+    ev4 = make_events([1, 8, 9], [1, 1, 1], [0, 5, 6], [0, 0, 0])
+    assert single_pass(ev4, (8, 8, 2), 100)[1:] == (2, 1)
+    assert single_pass(ev4, (8, 8, 2), None)[1] == 0
+
+
 def test_large_sample_equals_chain():
     rng = np.random.default_rng(3)
     n = 200_000
@@ -144,3 +206,4 @@ def test_large_sample_equals_chain():
     out = fused(ev, (128, 128, 2), 10_000)
     assert 0 < len(out) < n
     assert_events_equal(chained(ev, (128, 128, 2), 10_000), out)
+    assert single_pass(ev, (128, 128, 2), 10_000)[1] == 0  # one pass suffices

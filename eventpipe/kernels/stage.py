@@ -8,11 +8,21 @@ over the events, plus a compaction and two copies)::
     floor_ms_us(events, origin_us=min(t))       # the published ms clock
     t -= t[0]                                   # the first kept event at t = 0
 
-Pass 1 (:func:`stage_scan_kernel`) finds ``min(t)``, the largest x and y (tonic's ``Denoise``
-takes its neighbourhood bounds from the sample) and the first event off the sensor. Pass 2
-(:func:`stage_kernel`) runs the denoise filter on the aligned times and writes each kept event,
-with its final timestamp, straight into separate output columns (e.g. a recording's output
-buffer), so nothing is compacted or copied afterwards.
+Exactly, that takes two passes. Pass 1 (:func:`stage_scan_kernel`) finds ``min(t)``, the largest
+x and y (tonic's ``Denoise`` takes its neighbourhood bounds from the sample) and the first event
+off the sensor. Pass 2 (:func:`stage_kernel`) runs the denoise filter on the aligned times and
+writes each kept event, with its final timestamp, straight into separate output columns (e.g. a
+recording's output buffer), so nothing is compacted or copied afterwards.
+
+:func:`stage_columns` first tries one pass (:func:`stage_single_kernel`) that assumes what is
+true for almost every sample: ``min(t) = t[0]`` (time-sorted input) and that the sample's bounds
+change no decision. The bounds matter only through the pixels right of the sample's largest x
+and below its largest y: no event fires there, so with the sensor's bounds their memory stays 0
+and counts as recent while the aligned time is below ``filter_time``; with the sample's bounds
+they do not exist. The one pass records every event whose decision could hinge on such a pixel
+(aligned time below ``filter_time``, neither the left nor the upper neighbour recent) and, when
+one of them sits on the largest x or y (below the sensor's edge), or ``t`` is not sorted, the
+two passes run instead. The output is the same either way.
 
 Times are in microseconds. With ``floor_ms`` the output time of a kept event at absolute time
 ``t`` is ``(t // 1000) * 1000 - (t_k // 1000) * 1000`` where ``t_k`` is the first kept event
@@ -127,6 +137,79 @@ def stage_kernel(
     return j
 
 
+@jit
+def stage_single_kernel(
+    x, y, t, p, time_align, denoise_on, width, height, filter_time, floor_on, ox, oy, ot, op
+):
+    """:func:`stage_kernel` in one pass, without the scan: optimistic, then verified.
+
+    Args:
+        x, y, t, p: 1-D input fields (t int64 us, absolute), ``n >= 1``.
+        time_align: denoise ``t - t[0]`` (``t[0]`` taken for ``min(t)``), else ``t``.
+        denoise_on, filter_time, floor_on, ox, oy, ot, op: as for :func:`stage_kernel`.
+        width, height: the sensor; with denoise the pixel memory spans it (instead of the
+            sample's bounds) and every event is checked against it.
+
+    Returns:
+        ``(n_written, status, index)``. ``status`` 0: done, the output equals
+        :func:`stage_kernel`'s with the sample's bounds and ``shift = min(t)``; 1: not usable
+        (``t`` is not time-sorted and denoise is on, or an event's decision may depend on the
+        sample's bounds, see the module doc): run the scan and :func:`stage_kernel`; 2: event
+        ``index`` is off the sensor (denoise only).
+    """
+    n = t.shape[0]
+    shift = t[0] if time_align else np.int64(0)
+    w2 = width + 2
+    last = np.zeros((height + 2) * w2 if denoise_on else 0, dtype=np.int64)
+    if denoise_on:
+        for c in range(w2):
+            last[c] = _NEVER
+            last[(height + 1) * w2 + c] = _NEVER
+        for r in range(height + 2):
+            last[r * w2] = _NEVER
+            last[r * w2 + width + 1] = _NEVER
+    j = 0
+    first = np.int64(0)
+    tmin = t[0]
+    mx = np.int64(-1)  # largest x and y of the sample
+    my = np.int64(-1)
+    rx = np.int64(-1)  # largest x and y of the events whose decision may hinge on the bounds
+    ry = np.int64(-1)
+    for i in range(n):
+        ta = t[i]
+        xi = np.int64(x[i])
+        yi = np.int64(y[i])
+        ok = True
+        if denoise_on:
+            if xi < 0 or xi >= width or yi < 0 or yi >= height:
+                return j, 2, i
+            tmin = min(tmin, ta)
+            mx = max(mx, xi)
+            my = max(my, yi)
+            ti = ta - shift
+            k = (yi + 1) * w2 + xi + 1
+            last[k] = ti
+            near = (ti - last[k - 1] < filter_time) | (ti - last[k - w2] < filter_time)
+            ok = near | (ti - last[k + 1] < filter_time) | (ti - last[k + w2] < filter_time)
+            if ti < filter_time and not near:
+                rx = max(rx, xi)
+                ry = max(ry, yi)
+        v = (ta // 1000) * 1000 if floor_on else ta
+        if j == 0:
+            first = v
+        ox[j] = xi
+        oy[j] = yi
+        ot[j] = v - first
+        op[j] = p[i]
+        j += np.int64(ok)
+    if denoise_on:
+        if time_align and tmin < t[0]:
+            return j, 1, -1
+        if (rx >= mx and mx + 1 < width) or (ry >= my and my + 1 < height):
+            return j, 1, -1
+    return j, 0, -1
+
+
 def stage_columns(
     events: np.ndarray,
     sensor_size,
@@ -167,9 +250,14 @@ def stage_columns(
     x, y, t, p = events["x"], events["y"], events["t"], events["p"]
     denoise_on = denoise_filter_time_us is not None
     ft = _filter_time(denoise_filter_time_us) if denoise_on else 0
-    bad, mx, my, tmin = stage_scan_kernel(x, y, t, w, h)
-    if denoise_on and bad >= 0:
+    j, status, bad = stage_single_kernel(
+        x, y, t, p, time_align, denoise_on, w, h, ft, floor_ms, ox, oy, ot, op
+    )
+    if status == 0:
+        return int(j)
+    if status == 2:
         raise off_sensor_error(events, int(bad), (w, h, int(sensor_size[2])))
+    bad, mx, my, tmin = stage_scan_kernel(x, y, t, w, h)
     shift = int(tmin) if time_align else 0
     return int(
         stage_kernel(
@@ -178,4 +266,4 @@ def stage_columns(
     )
 
 
-__all__ = ["stage_columns", "stage_kernel", "stage_scan_kernel"]
+__all__ = ["stage_columns", "stage_kernel", "stage_scan_kernel", "stage_single_kernel"]
