@@ -28,6 +28,7 @@ kernel time for the ~2.4 GB a full-scale build moves), a reused one a minor faul
 from __future__ import annotations
 
 import contextlib
+import math
 import mmap
 import os
 import uuid
@@ -82,14 +83,8 @@ class Arena:
         owner: int | None = None,
         recycle: bool = False,
     ) -> None:
-        self.layout: dict[str, tuple[int, str, int]] = {}
-        pos = 0
-        for name, (dtype, n) in columns.items():
-            dt = np.dtype(dtype)
-            self.layout[name] = (pos, dt.str, int(n))
-            pos += -(-int(n) * dt.itemsize // _ALIGN) * _ALIGN
+        self.layout, pos = _layout(columns)
         self.nbytes = pos
-        self.lengths = {name: n for name, (_, _, n) in self.layout.items()}
         self.path: str | None = None
         self.recycle = bool(recycle)
         self._mm: mmap.mmap | None = None
@@ -105,7 +100,11 @@ class Arena:
                     fd = -1
             if fd >= 0:
                 try:
-                    if os.fstat(fd).st_size < pos:
+                    size = os.fstat(fd).st_size
+                    stretch = _stretched(columns, max(size, pos)) if recycle else None
+                    if stretch is not None:
+                        self.layout, pos = stretch
+                    if size < pos:
                         os.ftruncate(fd, pos)
                     if recycle:
                         self._mm, fd = _mapping(fd, pos)
@@ -121,9 +120,11 @@ class Arena:
                         os.close(fd)
         if buf is None:
             buf = np.empty(pos, dtype=np.uint8)
+        # the requested lengths (a stretched layout only moves where the columns start)
+        self.lengths = {name: int(n) for name, (_, n) in columns.items()}
         self.arrays = {
-            name: np.frombuffer(buf, dtype=dt, count=n, offset=off)
-            for name, (off, dt, n) in self.layout.items()
+            name: np.frombuffer(buf, dtype=dt, count=self.lengths[name], offset=off)
+            for name, (off, dt, _) in self.layout.items()
         }
 
     @property
@@ -147,6 +148,54 @@ class Arena:
         if self.path is None:
             return (_from_arrays, (self.used(),))
         return (_attach, (self.path, self.layout, self.lengths, self.recycle))
+
+
+def _layout(
+    columns: dict[str, tuple[np.dtype | str, int]], capacity: int | None = None
+) -> tuple[dict[str, tuple[int, str, int]], int]:
+    """``(name -> (byte offset, dtype str, capacity), total bytes)`` of columns laid out one
+    after the other, each starting on a multiple of 64 bytes; ``capacity`` replaces every
+    column's own."""
+    layout = {}
+    pos = 0
+    for name, (dtype, n) in columns.items():
+        dt = np.dtype(dtype)
+        n = int(n) if capacity is None else capacity
+        layout[name] = (pos, dt.str, n)
+        pos += -(-n * dt.itemsize // _ALIGN) * _ALIGN
+    return layout, pos
+
+
+def _rounded_capacity(n: int) -> int:
+    """``n`` rounded up to the grid ``2**(k / 4)`` (steps of 19%): files grow in a few steps."""
+    if n <= 1:
+        return n
+    return max(n, math.ceil(2 ** (math.ceil(4 * math.log2(n)) / 4)))
+
+
+def _stretched(
+    columns: dict[str, tuple[np.dtype | str, int]], size: int
+) -> tuple[dict[str, tuple[int, str, int]], int] | None:
+    """``(layout, file size)`` of equally long ``columns`` stretched to fill a recycled file
+    of at least ``size`` bytes (None if the columns differ in length).
+
+    A build task's columns are all as long as its recording's raw event count, so the plain
+    layout puts each column at an offset that changes with every recording, and a worker's
+    kept mapping of the file (:func:`_mapping`) faults on pages it never wrote at those
+    offsets (~200 k faults per full-scale build). The stretched layout depends on the file's
+    size only (capacity ``(size - 64 * n_columns) // bytes per row``), so every task that
+    reuses a file writes each column where the previous ones did, through page-table entries
+    that exist. A file too small for the columns grows to exactly their capacity.
+    """
+    caps = {int(n) for _, n in columns.values()}
+    if len(caps) != 1:
+        return None
+    per = sum(np.dtype(dt).itemsize for dt, _ in columns.values())
+    room = _ALIGN * len(columns)
+    size = max(size, _rounded_capacity(caps.pop()) * per + room)
+    layout, end = _layout(columns, (size - room) // per if per else 0)
+    assert end <= size
+    return layout, size
 
 
 class _Received:

@@ -168,3 +168,40 @@ def test_recycled_file_keeps_its_mapping_in_the_claiming_process(tmp_path):
     del again, back, got
     A.clean_owned(str(tmp_path), owner=me)
     assert A._MAPPED == {} and _files(tmp_path) == []
+
+
+def test_recycled_file_keeps_its_column_offsets(tmp_path):
+    """Equally long columns of a recycled file are laid out by the file's size, not by the
+    task's length: a smaller task that reuses the file writes each column where the larger one
+    did (the kept mapping's pages), and the receiver still reads exactly what it wrote."""
+    me = os.getpid()
+    dts = {"x": "<i2", "t": "<i8", "p": "u1"}
+    first = A.Arena({k: (d, 50_000) for k, d in dts.items()}, str(tmp_path), owner=me, recycle=True)
+    (f,) = _files(tmp_path)
+    size = f.stat().st_size
+    cap = first.layout["x"][2]
+    assert cap >= 50_000 and size >= cap * 11  # capacity rounded up (2**(k/4) grid)
+    assert len(first["t"]) == 50_000  # the arrays are as long as asked
+    offsets = {k: v[0] for k, v in first.layout.items()}
+    got = pickle.loads(pickle.dumps(first))
+    del first
+    got.release()
+    again = A.Arena({k: (d, 30_001) for k, d in dts.items()}, str(tmp_path), owner=me, recycle=True)
+    assert {k: v[0] for k, v in again.layout.items()} == offsets
+    assert len(again["x"]) == 30_001
+    assert _files(tmp_path)[0].stat().st_size == size  # not grown, not shrunk
+    again["x"][:3] = [1, 2, 3]
+    again["t"][:3] = [4, 5, 6]
+    again["p"][:3] = 7
+    for k in dts:
+        again.trim(k, 3)
+    back = pickle.loads(pickle.dumps(again))
+    assert back["x"].tolist() == [1, 2, 3] and back["t"].tolist() == [4, 5, 6]
+    assert back["p"].tolist() == [7, 7, 7]
+    del again, back, got
+    # columns of different lengths keep the plain layout
+    mixed = A.Arena({"a": ("<i8", 10), "b": ("u1", 20)}, str(tmp_path), owner=me, recycle=True)
+    assert mixed.layout["a"] == (0, "<i8", 10) and mixed.layout["b"] == (128, "|u1", 20)
+    del mixed
+    A.clean_owned(str(tmp_path), owner=me)
+    assert _files(tmp_path) == []
