@@ -111,10 +111,12 @@ def _emit(scratch, bits, summary, b, pos, wb, hb, outs, vmode):
     ``bits`` has bit ``k`` set for every touched key ``k = p << (hb + wb) | y << wb | x`` (so
     key order is ``(p, y, x)`` order), ``summary`` bit ``w`` for every non-zero word ``bits[w]``;
     both are scanned from the lowest set bit up, so nothing is sorted. The value written is the
-    count (``vmode`` 0), 1 (``vmode`` 1, OR) or the count saturated at 65535 (``vmode`` 2, SUM).
+    count (``vmode`` 0), 1 (``vmode`` 1, OR: ``scratch`` is not used) or the count saturated at
+    65535 (``vmode`` 2, SUM).
 
     Returns:
-        ``(pos, max_count)``: the next output position and the largest count of the bin.
+        ``(pos, max_count)``: the next output position and the largest count of the bin (1 with
+        ``vmode`` 1 if the bin has an entry).
     """
     o_bin, o_p, o_y, o_x, o_cnt = outs
     wmask = (1 << wb) - 1
@@ -132,8 +134,10 @@ def _emit(scratch, bits, summary, b, pos, wb, hb, outs, vmode):
             while word != 0:
                 k = (w << 6) + np.int64(_ctz(word))
                 word &= word - one
-                c = scratch[k]
-                scratch[k] = 0
+                c = 1
+                if vmode != 1:  # OR needs no count (the bitmap has the touched keys)
+                    c = scratch[k]
+                    scratch[k] = 0
                 o_bin[pos] = b
                 o_p[pos] = k >> (wb + hb)
                 o_y[pos] = (k >> wb) & hmask
@@ -185,13 +189,15 @@ def bin_counts_kernel(
             ``width, height`` are the sizes after it (ignored unless a factor differs from 1).
 
     Returns:
-        ``(n_entries, max_count, status, index)``. Without ``order`` every event is checked:
+        ``(n_entries, max_count, status, index)`` (``max_count`` is 1 for ``vmode`` 1: OR counts
+        nothing). Without ``order`` every event is checked:
         ``status`` 1 = ``t[index] < t[index - 1]`` (not time-sorted, nothing usable was written),
         2 = event ``index`` is off the sensor (or, with ``n_pol == 1``, has another polarity than
         event 0). 0 = done.
 
-    Per bin, a count per key (int32 ``[P * 2**hb * 2**wb]``) and a bitmap of the touched keys
-    with a one-bit-per-word summary; a bin's entries are read off the bitmap in key order.
+    Per bin, a count per key (int32 ``[P * 2**hb * 2**wb]``, not kept for OR) and a bitmap of
+    the touched keys with a one-bit-per-word summary; a bin's entries are read off the bitmap in
+    key order.
     """
     wb = 0  # bits for x and y: keys are p << (hb + wb) | y << wb | x
     while (1 << wb) < width:
@@ -201,7 +207,7 @@ def bin_counts_kernel(
         hb += 1
     size = np.int64(n_pol) << (wb + hb)
     n_words = (size + 63) >> 6
-    scratch = np.zeros(size, dtype=np.int32)
+    scratch = np.zeros(size if vmode != 1 else 0, dtype=np.int32)
     bits = np.zeros(n_words, dtype=np.uint64)
     summary = np.zeros((n_words + 63) >> 6, dtype=np.uint64)
     one = np.uint64(1)
@@ -244,7 +250,8 @@ def bin_counts_kernel(
             xi = np.int64(np.float64(xi) * fx)
             yi = np.int64(np.float64(yi) * fy)
         k = (((pp << hb) | yi) << wb) | xi
-        scratch[k] += 1
+        if vmode != 1:
+            scratch[k] += 1
         w = k >> 6
         bits[w] |= one << np.uint64(k & 63)
         summary[w >> 6] |= one << np.uint64(w & 63)
