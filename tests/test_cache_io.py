@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -293,3 +294,17 @@ def test_appends_of_any_size_store_the_same_data(tmp_path_factory, sizes, chunk,
             np.testing.assert_array_equal(
                 f["views/v"][key][:], want.astype(f["views/v"][key].dtype)
             )
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+@pytest.mark.parametrize("pieces", [0, 1, 3])
+def test_sha256_file_equals_hashlib_around_piece_boundaries(tmp_path, pieces, extra):
+    """The file is hashed piece by piece through one reused buffer: same digest as the bytes."""
+    from eventpipe.cache import digest
+
+    n = max(0, pieces * digest._PIECE + extra)
+    data = np.random.default_rng(n).integers(0, 256, n, dtype=np.uint8).tobytes()
+    p = tmp_path / "f.bin"
+    p.write_bytes(data)
+    assert sha256_file(p) == hashlib.sha256(data).hexdigest()
+    assert sha256_file(p) == hashlib.sha256(data).hexdigest()  # the buffer again

@@ -7,34 +7,43 @@ The digest is stored as the cache's ``source`` attribute (JSON)::
                 "sha256": "..."}, ...],
      "n_files": 118}
 
-Files are hashed with :mod:`hashlib` over memory-mapped bytes (no Python-level read loop),
-in a thread pool (hashlib releases the GIL), at the speed of sha256 itself (the 859 MB of the
-full-scale synthetic release: 2.3 s on the 2-core CI machine). ``mtime_ns`` is recorded but is
-*not* part of the identity: a rebuild check first compares ``(name, size, mtime_ns)`` with the
-stored digest and re-hashes only the files where one of those changed (see :func:`source_digest`
-with ``previous``); a file that was only touched therefore still counts as unchanged.
+Files are hashed with :mod:`hashlib`, read in 256 KiB pieces into one reused buffer per
+thread (it stays in the CPU cache), in a thread pool (reading and hashing release the GIL):
+the 859 MB of the full-scale synthetic release cost ~0.6 CPU-s on the 2-core CI machine. Hashing
+a memory map of the file instead costs ~20% more CPU there (0.36 vs 0.29 CPU-s for 410 MB of
+it: page faults, and sha256 reading cold memory at 1.1-1.2 GB/s vs 1.8 GB/s from the cache).
+``mtime_ns`` is recorded but is *not* part of the identity: a rebuild check first compares
+``(name, size, mtime_ns)`` with the stored digest and re-hashes only the files where one of
+those changed (see :func:`source_digest` with ``previous``); a file that was only touched
+therefore still counts as unchanged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+#: bytes read and hashed at a time (fits the L2 cache)
+_PIECE = 1 << 18
+_buffers = threading.local()
+
 
 def sha256_file(path: str | os.PathLike) -> str:
-    """sha256 (hex) of a file's bytes, hashed over a memory map."""
+    """sha256 (hex) of a file's bytes (read piece by piece into this thread's buffer)."""
+    buf = getattr(_buffers, "buf", None)
+    if buf is None:
+        buf = _buffers.buf = bytearray(_PIECE)
+    view = memoryview(buf)
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size:
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                h.update(mm)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 
