@@ -244,3 +244,32 @@ def test_spatial_factor_errors_are_downsample_errors():
     with pytest.raises(FormatError) as got:
         bin_sparse(ev, (8, 8, 2), 1000, spatial_factor=0.5)
     assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize(
+    "factor", [0.5, 0.25, 0.125, 1 / 128, (0.25, 0.5), (0.25, 0.3), (0.3, 0.5)]
+)
+def test_power_of_two_factors_shift_like_the_float_product(factor):
+    """Factors 2**-k bin ``x >> k`` (no float product): equal to tonic Downsample's
+    ``int(x * f)`` then binning, on a DVS128 sample with every coordinate."""
+    from eventpipe.kernels.binning import _shift
+
+    assert [_shift(f) for f in (1.0, 0.5, 0.25, 1 / 128, 0.3, 0.75, 2**-60)] == [
+        0,
+        1,
+        2,
+        7,
+        -1,
+        -1,
+        -1,
+    ]
+    ev = random_dvs128_events(np.random.default_rng(5), 50_000, 0, 2_000_000)
+    ev["x"][:128] = np.arange(128)
+    ev["y"][128:256] = np.arange(128)
+    down, dsize = downsample(ev, (128, 128, 2), factor)
+    for binning in ("SUM", "OR"):
+        want = bin_sparse(down, dsize, 1000, binning)
+        got = bin_sparse(ev, (128, 128, 2), 1000, binning, spatial_factor=factor)
+        assert got.sensor_size == dsize and got.n_bins == want.n_bins
+        for k in ("bin", "p", "y", "x", "value"):
+            np.testing.assert_array_equal(getattr(got, k), getattr(want, k), err_msg=k)

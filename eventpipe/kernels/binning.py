@@ -28,6 +28,7 @@ turns them into ``[T, P, H, W]`` frames equal to tonic's (``> 0`` for ``OR``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -172,6 +173,8 @@ def bin_counts_kernel(
     in_w=0,
     in_h=0,
     vmode=0,
+    sx=-1,
+    sy=-1,
 ):
     """Count events per ``(bin, p, y, x)``, emitting entries sorted by ``(bin, p, y, x)``.
 
@@ -187,6 +190,8 @@ def bin_counts_kernel(
         fx, fy, in_w, in_h: spatial factors applied first (tonic ``Downsample``:
             ``x' = int(x * fx)``, float64 product) to events on an ``in_w x in_h`` sensor;
             ``width, height`` are the sizes after it (ignored unless a factor differs from 1).
+        sx, sy: ``k >= 0`` when ``fx`` (``fy``) is ``2**-k``: ``x >> k`` instead of the float
+            product (the same value: the product is exact and ``x >= 0``); -1 otherwise.
 
     Returns:
         ``(n_entries, max_count, status, index)`` (``max_count`` is 1 for ``vmode`` 1: OR counts
@@ -247,8 +252,14 @@ def bin_counts_kernel(
         xi = np.int64(x[i])
         yi = np.int64(y[i])
         if scaled:
-            xi = np.int64(np.float64(xi) * fx)
-            yi = np.int64(np.float64(yi) * fy)
+            if sx >= 0:
+                xi >>= sx
+            else:
+                xi = np.int64(np.float64(xi) * fx)
+            if sy >= 0:
+                yi >>= sy
+            else:
+                yi = np.int64(np.float64(yi) * fy)
         k = (((pp << hb) | yi) << wb) | xi
         if vmode != 1:
             scratch[k] += 1
@@ -373,8 +384,9 @@ def bin_sparse(
     else:
         outs = tuple(np.empty(n, d) for d in (np.int32, np.uint8, np.int16, np.int16, cnt_dt))
     none = np.empty(0, dtype=np.int64)
+    sx, sy = _shift(fx), _shift(fy)
     pos, max_count, status, i = bin_counts_kernel(
-        x, y, p, t, none, t0, dt, nb, w, h, npol, outs, fx, fy, in_w, in_h, vmode
+        x, y, p, t, none, t0, dt, nb, w, h, npol, outs, fx, fy, in_w, in_h, vmode, sx, sy
     )
     if status != 0 and (fx, fy) != (1.0, 1.0):
         # off the sensor or not time-sorted: the unfused path (its checks and errors)
@@ -392,7 +404,7 @@ def bin_sparse(
         order = bin_order_kernel(t, t0, dt, nb)
         if order.shape[0]:
             res = bin_counts_kernel(
-                x, y, p, t, order, t0, dt, nb, w, h, npol, outs, 1.0, 1.0, 0, 0, vmode
+                x, y, p, t, order, t0, dt, nb, w, h, npol, outs, 1.0, 1.0, 0, 0, vmode, -1, -1
             )
             pos, max_count = res[0], res[1]
         else:
@@ -409,6 +421,14 @@ def bin_sparse(
     if vmode == 0:
         np.divide(o_cnt, np.float32(max(max_count, 1)), out=value, dtype=np.float32)
     return SparseFrames(nb, o_bin, o_p, o_y, o_x, value, size, dt, binning)
+
+
+def _shift(factor: float) -> int:
+    """``k`` if ``factor == 2**-k`` (0 <= k < 53), else -1: tonic's ``int(x * factor)`` is then
+    ``x >> k`` for every ``x >= 0`` (see :func:`bin_counts_kernel`)."""
+    mantissa, exp = math.frexp(factor)
+    k = 1 - exp
+    return k if mantissa == 0.5 and 0 <= k < 53 else -1
 
 
 def _as_structured(columns: Mapping[str, np.ndarray]) -> np.ndarray:
