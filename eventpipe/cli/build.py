@@ -150,8 +150,9 @@ def command(
     # (which it does with the collector off, see eventpipe.build._ProcessPool)
     gc.disable()
     try:
-        import rich.console
-        import rich.progress  # noqa: F401
+        if not quiet:  # the progress bar (a quiet build does not import rich at all)
+            import rich.console
+            import rich.progress  # noqa: F401
 
         import eventpipe.io  # noqa: F401  (the readers, and numba)
         from eventpipe.build import build_cache
