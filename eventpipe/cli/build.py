@@ -14,8 +14,8 @@ from contextlib import contextmanager
 
 import click
 
-#: imported by numba's CPU target when it first initialises, see :func:`_no_scipy_blas`
-_SCIPY_BLAS = "scipy.linalg.cython_blas"
+#: imported by numba's CPU target when it first initialises, see :func:`_without_numba_extras`
+_NUMBA_EXTRAS = ("scipy", "scipy.linalg.cython_blas", "cffi")
 
 
 def _single_threaded_blas() -> None:
@@ -31,26 +31,28 @@ def _single_threaded_blas() -> None:
 
 
 @contextmanager
-def _no_scipy_blas() -> Iterator[None]:
-    """Keep numba from importing ``scipy.linalg`` while the build runs.
+def _without_numba_extras() -> Iterator[None]:
+    """Keep numba from importing scipy and cffi while the build runs.
 
-    When numba's CPU target first initialises (loading the first cached kernel) it imports
-    ``scipy.linalg.cython_blas``, only to learn whether ``np.dot`` and friends can call BLAS,
-    and that imports all of ``scipy.linalg``: ~0.13-0.16 CPU-s of the build's ~6 on the
-    2-core CI machine. No build kernel does linear algebra; numba then merely treats BLAS as
-    absent (``np.correlate``/``np.convolve`` would use a plain loop), and anything that imports
-    BLAS explicitly later (``np.dot`` in a kernel compiled after the build) still gets it. A
-    ``None`` entry in ``sys.modules`` makes that one import fail at once; it is removed when the
-    build ends. Nothing changes if scipy's BLAS is already imported.
+    numba imports ``scipy`` to check its version (~0.015-0.02 CPU-s); when its CPU target first
+    initialises (loading the first cached kernel) it imports ``scipy.linalg.cython_blas``, only
+    to learn whether ``np.dot`` and friends can call BLAS (that imports all of ``scipy.linalg``:
+    ~0.13-0.16 CPU-s of the build's ~5 on the 2-core CI machine), and ``cffi`` (plus an
+    ``FFI()``: ~0.03-0.04 CPU-s) to type cffi functions. No build kernel uses either; numba then
+    treats scipy, BLAS and cffi as absent (``np.correlate`` would use a plain loop), and anything
+    that imports them explicitly after the build still gets them. A ``None`` entry in
+    ``sys.modules`` makes those imports fail at once; it is removed when the build ends. A module
+    already imported is left alone.
     """
-    block = _SCIPY_BLAS not in sys.modules
-    if block:
-        sys.modules[_SCIPY_BLAS] = None  # type: ignore[assignment]
+    blocked = [name for name in _NUMBA_EXTRAS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
     try:
         yield
     finally:
-        if block and sys.modules.get(_SCIPY_BLAS, 0) is None:
-            del sys.modules[_SCIPY_BLAS]
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
 
 
 @click.command(name="build")
@@ -143,25 +145,24 @@ def command(
 
     Reruns with the same profile and inputs are a quick no-op ("cache up to date").
     """
-    _single_threaded_blas()
-    # numpy, h5py, numba, rich, ...: ~10**5 objects that live until the end. Collecting while
-    # they are created would traverse them again and again (2 full and ~30 partial collections),
-    # so this also imports what build_cache would import lazily before it loads the kernels
-    # (which it does with the collector off, see eventpipe.build._ProcessPool)
-    gc.disable()
-    try:
-        if not quiet:  # the progress bar (a quiet build does not import rich at all)
-            import rich.console
-            import rich.progress  # noqa: F401
-
-        import eventpipe.io  # noqa: F401  (the readers, and numba)
-        from eventpipe.build import build_cache
-    finally:
-        gc.enable()
-
     if no_parquet and parquet:
         raise click.UsageError("--parquet and --no-parquet exclude each other")
-    with _no_scipy_blas():
+    _single_threaded_blas()
+    with _without_numba_extras():
+        # numpy, h5py, numba, ...: ~10**5 objects that live until the end. Collecting while
+        # they are created would traverse them again and again (2 full and ~30 partial
+        # collections), so this also imports what build_cache would import lazily before it
+        # loads the kernels (which it does with the collector off, see eventpipe.build)
+        gc.disable()
+        try:
+            if not quiet:  # the progress bar (a quiet build does not import rich at all)
+                import rich.console
+                import rich.progress  # noqa: F401
+
+            import eventpipe.io  # noqa: F401  (the readers, and numba)
+            from eventpipe.build import build_cache
+        finally:
+            gc.enable()
         res = build_cache(
             profile,
             raw_dir=raw_dir,
