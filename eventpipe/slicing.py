@@ -28,7 +28,7 @@ the sample length is ``t_end_us - t_start_us``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -101,13 +101,14 @@ def slice_recording(
     Args:
         rec: :class:`eventpipe.io.RecordingFiles` (stem, subject, group, lighting, aedat, tags).
         events: the recording's events (:data:`~eventpipe.events.EVENT_DTYPE` or any array with
-            fields x, y, t, p); read from ``rec.aedat`` when None.
+            fields x, y, t, p, or a mapping of 1-D columns x, y, t, p); read from ``rec.aedat``
+            when None.
         tags: tag rows (:data:`eventpipe.io.TAGS_DTYPE`: 0-based ``class_id``, ``start``,
             ``end``); read and validated from ``rec.tags`` when None.
 
     Returns:
         list of ``(SampleMeta, events[start:end])``; the arrays are views into ``events``
-        with absolute times.
+        with absolute times (for columns: a dict of column views per sample).
 
     Raises:
         TagError: a row outside ``[0, n_events]``, an empty sample, a class out of range, or a
@@ -118,8 +119,12 @@ def slice_recording(
 
     if events is None:
         events = read_events(rec.aedat)
-    events = as_events(events, where=str(rec.aedat))
-    n = len(events)
+    columns = isinstance(events, Mapping)
+    if columns:
+        events = {k: events[k] for k in ("x", "y", "t", "p")}
+    else:
+        events = as_events(events, where=str(rec.aedat))
+    n = len(events["t"])
     if tags is None:
         tags = read_tags(rec.tags, n_events=n)
     tags = np.asarray(tags)
@@ -146,7 +151,10 @@ def slice_recording(
             t_end_us=int(t[end - 1]),
             n_events=end - start,
         )
-        out.append((meta, events[start:end]))
+        if columns:
+            out.append((meta, {k: c[start:end] for k, c in events.items()}))
+        else:
+            out.append((meta, events[start:end]))
     return out
 
 

@@ -327,3 +327,29 @@ def test_decode_into_buffer_equals_fresh_array(tmp_path, n, extra, seed):
     got = read_events(path, buffer=buf)
     np.testing.assert_array_equal(got, fresh)
     assert np.shares_memory(got, buf) == (len(buf) >= n)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(n=st.integers(1, 300), extra=st.integers(0, 50), seed=st.integers(0, 2**16))
+def test_decode_into_columns_equals_fresh_array(tmp_path, n, extra, seed):
+    """``buffer=`` a mapping of columns x, y, t, p: decoded into their first n elements (a dict
+    of views), equal to a fresh read whatever was in them; wrong dtypes or short columns are
+    refused."""
+    rng = np.random.default_rng(seed)
+    ev = random_dvs128_events(rng, n, 0, 10**7)
+    ev["t"][n // 2 :] += 2**32  # the unwrap correction applies to the column too
+    path = tmp_path / f"c{seed}-{n}.aedat"
+    write_aedat2(path, ev)
+    fresh = read_events(path)
+    cols = {k: np.full(n + extra, 7, dtype=EVENT_DTYPE[k]) for k in "xytp"}
+    got = read_events(path, buffer=cols)
+    assert isinstance(got, dict) and list(got) == ["x", "y", "t", "p"]
+    for k in "xytp":
+        np.testing.assert_array_equal(got[k], fresh[k])
+        assert np.shares_memory(got[k], cols[k]) and got[k].dtype == fresh.dtype[k]
+    with pytest.raises(ValueError, match="buffer column 't'"):
+        read_events(path, buffer={**cols, "t": np.zeros(n + extra, np.int32)})
+    with pytest.raises(ValueError, match="buffer column 'x'"):
+        read_events(path, buffer={**cols, "x": np.zeros(n - 1, np.int16)})

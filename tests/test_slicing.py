@@ -68,6 +68,24 @@ def test_slices_are_views_with_absolute_times_and_stable_ids():
     }
 
 
+def test_columns_slice_like_the_structured_array():
+    """Events as a mapping of columns (what a build worker decodes into): each sample is a
+    dict of column views, with the same metadata and events as the structured slices."""
+    ev = _events(1000)
+    cols = {k: np.ascontiguousarray(ev[k]) for k in "xytp"}
+    tags = _tags([(10 + 40 * i, 40 + 40 * i) for i in range(19)])
+    want = slice_recording(_rec(), events=ev, tags=tags)
+    got = slice_recording(_rec(), events=cols, tags=tags)
+    assert [m for m, _ in got] == [m for m, _ in want]
+    for (_, g), (_, w) in zip(got, want, strict=True):
+        assert list(g) == ["x", "y", "t", "p"]
+        for k in "xytp":
+            np.testing.assert_array_equal(g[k], w[k])
+            assert np.shares_memory(g[k], cols[k])
+    with pytest.raises(TagError, match="outside"):
+        slice_recording(_rec(), events=cols, tags=_tags([(0, 1001)]))
+
+
 def test_rows_in_file_order_keep_their_row_number_as_id():
     ev = _events(300)
     tags = _tags([(10 * i, 10 * i + 5) for i in range(19)])

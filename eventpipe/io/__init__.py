@@ -19,6 +19,7 @@ pairs recordings with tag files in a raw directory.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,10 @@ SUPPORTED_VERSIONS = ("2.0", "3.1")
 
 
 def read_events(
-    path: str | os.PathLike, orientation: str = "published", buffer: np.ndarray | None = None
-) -> np.ndarray:
+    path: str | os.PathLike,
+    orientation: str = "published",
+    buffer: np.ndarray | Mapping[str, np.ndarray] | None = None,
+) -> np.ndarray | dict[str, np.ndarray]:
     """Read a raw event recording (AEDAT 2.0 or 3.1, chosen by its header) in file order.
 
     Args:
@@ -55,7 +58,8 @@ def read_events(
             SL-Animals tag indices and published results reproduce) or ``"jaer"`` (jAER's DVS128
             convention: ``x = 127 - ((a >> 1) & 0x7F)``, ``y = (a >> 8) & 0x7F``). See
             :mod:`eventpipe.io.aedat2` and :mod:`eventpipe.io.aedat3`.
-        buffer: AEDAT 2.0 only: decode into this EVENT_DTYPE array if it is long enough (see
+        buffer: AEDAT 2.0 only: decode into this EVENT_DTYPE array if it is long enough, or
+            into these columns ``x, y, t, p`` (then the result is a dict of columns; see
             :func:`eventpipe.io.aedat2.read_aedat2`).
 
     Returns:

@@ -33,6 +33,8 @@ Times are in microseconds. With ``floor_ms`` the output time of a kept event at 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from eventpipe.kernels._common import event_array, off_sensor_error, sensor_dims
@@ -222,7 +224,8 @@ def stage_columns(
     """Align, denoise and floor one sample's events into output columns (see the module doc).
 
     Args:
-        events: ``[n]`` structured events (``EVENT_DTYPE``) of one sample, t in us (absolute).
+        events: ``[n]`` structured events (``EVENT_DTYPE``) of one sample, t in us (absolute),
+            or a mapping of its 1-D columns ``x, y, t, p``.
         sensor_size: ``(W, H, P)``; with denoise, x and y are checked against it.
         out: ``(x int16, y int16, t int64, p uint8)`` 1-D writable arrays of at least ``n``
             elements; the kept events are written to their first elements, t re-zeroed at the
@@ -237,8 +240,9 @@ def stage_columns(
     Raises:
         FormatError: with denoise, an event off the sensor (as :func:`eventpipe.kernels.denoise`).
     """
-    events = event_array(events)
-    n = len(events)
+    if not isinstance(events, Mapping):
+        events = event_array(events)
+    n = len(events["t"])
     ox, oy, ot, op = out
     want = (np.int16, np.int16, np.int64, np.uint8)
     for a, d in zip(out, want, strict=True):
