@@ -30,6 +30,12 @@ if str(REPO) not in sys.path:
 import atheris  # noqa: E402
 import numpy  # noqa: E402, F401  (imported before instrumentation: only eventpipe is instrumented)
 
+# The Numba kernels are imported before instrumentation too: atheris rewrites a module's
+# bytecode with calls to its branch tracer, which Numba cannot compile, so an instrumented
+# kernel only worked when Numba's disk cache already held every signature a target calls.
+import eventpipe.kernels  # noqa: E402
+import eventpipe.kernels.aedat  # noqa: E402
+
 with atheris.instrument_imports(include=["eventpipe"]):
     import eventpipe.io  # noqa: F401
     from tests.fuzz.corpus import TARGETS, check_input, dump_reproducer, seeds
