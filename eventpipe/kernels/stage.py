@@ -80,6 +80,24 @@ _NEVER = -(1 << 62)
 
 
 @jit
+def _pixel_memory(width, height, denoise_on):
+    """Denoise pixel memory ``[(height + 2) * (width + 2)]`` int64, row-major with a one-pixel
+    border: 0 inside (tonic's initial memory: "recent" while the aligned time is below
+    ``filter_time``), ``_NEVER`` on the border (so the four neighbour tests need no bounds
+    checks). Empty without denoise."""
+    w2 = width + 2
+    last = np.zeros((height + 2) * w2 if denoise_on else 0, dtype=np.int64)
+    if denoise_on:
+        for c in range(w2):
+            last[c] = _NEVER
+            last[(height + 1) * w2 + c] = _NEVER
+        for r in range(height + 2):
+            last[r * w2] = _NEVER
+            last[r * w2 + width + 1] = _NEVER
+    return last
+
+
+@jit
 def stage_kernel(
     x, y, t, p, shift, denoise_on, width, height, filter_time, floor_on, ox, oy, ot, op
 ):
@@ -103,14 +121,7 @@ def stage_kernel(
     """
     n = t.shape[0]
     w2 = width + 2
-    last = np.zeros((height + 2) * w2 if denoise_on else 0, dtype=np.int64)
-    if denoise_on:
-        for c in range(w2):
-            last[c] = _NEVER
-            last[(height + 1) * w2 + c] = _NEVER
-        for r in range(height + 2):
-            last[r * w2] = _NEVER
-            last[r * w2 + width + 1] = _NEVER
+    last = _pixel_memory(width, height, denoise_on)
     j = 0
     first = np.int64(0)
     for i in range(n):
@@ -162,14 +173,7 @@ def stage_single_kernel(
     n = t.shape[0]
     shift = t[0] if time_align else np.int64(0)
     w2 = width + 2
-    last = np.zeros((height + 2) * w2 if denoise_on else 0, dtype=np.int64)
-    if denoise_on:
-        for c in range(w2):
-            last[c] = _NEVER
-            last[(height + 1) * w2 + c] = _NEVER
-        for r in range(height + 2):
-            last[r * w2] = _NEVER
-            last[r * w2 + width + 1] = _NEVER
+    last = _pixel_memory(width, height, denoise_on)
     j = 0
     first = np.int64(0)
     tmin = t[0]
