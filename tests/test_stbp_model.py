@@ -117,6 +117,27 @@ def test_chunked_eval_equals_full(first_layer):
     assert 0 < full.mean() < 1
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("first_layer", ["sparse", "dense"])
+def test_no_grad_streamed_conv2_equals_the_training_forward(dtype, first_layer):
+    """Without autograd conv2 -> LIF -> pool runs ``conv2_steps`` steps per convolution; any
+    step count gives exactly the training forward's output (and the eager reference's)."""
+    net = _active_model((22, 18, 2), dtype, first_layer=first_layer).eval()
+    eager = EagerSLANIMALSNet(sensor_size=(22, 18, 2)).to(dtype).eval()
+    eager.load_state_dict(net.state_dict())
+    x = _frames(2, 9, (22, 18, 2), dtype)
+    with torch.enable_grad():
+        trained = net(x)  # autograd path: one conv2 over all steps
+    with torch.no_grad():
+        ref = eager(x)
+        for steps in (1, 2, 4, 9, 50):
+            for chunk in (None, 4):
+                net.conv2_steps, net.eval_time_chunk = steps, chunk
+                assert torch.equal(net(x), trained.detach()), (steps, chunk)
+    assert torch.equal(ref, trained.detach())
+    assert 0 < ref.mean() < 1
+
+
 def test_first_layer_auto_picks_by_density():
     net = SLANIMALSNet(sensor_size=(16, 16, 2))
     sparse = _frames(1, 2, (16, 16, 2), dtype=torch.float32, density=0.02)

@@ -344,6 +344,8 @@ class SLANIMALSNet(nn.Module):
             conv = self.conv2
             z = _ConvLIFPoolBwd16.apply(z, z16, conv.weight, conv.bias, self.params, big_t, n)
             z = z.view(big_t * n, -1)
+        elif not torch.is_grad_enabled() and z.device.type == "cpu":
+            z, new_state[1] = self._conv2_lif_pool_streamed(z, big_t, n, s[1])
         else:
             z = self._layer(self.conv2, z)
             buf = _phys(z, big_t, n)
@@ -354,6 +356,30 @@ class SLANIMALSNet(nn.Module):
         z = self._layer(self.fc2, z.flatten(0, 1))
         z, new_state[3] = self._lif(z, big_t, n, s[3])
         return z, new_state
+
+    #: time steps per conv2 call in the no-grad CPU path (:meth:`_conv2_lif_pool_streamed`)
+    conv2_steps: int = 2
+
+    def _conv2_lif_pool_streamed(self, z: torch.Tensor, big_t: int, n: int, u0):
+        """conv2 -> LIF -> pool without autograd, ``conv2_steps`` time steps per convolution.
+
+        The same values as one convolution over all ``big_t`` steps (the convolution is per
+        frame; the LIF state is carried), but each conv output ``[steps*N, 50, H, W]`` is read
+        by the LIF kernel while it is still in cache instead of from memory. Returns the pooled
+        spikes ``[T*N, C*Hp*Wp]`` (flattened in (C, H, W) order) and the last potential.
+        """
+        k = max(1, self.conv2_steps)
+        pooled = None
+        u = u0
+        for t0 in range(0, big_t, k):
+            steps = min(k, big_t - t0)
+            buf = _phys(self.conv2(z[t0 * n : (t0 + steps) * n]), steps, n)
+            if pooled is None:
+                _, _, h, w, c = buf.shape
+                pooled = buf.new_empty(big_t, n, c, h // 2, w // 2)
+            lif_pool_forward_(buf, self.params, u, out=pooled[t0 : t0 + steps], channels_first=True)
+            u = buf[-1]
+        return pooled.view(big_t * n, -1), u.clone()
 
     def _sparse_input(self, x: torch.Tensor) -> SparseFrames | None:
         """The input as :class:`SparseFrames` when the fused sparse first layer will run, else
