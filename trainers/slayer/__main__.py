@@ -7,7 +7,9 @@ import os
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 from trainers.common.cli import main
+from trainers.common.memory import keep_freed_memory
 from trainers.slayer.method import METHOD
 
 if __name__ == "__main__":
+    keep_freed_memory()  # freed tensors are reused, not page-faulted in again each step
     main(METHOD)
