@@ -10,6 +10,8 @@ so any array produced by eventpipe can be passed straight to a tonic transform.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from eventpipe.errors import FormatError
@@ -50,15 +52,21 @@ def make_events(x, y, t, p) -> np.ndarray:
     return ev
 
 
-def as_events(events: np.ndarray, *, where: str = "events") -> np.ndarray:
-    """Normalise any structured array with fields x, y, t, p to :data:`EVENT_DTYPE`.
+def as_events(
+    events: np.ndarray | Mapping[str, np.ndarray], *, where: str = "events"
+) -> np.ndarray:
+    """Normalise any structured array with fields x, y, t, p, or a mapping of such 1-D
+    columns, to :data:`EVENT_DTYPE` (an ``EVENT_DTYPE`` array is returned as it is).
 
     Raises :class:`~eventpipe.errors.FormatError` naming the missing fields.
     """
-    names = set(events.dtype.names or ())
+    columns = isinstance(events, Mapping)
+    if not columns:
+        events = np.asarray(events)
+    names = set(events) if columns else set(events.dtype.names or ())
     missing = {"x", "y", "t", "p"} - names
     if missing:
         raise FormatError(f"{where}: missing event fields {sorted(missing)}; got {sorted(names)}")
-    if events.dtype == EVENT_DTYPE:
+    if not columns and events.dtype == EVENT_DTYPE:
         return events
     return make_events(events["x"], events["y"], events["t"], events["p"])

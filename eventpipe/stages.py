@@ -22,7 +22,6 @@ the build runs in parallel.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,7 @@ import numpy as np
 
 from eventpipe.arena import Arena
 from eventpipe.cache.schema import EVENT_FIELDS, SAMPLES_DTYPE, VIEW_FIELDS, VIEW_VALUE_DTYPES
-from eventpipe.events import DVS128_SENSOR_SIZE, EVENT_DTYPE
+from eventpipe.events import DVS128_SENSOR_SIZE, EVENT_DTYPE, as_events
 from eventpipe.profile import Profile
 
 if TYPE_CHECKING:
@@ -62,11 +61,7 @@ def events_stage(
     from eventpipe.kernels import denoise, downsample, floor_ms_us, refractory, time_align
 
     st = profile.events
-    ev = np.asarray(events)
-    if ev.dtype != EVENT_DTYPE:
-        from eventpipe.events import as_events
-
-        ev = as_events(ev)
+    ev = as_events(events)
     if _fused(profile):
         out = np.empty(len(ev), dtype=EVENT_DTYPE)
         n = stage_into(ev, profile, sensor_size, (out["x"], out["y"], out["t"], out["p"]))
@@ -113,10 +108,6 @@ def stage_into(
             ``profile.events_sensor_size(sensor_size)``.
     """
     if not _fused(profile):
-        if isinstance(events, Mapping):
-            from eventpipe.events import make_events
-
-            events = make_events(events["x"], events["y"], events["t"], events["p"])
         ev, _ = events_stage(events, profile, sensor_size)
         for col, k in zip(out, EVENT_FIELDS, strict=True):
             col[: len(ev)] = ev[k]
@@ -321,6 +312,11 @@ def _decode_columns(n: int) -> dict[str, np.ndarray]:
     return {k: np.empty(n, dtype=EVENT_DTYPE[k]) for k in EVENT_DTYPE.names}
 
 
+def _columns(events: np.ndarray) -> dict[str, np.ndarray]:
+    """Contiguous copies of the fields ``x, y, t, p`` of a structured event array."""
+    return {k: np.ascontiguousarray(events[k]) for k in EVENT_DTYPE.names}
+
+
 def process_recording(
     rec: RecordingFiles,
     profile: Profile,
@@ -364,7 +360,7 @@ def process_recording(
         columns = _DECODE_COLUMNS
     raw = read_events(rec.aedat, orientation=profile.orientation, buffer=columns)
     if not isinstance(raw, dict):  # AEDAT 3.1: a structured array
-        raw = {k: np.ascontiguousarray(raw[k]) for k in EVENT_DTYPE.names}
+        raw = _columns(raw)
     t_read = time.perf_counter()
     sliced = slice_recording(rec, events=raw)
     t_slice = time.perf_counter()
@@ -437,7 +433,7 @@ def warm_up(profile: Profile) -> float:
     # events in the sensor's corner only: the fused stage's one pass declines (its decisions
     # depend on the sample's bounds), so the two-pass kernels load here too, not in a worker
     corner = make_events([0, 0], [0, 0], [123_456, 123_457], [0, 0])
-    samples = [{k: np.ascontiguousarray(e[k]) for k in e.dtype.names} for e in (ev, corner)]
+    samples = [_columns(e) for e in (ev, corner)]
     stage_and_views(samples, profile)
     return time.perf_counter() - t
 

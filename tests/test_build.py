@@ -22,7 +22,7 @@ from eventpipe.io import discover, read_events
 from eventpipe.profile import auto_crop_bins, load_profile
 from eventpipe.slanimals import STEMS
 from eventpipe.slicing import slice_recording
-from eventpipe.stages import events_stage, view_frames
+from eventpipe.stages import events_stage, stage_into, view_frames
 
 #: three recordings from three groups (S3, S1, S2)
 TINY_STEMS = ["user00_indoor", "user25_imse", "user40_dc"]
@@ -128,6 +128,26 @@ def test_events_equal_slicing_plus_stage(built, raw):
                 assert len(got) == 0 or got["t"][0] == 0
                 row += 1
         assert row == len(c)
+
+
+@pytest.mark.parametrize(
+    "override", ["events.refractory.enabled=true", "events.downsample.spatial_factor=0.5"]
+)
+def test_unfused_stage_takes_column_mappings(raw, override):
+    """Build tasks hand the events stage mappings of columns; the unfused stage (refractory or
+    downsample on) gives for them what it gives for the structured array."""
+    profile = load_profile("lascas2024", overrides=[override])
+    rec = next(iter(discover(raw, strict=False)))
+    _, ev = slice_recording(rec, events=read_events(rec.aedat))[0]
+    columns = {k: np.ascontiguousarray(ev[k]) for k in ("x", "y", "t", "p")}
+    got = []
+    for events in (ev, columns):
+        out = tuple(np.empty(len(ev), d) for d in (np.int16, np.int16, np.int64, np.uint8))
+        got.append((stage_into(events, profile, (128, 128, 2), out), out))
+    (n, a), (m, b) = got
+    assert n == m > 0
+    for col_a, col_b in zip(a, b, strict=True):
+        np.testing.assert_array_equal(col_a[:n], col_b[:n])
 
 
 def test_events_match_tonic_oracle(built, raw):

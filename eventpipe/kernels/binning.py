@@ -35,6 +35,7 @@ from typing import Literal
 
 import numpy as np
 
+from eventpipe.events import as_events
 from eventpipe.kernels._common import check_bounds, event_array, off_sensor_error, sensor_dims
 from eventpipe.kernels._jit import DISABLED, jit
 
@@ -390,8 +391,7 @@ def bin_sparse(
     )
     if status != 0 and (fx, fy) != (1.0, 1.0):
         # off the sensor or not time-sorted: the unfused path (its checks and errors)
-        ev = events if not isinstance(events, Mapping) else _as_structured(events)
-        ev, _ = downsample(ev, (in_w, in_h, npol), (fx, fy))
+        ev, _ = downsample(as_events(events), (in_w, in_h, npol), (fx, fy))
         return bin_sparse(ev, size, dt, binning, n_bins_rule, out)
     if status == 2:
         if npol == 1 and 0 <= x[i] < w and 0 <= y[i] < h:
@@ -429,12 +429,6 @@ def _shift(factor: float) -> int:
     mantissa, exp = math.frexp(factor)
     k = 1 - exp
     return k if mantissa == 0.5 and 0 <= k < 53 else -1
-
-
-def _as_structured(columns: Mapping[str, np.ndarray]) -> np.ndarray:
-    from eventpipe.events import make_events
-
-    return make_events(columns["x"], columns["y"], columns["t"], columns["p"])
 
 
 def _check_out(out, n: int, vdt: np.dtype) -> None:
