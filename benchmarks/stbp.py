@@ -207,6 +207,9 @@ def worker(args) -> dict:
         step()
         peak = torch.cuda.max_memory_allocated() - base_mem
     else:
+        scratch = getattr(model, "eval_buffers", None)
+        if scratch is not None:
+            scratch.clear()  # count the reused evaluation buffers in the peak, as allocated
         _release_freed_memory()
         gc.collect()
         base_mem = (_status_kb("VmRSS") or 0) * 1024

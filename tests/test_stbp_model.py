@@ -117,11 +117,20 @@ def test_chunked_eval_equals_full(first_layer):
     assert 0 < full.mean() < 1
 
 
+@pytest.mark.parametrize("conv_add", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("first_layer", ["sparse", "dense"])
-def test_no_grad_streamed_conv2_equals_the_training_forward(dtype, first_layer):
-    """Without autograd conv2 -> LIF -> pool runs ``conv2_steps`` steps per convolution; any
-    step count gives exactly the training forward's output (and the eager reference's)."""
+def test_no_grad_streamed_conv2_equals_the_training_forward(
+    monkeypatch, dtype, first_layer, conv_add
+):
+    """Without autograd conv2 -> LIF -> pool is streamed over time: float32 with oneDNN's
+    in-place conv + add (one step per convolution, the leak added by the convolution), else
+    ``conv2_steps`` steps per convolution. Every way gives exactly the training forward's
+    output (and the eager reference's)."""
+    if conv_add and not model_mod.conv2d_add_available():
+        pytest.skip("no in-place oneDNN convolution in this torch build")
+    if not conv_add:
+        monkeypatch.setattr(model_mod, "conv2d_add_available", lambda: False)
     net = _active_model((22, 18, 2), dtype, first_layer=first_layer).eval()
     eager = EagerSLANIMALSNet(sensor_size=(22, 18, 2)).to(dtype).eval()
     eager.load_state_dict(net.state_dict())
@@ -136,6 +145,53 @@ def test_no_grad_streamed_conv2_equals_the_training_forward(dtype, first_layer):
                 assert torch.equal(net(x), trained.detach()), (steps, chunk)
     assert torch.equal(ref, trained.detach())
     assert 0 < ref.mean() < 1
+
+
+def test_conv2d_add_is_conv_plus_out_in_place():
+    if not model_mod.conv2d_add_available():
+        pytest.skip("no in-place oneDNN convolution in this torch build")
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 5, (3, 20, 13, 9), generator=gen).float().div(4)
+    x = x.contiguous(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(20, 50, 3)
+    out = torch.randn(3, 11, 7, 50, generator=gen).permute(0, 3, 1, 2)  # channels-last view
+    want = F.conv2d(x, conv.weight, conv.bias) + out
+    ptr = out.data_ptr()
+    with torch.no_grad():
+        got = model_mod.conv2d_add_(out, x, conv.weight, conv.bias)
+    assert got.data_ptr() == ptr and torch.equal(got, want)
+
+
+def test_eval_buffers_are_reused_and_never_leak_between_batches():
+    """Evaluation writes into the model's reused buffers: later batches (other inputs, other
+    batch sizes, other chunkings) give the same results as a fresh model; training mode, a
+    deepcopy and pickling never carry them."""
+    import copy
+    import pickle
+
+    net = _active_model((20, 20, 2), dtype=torch.float32).eval()
+    a, b = (
+        _frames(2, 9, (20, 20, 2), torch.float32, seed=1),
+        _frames(3, 5, (20, 20, 2), torch.float32, seed=2),
+    )
+    with torch.no_grad():
+        fresh = [copy.deepcopy(net)(x) for x in (a, b)]
+        first = net(a)
+        assert net.eval_buffers.nbytes() > 0
+        assert torch.equal(net(b), fresh[1]) and torch.equal(net(a), fresh[0])
+        assert torch.equal(first, fresh[0])
+        held = net.eval_buffers.nbytes()
+        net.eval_time_chunk = 4
+        assert torch.equal(net(a), fresh[0]) and torch.equal(net(b), fresh[1])
+        assert net.eval_buffers.nbytes() == held  # shorter chunks fit the buffers held
+    with torch.inference_mode():
+        assert torch.equal(net(a), fresh[0])
+    with torch.no_grad():
+        assert torch.equal(net(b), fresh[1])  # after buffers made under inference mode
+    assert copy.deepcopy(net).eval_buffers.nbytes() == 0
+    assert pickle.loads(pickle.dumps(net)).eval_buffers.nbytes() == 0
+    net.train()
+    assert net.eval_buffers.nbytes() == 0
 
 
 def test_first_layer_auto_picks_by_density():

@@ -20,6 +20,7 @@ from trainers.stbp.neuron import (
     lif_pool_backward_,
     lif_pool_backward_bf16_,
     lif_pool_forward_,
+    lif_pool_step_,
     lif_potentials,
     surrogate,
 )
@@ -230,6 +231,37 @@ def test_raw_lif_pool_in_time_chunks(backend):
     torch.testing.assert_close(torch.cat([a, b]), full, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    big_t=st.integers(1, 6),
+    hw=st.tuples(st.integers(1, 7), st.integers(1, 7)),
+    c=st.integers(1, 4),
+    seed=st.integers(0, 2**31 - 1),
+    f32=st.booleans(),
+    channels_first=st.booleans(),
+)
+def test_lif_pool_step_with_the_leak_added_by_the_next_layer(
+    big_t, hw, c, seed, f32, channels_first
+):
+    """Per step: ``u = I[t] + carry`` (as a convolution with an add post-op computes it), then
+    :func:`lif_pool_step_` (pool the spikes, ``u`` -> carry) == :func:`lif_pool_forward_` over
+    all steps, bit for bit, and the carry is the plain formula of the last potential."""
+    dtype = torch.float32 if f32 else D
+    h, w = hw
+    gen = torch.Generator().manual_seed(seed)
+    current = torch.randn(big_t, 2, h, w, c, generator=gen, dtype=dtype) * 0.4
+    buf = current.clone()
+    want = lif_pool_forward_(buf, LIFParams(), channels_first=channels_first)
+    u = torch.zeros(2, h, w, c, dtype=dtype)
+    got = torch.full_like(want, float("nan"))
+    for t in range(big_t):
+        u += current[t]
+        lif_pool_step_(u, got[t].permute(0, 2, 3, 1) if channels_first else got[t], LIFParams())
+    assert torch.equal(got, want)
+    last = buf[-1]  # potentials of the last step
+    assert torch.equal(u, torch.where(last > 0.3, 0.0, last * 0.3))
+
+
 def test_kernels_plain_python_equals_compiled():
     """The Numba kernels' plain-Python bodies (EVENTPIPE_DISABLE_JIT path) agree with the JIT."""
     if not hasattr(kernels.lif_pool_forward, "py_func"):
@@ -263,6 +295,13 @@ def test_kernels_plain_python_equals_compiled():
         results.append((pooled, u, b, b32, g16, db))
     for x, y in zip(*results):
         np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-13)
+    steps = []
+    for step in (kernels.lif_pool_step, kernels.lif_pool_step.py_func):
+        u, pooled = buf[0].copy(), np.zeros((2, 2, 1, 2))
+        step(u, pooled, c[0], c[1])
+        steps.append((u, pooled))
+    for x, y in zip(*steps):
+        np.testing.assert_array_equal(x, y)
     flat = rng.normal(0, 0.4, (5, 7))
     gf = rng.normal(0, 1, (5, 7))
     out = []

@@ -189,6 +189,43 @@ def lif_pool_forward(buf, pooled, u0, tau, vth):  # pragma: no cover - compiled
 
 
 @jit
+def _leak_row(u, tau, vth):  # pragma: no cover - compiled
+    """``u[k]`` -> ``0`` where ``u[k] > vth`` (reset), else ``tau * u[k]``, in place."""
+    zero = u.dtype.type(0)
+    for k in range(u.shape[0]):
+        uk = u[k]
+        u[k] = zero if uk > vth else tau * uk
+
+
+@jit(parallel=True)
+def lif_pool_step(u, pooled, tau, vth):  # pragma: no cover - compiled
+    """One time step of LIF + 2x2 average pool whose leak is added by the next convolution.
+
+    ``u [N, H, W, C]`` (contiguous): the potentials ``u[t] = I[t] + carry[t-1]``, then
+    overwritten (in place) with the carry into step ``t + 1``: ``0`` where ``u > vth`` (hard
+    reset), else ``tau * u`` (so ``u[t+1] = I[t+1] + carry`` rounds exactly like
+    :func:`lif_pool_forward`'s ``I + tau * u``); ``pooled [N, H // 2, W // 2, C]`` (any
+    strides): mean of the 2x2 spike window of ``u[t]``, written. Parallel over
+    ``(n, pair of rows)``.
+    """
+    n, h, w, c = u.shape
+    hp = pooled.shape[1]
+    wc = w * c
+    u3 = u.reshape(n * h, wc)
+    rows = (h + 1) // 2
+    for unit in prange(n * rows):
+        b = unit // rows
+        r0 = (unit % rows) * 2
+        nr = min(2, h - r0)
+        lo = b * h + r0
+        if r0 // 2 < hp:
+            colsum = np.empty(wc, u.dtype)
+            _pool_rows(u3[lo : lo + 2], pooled[b, r0 // 2], colsum, vth)
+        for i in range(nr):
+            _leak_row(u3[lo + i], tau, vth)
+
+
+@jit
 def _bf16_row(bits, out):  # pragma: no cover - compiled
     """``out[k]`` = ``bits[k]`` (float32 bit patterns) rounded to bfloat16, nearest even."""
     for k in range(bits.shape[0]):
@@ -275,6 +312,7 @@ def warmup() -> None:
         b5 = np.zeros((2, 1, 3, 3, 2), dt)
         lif_pool_forward(b5, np.zeros((2, 1, 1, 1, 2), dt), np.zeros((1, 3, 3, 2), dt), c[0], c[1])
         g5 = np.zeros((2, 1, 1, 1, 2), dt)
+        lif_pool_step(b5[0], g5[0], c[0], c[1])
         lif_pool_backward(b5, g5, np.zeros((1, 3, 3, 2), dt), *c, *no_bf16_outputs(dt))
         if dt == np.float32:
             bits = b5.view(np.uint32)

@@ -39,8 +39,10 @@ from trainers.stbp.neuron import (
     lif_pool,
     lif_pool_backward_bf16_,
     lif_pool_forward_,
+    lif_pool_step_,
     sparse_frames,
 )
+from trainers.stbp.scratch import ScratchBuffers
 
 BF16 = torch.bfloat16
 #: accepted values of ``bwd_bf16`` (booleans are accepted too: True = "on", False = "off")
@@ -100,6 +102,46 @@ def _conv_backward_bf16(g16, x16, weight, need_x: bool, need_w: bool):
         [need_x, need_w, False],
     )  # fmt: skip
     return (gx if need_x else None), (gw if need_w else None)
+
+
+def _conv2d_add_op(out: torch.Tensor, x: torch.Tensor, weight, bias) -> None:
+    torch.ops.mkldnn._convolution_pointwise_.binary(
+        out, x, weight, bias, [0, 0], [1, 1], [1, 1], 1, "add", None, None, [], None
+    )
+
+
+@functools.cache
+def conv2d_add_available() -> bool:
+    """Whether :func:`conv2d_add_` can run in place (oneDNN's convolution with an ``add``
+    post-op, ``torch.ops.mkldnn._convolution_pointwise_``, the op inductor uses for conv + add
+    fusion on CPU), checked once on a small input to give exactly ``conv2d(x) + out``.
+
+    False where the op is missing (torch without oneDNN) or differs in any bit.
+    """
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 5, (2, 3, 7, 6), generator=gen).float().div(4)
+    x = x.contiguous(memory_format=torch.channels_last)
+    w, b = torch.randn(5, 3, 3, 3, generator=gen), torch.randn(5, generator=gen)
+    out = torch.randn(2, 5, 5, 4, generator=gen).contiguous(memory_format=torch.channels_last)
+    want = F.conv2d(x, w, b) + out
+    try:
+        with torch.no_grad():
+            _conv2d_add_op(out, x, w, b)
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return False
+    return torch.equal(out, want)
+
+
+def conv2d_add_(out: torch.Tensor, x: torch.Tensor, weight, bias) -> torch.Tensor:
+    """``out += conv2d(x, weight, bias)`` (stride 1, no padding), in place, no autograd.
+
+    ``x`` ``[N, C_in, H, W]`` and ``out`` ``[N, C_out, H-2, W-2]`` channels-last float32 on CPU.
+    oneDNN adds ``out`` to its float32 accumulator, so the result rounds exactly like
+    ``conv2d(x) + out`` without a temporary for the convolution's output. Only call it where
+    :func:`conv2d_add_available` is true.
+    """
+    _conv2d_add_op(out, x, weight, bias)
+    return out
 
 
 def _autocast_enabled(device_type: str) -> bool:
@@ -300,6 +342,16 @@ class SLANIMALSNet(nn.Module):
         self.eval_time_chunk = eval_time_chunk
         self.first_layer = first_layer
         self.sparse_max_density = sparse_max_density
+        #: scratch tensors of the no-autograd CPU forward, reused across batches (~150 MB at
+        #: batch 8, 128x128, ``eval_time_chunk`` 32); dropped when the model goes back to training
+        self.eval_buffers = ScratchBuffers()
+
+    def train(self, mode: bool = True) -> SLANIMALSNet:
+        """As :meth:`torch.nn.Module.train`; entering training mode also frees
+        :attr:`eval_buffers`."""
+        if mode:
+            self.eval_buffers.clear()
+        return super().train(mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         big_t = x.shape[1]
@@ -331,7 +383,12 @@ class SLANIMALSNet(nn.Module):
             pooled, pooled16 = conv_lif_pool_bf16(frames, w1, b1, self.params)
             z, z16 = _logical(pooled).detach(), _logical(pooled16)
         elif frames is not None:
-            pooled, last = conv_lif_pool(frames, w1, b1, self.params, s[0], t0, big_t)
+            out = None
+            if not torch.is_grad_enabled():  # write into reused buffers (state: in place)
+                c1, ho, wo = self.conv1.out_channels, h - 2, w - 2
+                get = functools.partial(self.eval_buffers.get, dtype=x.dtype)
+                out = get("pool1", (big_t, n, ho // 2, wo // 2, c1)), get("u1", (n, ho, wo, c1))
+            pooled, last = conv_lif_pool(frames, w1, b1, self.params, s[0], t0, big_t, out)
             new_state[0] = None if torch.is_grad_enabled() else last
             z = _logical(pooled)
         else:
@@ -357,17 +414,24 @@ class SLANIMALSNet(nn.Module):
         z, new_state[3] = self._lif(z, big_t, n, s[3])
         return z, new_state
 
-    #: time steps per conv2 call in the no-grad CPU path (:meth:`_conv2_lif_pool_streamed`)
+    #: time steps per conv2 call in the no-grad CPU path without :func:`conv2d_add_`
     conv2_steps: int = 2
 
     def _conv2_lif_pool_streamed(self, z: torch.Tensor, big_t: int, n: int, u0):
-        """conv2 -> LIF -> pool without autograd, ``conv2_steps`` time steps per convolution.
+        """conv2 -> LIF -> pool without autograd, streamed over time.
 
-        The same values as one convolution over all ``big_t`` steps (the convolution is per
-        frame; the LIF state is carried), but each conv output ``[steps*N, 50, H, W]`` is read
-        by the LIF kernel while it is still in cache instead of from memory. Returns the pooled
-        spikes ``[T*N, C*Hp*Wp]`` (flattened in (C, H, W) order) and the last potential.
+        Gives exactly the values of one convolution over all ``big_t`` steps followed by
+        :func:`~trainers.stbp.neuron.lif_pool` (the convolution is per frame; the LIF state is
+        carried), without a ``[T*N, 50, 61, 61]`` tensor: with :func:`conv2d_add_` (float32,
+        oneDNN) one step per convolution, which adds its output to the leak carried from the
+        previous step in a reused buffer (:meth:`_conv2_accumulating`); otherwise
+        ``conv2_steps`` steps per convolution, each output read by the LIF kernel while it is
+        still in cache. Returns the pooled spikes ``[T*N, C*Hp*Wp]`` (flattened in (C, H, W)
+        order) and the state for the next time chunk (the last potential ``[N, H, W, C]``, or
+        with :func:`conv2d_add_` the carry it leaves; the same path is taken for every chunk).
         """
+        if z.dtype == torch.float32 and conv2d_add_available():
+            return self._conv2_accumulating(z, big_t, n, u0)
         k = max(1, self.conv2_steps)
         pooled = None
         u = u0
@@ -376,10 +440,31 @@ class SLANIMALSNet(nn.Module):
             buf = _phys(self.conv2(z[t0 * n : (t0 + steps) * n]), steps, n)
             if pooled is None:
                 _, _, h, w, c = buf.shape
-                pooled = buf.new_empty(big_t, n, c, h // 2, w // 2)
+                pooled = self.eval_buffers.get("pool2", (big_t, n, c, h // 2, w // 2), buf.dtype)
             lif_pool_forward_(buf, self.params, u, out=pooled[t0 : t0 + steps], channels_first=True)
             u = buf[-1]
         return pooled.view(big_t * n, -1), u.clone()
+
+    def _conv2_accumulating(self, z: torch.Tensor, big_t: int, n: int, carry):
+        """:meth:`_conv2_lif_pool_streamed` with :func:`conv2d_add_`, in one reused buffer
+        ``u``: it holds the carry ``tau * u[t-1] * (u[t-1] <= vth)``, the convolution adds
+        ``I[t]`` (``u = u[t]``, rounded like the LIF kernel's ``I + tau * u``), and
+        :func:`~trainers.stbp.neuron.lif_pool_step_` pools the spikes of ``u`` and turns it into
+        the next carry. The state in and out is that carry (not the potential): ``u`` itself
+        after the last step, valid until the next call."""
+        conv, p = self.conv2, self.params
+        h, w, c = z.shape[2] - 2, z.shape[3] - 2, conv.out_channels
+        get = functools.partial(self.eval_buffers.get, dtype=z.dtype)
+        pooled = get("pool2", (big_t, n, c, h // 2, w // 2))
+        u = get("u2", (n, h, w, c))
+        if carry is None:
+            u.zero_()
+        elif carry.data_ptr() != u.data_ptr():
+            u.copy_(carry)
+        for t in range(big_t):
+            conv2d_add_(u.permute(0, 3, 1, 2), z[t * n : (t + 1) * n], conv.weight, conv.bias)
+            lif_pool_step_(u, pooled[t].permute(0, 2, 3, 1), p)
+        return pooled.view(big_t * n, -1), u
 
     def _sparse_input(self, x: torch.Tensor) -> SparseFrames | None:
         """The input as :class:`SparseFrames` when the fused sparse first layer will run, else

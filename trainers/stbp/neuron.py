@@ -210,6 +210,17 @@ def lif_pool_forward_(
     return pooled
 
 
+def lif_pool_step_(u: torch.Tensor, pooled: torch.Tensor, p: LIFParams) -> None:
+    """One no-autograd LIF + 2x2 pool step for a convolution that adds the leak itself.
+
+    ``u [N, H, W, C]`` (contiguous): potentials ``u[t] = I[t] + carry[t-1]``, overwritten with
+    the carry into the next step (``0`` where ``u > vth``, else ``tau * u``); ``pooled [N,
+    H//2, W//2, C]`` (any strides, e.g. a channels-first buffer's permuted view): the pooled
+    spikes of ``u[t]``, written. CPU, float32/float64.
+    """
+    kernels.lif_pool_step(_np(u), _np(pooled), *_consts(u.dtype, p)[:2])
+
+
 def lif_pool_backward_(
     buf: torch.Tensor,
     grad: torch.Tensor,
@@ -322,7 +333,9 @@ class _ConvLIFPool(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, frames: SparseFrames, t0, steps, weight, bias, p: LIFParams, u0, with_bf16):
+    def forward(
+        ctx, frames: SparseFrames, t0, steps, weight, bias, p: LIFParams, u0, with_bf16, out=None
+    ):
         n, t_total, _, h, w = frames.shape
         c = weight.shape[0]
         hout, wout = h - 2, w - 2
@@ -334,9 +347,8 @@ class _ConvLIFPool(torch.autograd.Function):
         else:
             u0 = u0.detach().to(frames.dtype).contiguous()
         shape = (steps, n, hout // 2, wout // 2, c)
-        pooled = new(shape)
+        pooled, u_last = out if out is not None else (new(shape), new(n, hout, wout, c))
         pooled16 = torch.empty(shape if with_bf16 else (0,) * 5, dtype=torch.bfloat16)
-        u_last = new(n, hout, wout, c)
         tau, vth = _consts(frames.dtype, p)[:2]
         csr = (frames.indptr, frames.cols, frames.vals)
         kernels.conv_lif_pool_forward(
@@ -375,7 +387,7 @@ class _ConvLIFPool(torch.autograd.Function):
             grad = grad_pooled
             gpool, gpool16 = _np(grad.contiguous()), np.empty((0,) * 5, np.uint16)
         else:
-            return (None,) * 8
+            return (None,) * 9
         units = grad.shape[1] * ((u0.shape[1] + 1) // 2)
         dw = wt.new_zeros(units, *wt.shape)
         db = wt.new_zeros(units, b.shape[0])
@@ -384,7 +396,7 @@ class _ConvLIFPool(torch.autograd.Function):
             *csr, h, _np(wt), _np(b), _np(u0), gpool, _np(dw), _np(db), *consts, gpool16
         )
         gw = dw.sum(0).permute(3, 0, 1, 2).contiguous()
-        return None, None, None, gw, db.sum(0), None, None, None
+        return None, None, None, gw, db.sum(0), None, None, None, None
 
 
 def _u16(t: torch.Tensor) -> np.ndarray:
@@ -400,6 +412,7 @@ def conv_lif_pool(
     u0: torch.Tensor | None = None,
     t0: int = 0,
     steps: int | None = None,
+    out: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """First layer of SLANIMALSNet fused for sparse event frames (CPU, one autograd node).
 
@@ -423,7 +436,7 @@ def conv_lif_pool(
     """
     frames = x if isinstance(x, SparseFrames) else sparse_frames(x)
     steps = frames.shape[1] - t0 if steps is None else steps
-    pooled, _, u_last = _ConvLIFPool.apply(frames, t0, steps, weight, bias, params, u0, False)
+    pooled, _, u_last = _ConvLIFPool.apply(frames, t0, steps, weight, bias, params, u0, False, out)
     return pooled, u_last
 
 
