@@ -461,9 +461,10 @@ class SLANIMALSNet(nn.Module):
             u.zero_()
         elif carry.data_ptr() != u.data_ptr():
             u.copy_(carry)
-        for t in range(big_t):
-            conv2d_add_(u.permute(0, 3, 1, 2), z[t * n : (t + 1) * n], conv.weight, conv.bias)
-            lif_pool_step_(u, pooled[t].permute(0, 2, 3, 1), p)
+        u_nchw, pooled_nhwc = u.permute(0, 3, 1, 2), pooled.permute(0, 1, 3, 4, 2)
+        for t, z_t in enumerate(z.split(n)):
+            conv2d_add_(u_nchw, z_t, conv.weight, conv.bias)
+            lif_pool_step_(u, pooled_nhwc[t], p)
         return pooled.view(big_t * n, -1), u
 
     def _sparse_input(self, x: torch.Tensor) -> SparseFrames | None:
