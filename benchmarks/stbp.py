@@ -60,6 +60,7 @@ import importlib.util
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -321,6 +322,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--modes", default="train,eval")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the variants this many times, alternating (fresh processes each time), and "
+        "print every round's ratio to the eager baseline of the same round: on a shared "
+        "machine the spread of those ratios is the honest error bar",
+    )
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--eval-batch", type=int, default=8)
     ap.add_argument("--train-t", type=int, default=17)
@@ -361,24 +370,72 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"machine: {machine()}; THP_MEM_ALLOC_ENABLE={'1' if args.thp else 'unset'}")
     src = f"cache {args.cache} view {args.view}" if args.cache else f"density {args.density}"
     print(f"input: {src}; best of {args.repeat} after one warm-up batch; cpu = process CPU time")
-    rows = []
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for mode in modes:
             dumps = {}
-            for variant in variants:
-                dump = Path(tmp) / f"{variant}-{mode}.pt"
-                res = run_variant(args, variant, mode, dump)
-                if "skipped" not in res:
-                    dumps[variant] = torch.load(dump)
-                rows.append(res)
-                print(_line(res), flush=True)
-            for res in rows:
+            for rnd in range(max(1, args.rounds)):
+                for variant in variants:
+                    dump = Path(tmp) / f"{variant}-{mode}.pt"
+                    res = run_variant(args, variant, mode, dump)
+                    res["round"] = rnd
+                    if "skipped" not in res and variant not in dumps:
+                        dumps[variant] = torch.load(dump)
+                    runs.append(res)
+                    print(_line(res), flush=True)
+            for res in runs:
                 if res["mode"] == mode and "skipped" not in res and "fused" in dumps:
                     res["agreement"] = compare(dumps["fused"], dumps[res["variant"]])
+    rows = _merge_rounds(runs)
     _table(rows)
+    if args.rounds > 1:
+        _round_ratios(runs)
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
+        args.json.write_text(
+            json.dumps({"machine": machine(), "rows": rows, "runs": runs}, indent=2)
+        )
     return rows
+
+
+def _merge_rounds(runs: list[dict]) -> list[dict]:
+    """One row per (mode, variant): times of all rounds together, the largest peak."""
+    rows: dict[tuple[str, str], dict] = {}
+    for res in runs:
+        key = (res["mode"], res["variant"])
+        if key not in rows or "skipped" in rows[key]:
+            rows[key] = dict(res)
+        elif "skipped" not in res:
+            row = rows[key]
+            row["times_s"] = row["times_s"] + res["times_s"]
+            row["cpu_s"] = row["cpu_s"] + res["cpu_s"]
+            row["peak_bytes"] = max(row["peak_bytes"], res["peak_bytes"])
+    return list(rows.values())
+
+
+def _round_ratios(runs: list[dict]) -> None:
+    """Per variant: each round's best time and CPU time as a ratio to that round's eager run."""
+    print("\nx eager per round (best wall / best CPU of the same round's eager run):")
+    for mode in dict.fromkeys(r["mode"] for r in runs):
+        eager = {r["round"]: r for r in runs if r["mode"] == mode and r["variant"] == "eager"}
+        for variant in dict.fromkeys(r["variant"] for r in runs if r["mode"] == mode):
+            if variant == "eager":
+                continue
+            wall, cpu = [], []
+            for r in runs:
+                e = eager.get(r["round"])
+                if r["mode"] != mode or r["variant"] != variant or "skipped" in r:
+                    continue
+                if e is None or "skipped" in e:
+                    continue
+                wall.append(min(e["times_s"]) / min(r["times_s"]))
+                cpu.append(min(e["cpu_s"]) / min(r["cpu_s"]))
+            if wall:
+                text = " ".join(f"{w:.1f}/{c:.1f}" for w, c in zip(wall, cpu))
+                med = statistics.median(wall)
+                print(
+                    f"  {mode:5s} {variant:13s} {text}   (wall: min {min(wall):.1f}x, "
+                    f"median {med:.1f}x, max {max(wall):.1f}x)"
+                )
 
 
 def _line(res: dict) -> str:
