@@ -262,6 +262,30 @@ def test_lif_pool_step_with_the_leak_added_by_the_next_layer(
     assert torch.equal(u, torch.where(last > 0.3, 0.0, last * 0.3))
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.integers(0, 9),
+    width=st.integers(1, 70),
+    density=st.sampled_from([0.0, 0.05, 0.5, 1.0]),
+    seed=st.integers(0, 2**31 - 1),
+    f32=st.booleans(),
+)
+def test_nonzero_rows_is_the_csr_of_the_nonzeros(rows, width, density, seed, f32):
+    """CSR by row == numpy's nonzero per row (values and columns in order; -0.0 is zero)."""
+    rng = np.random.default_rng(seed)
+    x = np.where(rng.random((rows, width)) < density, rng.integers(1, 4, (rows, width)), 0.0)
+    x = x.astype(np.float32 if f32 else np.float64)
+    x[rng.random((rows, width)) < 0.1] = -0.0
+    indptr, cols, vals = kernels.nonzero_rows(x)
+    assert indptr[0] == 0 and len(indptr) == rows + 1
+    for r in range(rows):
+        (want,) = np.nonzero(x[r])
+        lo, hi = indptr[r], indptr[r + 1]
+        np.testing.assert_array_equal(cols[lo:hi], want)
+        np.testing.assert_array_equal(vals[lo:hi], x[r, want])
+    assert len(cols) == len(vals) == indptr[-1] == np.count_nonzero(x)
+
+
 def test_kernels_plain_python_equals_compiled():
     """The Numba kernels' plain-Python bodies (EVENTPIPE_DISABLE_JIT path) agree with the JIT."""
     if not hasattr(kernels.lif_pool_forward, "py_func"):

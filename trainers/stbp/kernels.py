@@ -340,15 +340,18 @@ def nonzero_rows(x2):  # pragma: no cover - compiled
         indptr[r + 1] += indptr[r]
     cols = np.empty(indptr[n_rows], np.int32)
     vals = np.empty(indptr[n_rows], x2.dtype)
-    for r in prange(n_rows):
+    for r in prange(n_rows):  # second pass: skip empty rows, stop at a row's last nonzero
         row = x2[r]
         pos = indptr[r]
-        for k in range(w):
+        end = indptr[r + 1]
+        k = 0
+        while pos < end:
             v = row[k]
             if v != 0:
                 cols[pos] = k
                 vals[pos] = v
                 pos += 1
+            k += 1
     return indptr, cols, vals
 
 
