@@ -22,6 +22,16 @@ from eventpipe.kernels._jit import jit
 _BLOCK = 4096
 
 
+@jit
+def _row_pair(unit, rows, h):  # pragma: no cover - compiled
+    """Work unit ``unit`` of the pooled-layer kernels (``rows`` = ``ceil(h / 2)`` per sample):
+    ``(b, r0, nr, lo)`` = sample, first row, rows in the pair (2, or 1 for an odd last row)
+    and the first row's index in the ``[N * h, ...]`` row view."""
+    b = unit // rows
+    r0 = (unit % rows) * 2
+    return b, r0, min(2, h - r0), b * h + r0
+
+
 @jit(parallel=True)
 def lif_forward(buf, spikes, u0, tau, vth):  # pragma: no cover - compiled
     """``buf [T, M]``: currents in, potentials out (in place); ``spikes [T, M]`` written.
@@ -174,10 +184,7 @@ def lif_pool_forward(buf, pooled, u0, tau, vth):  # pragma: no cover - compiled
     u3 = u0.reshape(n * h, wc) if has_u0 else b3[0, :0]
     rows = (h + 1) // 2
     for unit in prange(n * rows):
-        b = unit // rows
-        r0 = (unit % rows) * 2
-        nr = min(2, h - r0)
-        lo = b * h + r0
+        b, r0, nr, lo = _row_pair(unit, rows, h)
         colsum = np.empty(wc, buf.dtype)
         for t in range(big_t):
             if t > 0:
@@ -214,10 +221,7 @@ def lif_pool_step(u, pooled, tau, vth):  # pragma: no cover - compiled
     u3 = u.reshape(n * h, wc)
     rows = (h + 1) // 2
     for unit in prange(n * rows):
-        b = unit // rows
-        r0 = (unit % rows) * 2
-        nr = min(2, h - r0)
-        lo = b * h + r0
+        b, r0, nr, lo = _row_pair(unit, rows, h)
         if r0 // 2 < hp:
             colsum = np.empty(wc, u.dtype)
             _pool_rows(u3[lo : lo + 2], pooled[b, r0 // 2], colsum, vth)
@@ -264,10 +268,7 @@ def lif_pool_backward(
     rows = (h + 1) // 2
     inv = buf.dtype.type(1) / a1
     for unit in prange(n * rows):
-        b = unit // rows
-        r0 = (unit % rows) * 2
-        nr = min(2, h - r0)
-        lo = b * h + r0
+        b, r0, nr, lo = _row_pair(unit, rows, h)
         ip = r0 // 2
         gr = np.zeros(wc, buf.dtype)
         zeros = np.zeros(wc, buf.dtype)
@@ -458,10 +459,7 @@ def conv_lif_pool_forward(
     l3 = u_last.reshape(n * hout, wc)
     want16 = pooled16.size > 0
     for unit in prange(n * rows):
-        b = unit // rows
-        r0 = (unit % rows) * 2
-        nr = min(2, hout - r0)
-        lo = b * hout + r0
+        b, r0, nr, lo = _row_pair(unit, rows, hout)
         prev = np.zeros((2, wc), dt)
         cur = np.zeros((2, wc), dt)
         colsum = np.empty(wc, dt)
@@ -506,10 +504,7 @@ def conv_lif_pool_backward(
     brow = _tile(bias, wout)
     has_u0 = u0.size > 0
     for unit in prange(n * rows):
-        b = unit // rows
-        r0 = (unit % rows) * 2
-        nr = min(2, hout - r0)
-        lo = b * hout + r0
+        b, r0, nr, lo = _row_pair(unit, rows, hout)
         ip = r0 // 2
         uh = np.zeros((big_t + 2, 2, wc), dt)  # uh[t + 1] = u[t]; uh[0] = u0; uh[T+1] = 0
         if has_u0:
