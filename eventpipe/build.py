@@ -259,11 +259,7 @@ class _BackgroundSync:
             files, self._files = self._files, []
         for f in files:
             with contextlib.suppress(OSError):
-                fd = os.open(f, os.O_RDONLY)
-                try:
-                    _sync_and_drop(fd)
-                finally:
-                    os.close(fd)
+                fsync_path(f, drop=True)
 
     def _run(self) -> None:
         try:

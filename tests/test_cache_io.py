@@ -308,3 +308,16 @@ def test_sha256_file_equals_hashlib_around_piece_boundaries(tmp_path, pieces, ex
     p.write_bytes(data)
     assert sha256_file(p) == hashlib.sha256(data).hexdigest()
     assert sha256_file(p) == hashlib.sha256(data).hexdigest()  # the buffer again
+
+
+def test_fsync_path_files_and_directories_with_and_without_drop(tmp_path):
+    from eventpipe.cache.hdf5 import fsync_path
+
+    f = tmp_path / "part.parquet"
+    f.write_bytes(b"x" * 10000)
+    for drop in (False, True):
+        fsync_path(f, drop=drop)
+        fsync_path(tmp_path, drop=drop)  # a directory entry: fsync only
+        assert f.read_bytes() == b"x" * 10000
+    with pytest.raises(FileNotFoundError):
+        fsync_path(tmp_path / "missing", drop=True)
