@@ -190,6 +190,10 @@ def test_eval_buffers_are_reused_and_never_leak_between_batches():
         assert torch.equal(net(b), fresh[1])  # after buffers made under inference mode
     assert copy.deepcopy(net).eval_buffers.nbytes() == 0
     assert pickle.loads(pickle.dumps(net)).eval_buffers.nbytes() == 0
+    old = pickle.loads(pickle.dumps(net))
+    del old.__dict__["_eval_buffers"]  # a model pickled before the buffers existed
+    with torch.no_grad():
+        assert torch.equal(old(a), fresh[0]) and old.eval_buffers.nbytes() > 0
     net.train()
     assert net.eval_buffers.nbytes() == 0
 

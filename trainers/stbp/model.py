@@ -342,9 +342,16 @@ class SLANIMALSNet(nn.Module):
         self.eval_time_chunk = eval_time_chunk
         self.first_layer = first_layer
         self.sparse_max_density = sparse_max_density
-        #: scratch tensors of the no-autograd CPU forward, reused across batches (~150 MB at
-        #: batch 8, 128x128, ``eval_time_chunk`` 32); dropped when the model goes back to training
-        self.eval_buffers = ScratchBuffers()
+
+    @property
+    def eval_buffers(self) -> ScratchBuffers:
+        """Scratch tensors of the no-autograd CPU forward, reused across batches (~140 MB at
+        batch 8, 128x128, T = 145, ``eval_time_chunk`` 32); dropped when the model goes back to
+        training. Made on first use (also for a model unpickled from before they existed)."""
+        buffers = self.__dict__.get("_eval_buffers")
+        if buffers is None:
+            buffers = self.__dict__["_eval_buffers"] = ScratchBuffers()
+        return buffers
 
     def train(self, mode: bool = True) -> SLANIMALSNet:
         """As :meth:`torch.nn.Module.train`; entering training mode also frees
