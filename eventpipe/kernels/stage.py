@@ -97,6 +97,24 @@ def _pixel_memory(width, height, denoise_on):
     return last
 
 
+@jit(inline="always")
+def _emit(j, first, ok, xi, yi, ta, pi, floor_on, ox, oy, ot, op):  # pragma: no cover - compiled
+    """Write one event at output position ``j`` of the stage kernels; returns ``(j, first)``.
+
+    The event is always written; ``j`` advances only when it is kept (``ok``), so there is no
+    unpredictable branch per event. Its time is ``v - first`` with ``v = floor_ms(ta)`` (or
+    ``ta``) and ``first`` the ``v`` of the first kept event (set when ``j == 0``).
+    """
+    v = (ta // 1000) * 1000 if floor_on else ta
+    if j == 0:
+        first = v
+    ox[j] = xi
+    oy[j] = yi
+    ot[j] = v - first
+    op[j] = pi
+    return j + np.int64(ok), first
+
+
 @jit
 def stage_kernel(
     x, y, t, p, shift, denoise_on, width, height, filter_time, floor_on, ox, oy, ot, op
@@ -139,14 +157,7 @@ def stage_kernel(
                 | (ti - last[k - w2] < filter_time)
                 | (ti - last[k + w2] < filter_time)
             )
-        v = (ta // 1000) * 1000 if floor_on else ta
-        if j == 0:
-            first = v
-        ox[j] = xi
-        oy[j] = yi
-        ot[j] = v - first
-        op[j] = p[i]
-        j += np.int64(ok)
+        j, first = _emit(j, first, ok, xi, yi, ta, p[i], floor_on, ox, oy, ot, op)
     return j
 
 
@@ -200,14 +211,7 @@ def stage_single_kernel(
             if ti < filter_time and not near:
                 rx = max(rx, xi)
                 ry = max(ry, yi)
-        v = (ta // 1000) * 1000 if floor_on else ta
-        if j == 0:
-            first = v
-        ox[j] = xi
-        oy[j] = yi
-        ot[j] = v - first
-        op[j] = p[i]
-        j += np.int64(ok)
+        j, first = _emit(j, first, ok, xi, yi, ta, p[i], floor_on, ox, oy, ot, op)
     if denoise_on:
         if time_align and tmin < t[0]:
             return j, 1, -1
