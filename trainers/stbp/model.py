@@ -104,10 +104,18 @@ def _conv_backward_bf16(g16, x16, weight, need_x: bool, need_w: bool):
     return (gx if need_x else None), (gw if need_w else None)
 
 
-def _conv2d_add_op(out: torch.Tensor, x: torch.Tensor, weight, bias) -> None:
+def conv2d_add_(out: torch.Tensor, x: torch.Tensor, weight, bias) -> torch.Tensor:
+    """``out += conv2d(x, weight, bias)`` (stride 1, no padding), in place, no autograd.
+
+    ``x`` ``[N, C_in, H, W]`` and ``out`` ``[N, C_out, H-2, W-2]`` channels-last float32 on CPU.
+    oneDNN adds ``out`` to its float32 accumulator, so the result rounds exactly like
+    ``conv2d(x) + out`` without a temporary for the convolution's output. Only call it where
+    :func:`conv2d_add_available` is true.
+    """
     torch.ops.mkldnn._convolution_pointwise_.binary(
         out, x, weight, bias, [0, 0], [1, 1], [1, 1], 1, "add", None, None, [], None
     )
+    return out
 
 
 @functools.cache
@@ -126,22 +134,10 @@ def conv2d_add_available() -> bool:
     want = F.conv2d(x, w, b) + out
     try:
         with torch.no_grad():
-            _conv2d_add_op(out, x, w, b)
+            conv2d_add_(out, x, w, b)
     except (AttributeError, RuntimeError, NotImplementedError):
         return False
     return torch.equal(out, want)
-
-
-def conv2d_add_(out: torch.Tensor, x: torch.Tensor, weight, bias) -> torch.Tensor:
-    """``out += conv2d(x, weight, bias)`` (stride 1, no padding), in place, no autograd.
-
-    ``x`` ``[N, C_in, H, W]`` and ``out`` ``[N, C_out, H-2, W-2]`` channels-last float32 on CPU.
-    oneDNN adds ``out`` to its float32 accumulator, so the result rounds exactly like
-    ``conv2d(x) + out`` without a temporary for the convolution's output. Only call it where
-    :func:`conv2d_add_available` is true.
-    """
-    _conv2d_add_op(out, x, weight, bias)
-    return out
 
 
 def _autocast_enabled(device_type: str) -> bool:

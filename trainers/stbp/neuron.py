@@ -429,6 +429,9 @@ def conv_lif_pool(
         t0, steps: run time steps ``t0 .. t0 + steps - 1`` only (default: all); a time chunk
             of a longer input, for evaluation with the state carried in ``u0`` (backward
             needs a run over all steps).
+        out: ``(pooled, u_last)`` tensors (contiguous, shapes as returned, the frames' dtype)
+            to write instead of new ones, for evaluation with reused buffers. ``u_last`` may be
+            ``u0`` itself: each (sample, row pair) reads its rows of ``u0`` before writing them.
 
     Returns:
         ``(pooled [steps, N, (H-2)//2, (W-2)//2, C], u_last [N, H-2, W-2, C])`` — pooled spikes
