@@ -52,6 +52,23 @@ def make_events(x, y, t, p) -> np.ndarray:
     return ev
 
 
+def event_columns(
+    events: Mapping[str, np.ndarray], *, where: str = "events"
+) -> dict[str, np.ndarray]:
+    """The columns ``x, y, t, p`` of a mapping of 1-D event columns (other keys dropped).
+
+    Raises :class:`~eventpipe.errors.FormatError` naming the missing fields.
+    """
+    _require_fields(set(events), where)
+    return {k: events[k] for k in ("x", "y", "t", "p")}
+
+
+def _require_fields(names: set, where: str) -> None:
+    missing = {"x", "y", "t", "p"} - names
+    if missing:
+        raise FormatError(f"{where}: missing event fields {sorted(missing)}; got {sorted(names)}")
+
+
 def as_events(
     events: np.ndarray | Mapping[str, np.ndarray], *, where: str = "events"
 ) -> np.ndarray:
@@ -60,13 +77,11 @@ def as_events(
 
     Raises :class:`~eventpipe.errors.FormatError` naming the missing fields.
     """
-    columns = isinstance(events, Mapping)
-    if not columns:
-        events = np.asarray(events)
-    names = set(events) if columns else set(events.dtype.names or ())
-    missing = {"x", "y", "t", "p"} - names
-    if missing:
-        raise FormatError(f"{where}: missing event fields {sorted(missing)}; got {sorted(names)}")
-    if not columns and events.dtype == EVENT_DTYPE:
+    if isinstance(events, Mapping):
+        cols = event_columns(events, where=where)
+        return make_events(cols["x"], cols["y"], cols["t"], cols["p"])
+    events = np.asarray(events)
+    _require_fields(set(events.dtype.names or ()), where)
+    if events.dtype == EVENT_DTYPE:
         return events
     return make_events(events["x"], events["y"], events["t"], events["p"])

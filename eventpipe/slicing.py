@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from eventpipe.errors import TagError
-from eventpipe.events import CLASS_NAMES, as_events
+from eventpipe.events import CLASS_NAMES, as_events, event_columns
 from eventpipe.slanimals import SAMPLES_PER_RECORDING, STEMS
 
 
@@ -121,7 +121,7 @@ def slice_recording(
         events = read_events(rec.aedat)
     columns = isinstance(events, Mapping)
     if columns:
-        events = {k: events[k] for k in ("x", "y", "t", "p")}
+        events = event_columns(events, where=str(rec.aedat))
     else:
         events = as_events(events, where=str(rec.aedat))
     n = len(events["t"])

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventpipe.errors import TagError
+from eventpipe.errors import FormatError, TagError
 from eventpipe.events import CLASS_NAMES, make_events
 from eventpipe.io import TAGS_DTYPE, RecordingFiles, write_tags
 from eventpipe.slanimals import STEMS
@@ -84,6 +84,9 @@ def test_columns_slice_like_the_structured_array():
             assert np.shares_memory(g[k], cols[k])
     with pytest.raises(TagError, match="outside"):
         slice_recording(_rec(), events=cols, tags=_tags([(0, 1001)]))
+    no_p = {k: cols[k] for k in "xyt"}
+    with pytest.raises(FormatError, match=r"missing event fields \['p'\]"):
+        slice_recording(_rec(), events=no_p, tags=tags)
 
 
 def test_rows_in_file_order_keep_their_row_number_as_id():
