@@ -108,9 +108,11 @@ def _release_freed_memory() -> bool:
     Without this the process keeps memory freed by earlier batches and reuses it, so a peak
     measured against the resident set before a batch under-counts by whatever was retained.
     """
+    from trainers.common.memory import M_MMAP_THRESHOLD
+
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 65536)  # M_MMAP_THRESHOLD
+        libc.mallopt(M_MMAP_THRESHOLD, 65536)
         libc.malloc_trim(0)
         return True
     except (OSError, AttributeError):
