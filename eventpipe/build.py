@@ -58,7 +58,7 @@ import numpy as np
 from eventpipe import __version__
 from eventpipe.arena import clean_owned, clean_stale, pid_alive, shm_dir
 from eventpipe.cache.digest import digest_to_json, source_digest
-from eventpipe.cache.hdf5 import CacheWriter, fsync_path, read_attrs
+from eventpipe.cache.hdf5 import CacheWriter, fsync_fd, fsync_path, read_attrs
 from eventpipe.cache.schema import FORMAT, FORMAT_VERSION, LAYOUT
 from eventpipe.errors import CacheError, EventpipeError
 from eventpipe.events import DVS128_SENSOR_SIZE
@@ -218,13 +218,6 @@ def _export_parquet_atomic(out: Path, parquet: Path) -> None:
         raise
 
 
-def _sync_and_drop(fd: int) -> None:
-    """fsync ``fd``, then drop its now clean page-cache pages (drop-behind, see
-    :class:`_BackgroundSync`) so that the next writes reuse them."""
-    os.fsync(fd)
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-
-
 class _BackgroundSync:
     """fsync the growing cache (and each finished Parquet file, once) from a thread.
 
@@ -269,7 +262,7 @@ class _BackgroundSync:
         try:
             while not self._stop.wait(self.interval):
                 with contextlib.suppress(OSError):
-                    _sync_and_drop(fd)
+                    fsync_fd(fd, drop=True)
                 self._sync_files()
         finally:
             os.close(fd)

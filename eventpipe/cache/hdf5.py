@@ -322,16 +322,22 @@ def _attr_value(value: Any) -> Any:
     return value
 
 
+def fsync_fd(fd: int, drop: bool = False) -> None:
+    """fsync an open file; with ``drop``, then let the kernel drop its now clean page-cache
+    pages (``POSIX_FADV_DONTNEED``; drop-behind, see :class:`eventpipe.build._BackgroundSync`)."""
+    os.fsync(fd)
+    if drop and hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 def fsync_path(path: str | os.PathLike, drop: bool = False) -> None:
-    """fsync a file (or a directory entry) by path; with ``drop``, then let the kernel drop the
-    file's now clean page-cache pages (``POSIX_FADV_DONTNEED``, files only)."""
+    """fsync a file (or a directory entry) by path; ``drop``: as for :func:`fsync_fd` (files
+    only)."""
     is_dir = Path(path).is_dir()
     flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if is_dir else os.O_RDONLY
     fd = os.open(path, flags)
     try:
-        os.fsync(fd)
-        if drop and not is_dir and hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        fsync_fd(fd, drop=drop and not is_dir)
     finally:
         os.close(fd)
 
