@@ -1,6 +1,7 @@
 """Build benchmark: the published approach (tonic, per sample, .npy files) vs ``eventpipe build``.
 
-Both run in the same invocation, on the same synthetic recordings (``eventpipe.synth``), each in
+Both run in the same invocation, on the same synthetic recordings
+(``eventpipe.datasets.slanimals.synth``), each in
 a fresh subprocess whose peak RSS (the process and all its children, sampled every 20 ms with
 psutil) is recorded::
 
@@ -133,7 +134,7 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
 
 def ensure_raw(bench_dir: Path, scale: str, seed: int) -> Path:
     """Synthetic raw data for ``scale`` (generated once, reused while its manifest matches)."""
-    from eventpipe.synth import generate
+    from eventpipe.datasets.slanimals.synth import generate
 
     raw = bench_dir / f"raw-{scale}-seed{seed}"
     manifest = raw / "manifest.json"
@@ -151,7 +152,7 @@ def ensure_raw(bench_dir: Path, scale: str, seed: int) -> Path:
 
 def subset_raw(raw: Path, stems: list[str], dest: Path) -> Path:
     """A raw dir with symlinks to ``stems`` only (plus the manifest)."""
-    from eventpipe.io import discover
+    from eventpipe.datasets.slanimals.layout import discover
 
     if dest.exists():
         shutil.rmtree(dest)
@@ -202,7 +203,7 @@ def reference_run(raw: Path, stems: list[str], out_dir: Path) -> dict:
 
     import tonic.transforms as T
 
-    from eventpipe.io import discover
+    from eventpipe.datasets.slanimals.layout import discover
 
     recs = {r.stem: r for r in discover(raw, strict=False)}
     sensor = (128, 128, 2)
@@ -252,7 +253,7 @@ def reference_run(raw: Path, stems: list[str], out_dir: Path) -> dict:
 
 _WARM = (
     "import time, json; t = time.perf_counter(); "
-    "from eventpipe.profile import load_profile; from eventpipe.stages import warm_up; "
+    "from eventpipe.profile import load_profile; from eventpipe.build.stages import warm_up; "
     "p = load_profile('lascas2024'); imp = time.perf_counter() - t; w = warm_up(p); "
     "print(json.dumps({'import': imp, 'warm_up': w}))"
 )
@@ -343,7 +344,9 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scale", default="small", help="synthetic scale (eventpipe.synth)")
+    ap.add_argument(
+        "--scale", default="small", help="synthetic scale (eventpipe.datasets.slanimals.synth)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bench-dir", type=Path, default=ROOT / "data" / "bench")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -377,7 +380,7 @@ def main(argv: list[str] | None = None) -> dict:
             args.json.write_text(json.dumps(rows, indent=2))
         return {"compression": rows}
 
-    from eventpipe.io import discover
+    from eventpipe.datasets.slanimals.layout import discover
 
     bench = args.bench_dir
     bench.mkdir(parents=True, exist_ok=True)

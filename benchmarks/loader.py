@@ -9,10 +9,10 @@ CacheDataset against the published approach, on the same samples, in one run::
   0.001)``, ``TimeAlignment``, ``ToFrame(time_window=dt_ms)`` over the whole sample, a random
   (training) or fixed (evaluation) crop of T bins, zero-padding, ``torch.Tensor`` and the OR
   ``torch.where``; a torch ``DataLoader`` with the default collate. The ``.npy`` slices are
-  exported from the same cache (``eventpipe.export.export_npy``), so both sides read the same
+  exported from the same cache (``eventpipe.interop.npy.export_npy``), so both sides read the same
   events (the cache is built with ``--set events.denoise.enabled=false``, the published
   setting, when the benchmark builds it).
-* eventpipe = :class:`eventpipe.loader.CacheDataset`: per item (``DataLoader(ds, collate_fn=
+* eventpipe = :class:`eventpipe.data.loader.CacheDataset`: per item (``DataLoader(ds, collate_fn=
   collate)``) and per batch (``ds.loader()``, one ``densify_batch`` per batch), lazy HDF5 reads
   or ``in_memory``, float32 or uint8.
 * write bound (evaluation) = writing every element of the same output once, batch by batch,
@@ -50,8 +50,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from eventpipe.cache.hdf5 import CacheFile  # noqa: E402
-from eventpipe.export import export_npy, slice_name  # noqa: E402
-from eventpipe.loader import CacheDataset, collate  # noqa: E402
+from eventpipe.data.loader import CacheDataset, collate  # noqa: E402
+from eventpipe.interop.npy import export_npy, slice_name  # noqa: E402
 
 # ---------------------------------------------------------------- the published approach
 
@@ -165,8 +165,8 @@ def prepare(args, work: Path) -> Path:
     if args.cache:
         return Path(args.cache)
     from eventpipe.build import build_cache
-    from eventpipe.slanimals import STEMS
-    from eventpipe.synth import generate
+    from eventpipe.datasets.slanimals.facts import STEMS
+    from eventpipe.datasets.slanimals.synth import generate
 
     stems = spread(list(STEMS), args.recordings)
     t0 = time.perf_counter()

@@ -15,14 +15,15 @@ import pandas as pd
 import pytest
 
 from eventpipe.build import build_cache, clean_stale_temps
+from eventpipe.build.stages import events_stage, stage_into, view_frames
 from eventpipe.cache.hdf5 import CacheFile
 from eventpipe.cache.schema import FORMAT_VERSION
-from eventpipe.inspect import inspect_cache
-from eventpipe.io import discover, read_events
+from eventpipe.datasets.slanimals.facts import STEMS
+from eventpipe.datasets.slanimals.layout import discover
+from eventpipe.datasets.slanimals.slicing import slice_recording
+from eventpipe.io import read_events
 from eventpipe.profile import auto_crop_bins, load_profile
-from eventpipe.slanimals import STEMS
-from eventpipe.slicing import slice_recording
-from eventpipe.stages import events_stage, stage_into, view_frames
+from eventpipe.report.inspect import inspect_cache
 
 #: three recordings from three groups (S3, S1, S2)
 TINY_STEMS = ["user00_indoor", "user25_imse", "user40_dc"]
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*skipped. missing recordings:Us
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory) -> Path:
-    from eventpipe.synth import generate
+    from eventpipe.datasets.slanimals.synth import generate
 
     out = tmp_path_factory.mktemp("raw")
     generate(out, scale="tiny", seed=0, stems=TINY_STEMS)
@@ -293,7 +294,7 @@ def test_incremental(raw, tmp_path):
 
 
 def test_changed_input_rebuilds(raw, tmp_path):
-    from eventpipe.synth import generate
+    from eventpipe.datasets.slanimals.synth import generate
 
     mine = tmp_path / "raw"
     shutil.copytree(raw, mine)

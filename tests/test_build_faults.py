@@ -27,7 +27,7 @@ import h5py
 import numpy as np
 import pytest
 
-from eventpipe.slanimals import STEMS
+from eventpipe.datasets.slanimals.facts import STEMS
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULT_STEMS = [STEMS[0], STEMS[25], STEMS[40]]
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*missing recordings:UserWarning
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory) -> Path:
-    from eventpipe.synth import generate
+    from eventpipe.datasets.slanimals.synth import generate
 
     out = tmp_path_factory.mktemp("raw")
     generate(out, scale="tiny", seed=0, stems=FAULT_STEMS)

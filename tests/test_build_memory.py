@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.slanimals import STEMS
+from eventpipe.datasets.slanimals.facts import STEMS
 
 ROOT = Path(__file__).resolve().parents[1]
 #: 12 recordings spread over the four groups; the first 6 are the N set
@@ -68,7 +68,7 @@ def _link_subset(src: Path, dst: Path, stems: list[str]) -> None:
 
 @pytest.mark.slow
 def test_peak_rss_independent_of_recording_count(tmp_path):
-    from eventpipe.synth import generate
+    from eventpipe.datasets.slanimals.synth import generate
 
     raw2n = tmp_path / "raw2n"
     generate(raw2n, scale="full", seed=0, stems=MEM_STEMS)

@@ -1,4 +1,4 @@
-"""Build results handed over in shared memory (eventpipe.arena): same data, no leftovers."""
+"""Build results handed over in shared memory (eventpipe.build.arena): same data, no leftovers."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eventpipe import arena as A
+from eventpipe.build import arena as A
 from eventpipe.build import build_cache
-from eventpipe.io import discover
+from eventpipe.build.stages import process_recording
+from eventpipe.datasets.slanimals.layout import discover
 from eventpipe.profile import load_profile
-from eventpipe.stages import process_recording
 from tests.test_build import TINY_STEMS, _assert_same_data
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*skipped. missing recordings:UserWarning")
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*skipped. missing recordings:Us
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory) -> Path:
-    from eventpipe.synth import generate
+    from eventpipe.datasets.slanimals.synth import generate
 
     out = tmp_path_factory.mktemp("raw")
     generate(out, scale="tiny", seed=0, stems=TINY_STEMS)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.synth import AEDAT_DIR, TAGS_DIR
+from eventpipe.datasets.slanimals.synth import AEDAT_DIR, TAGS_DIR
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

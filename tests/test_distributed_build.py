@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eventpipe.slanimals import STEMS
+from eventpipe.datasets.slanimals.facts import STEMS
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -154,7 +154,7 @@ def _build(raw: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 def test_scheduler_build_equals_local_build(cluster, tmp_path):
-    from eventpipe.synth import generate
+    from eventpipe.datasets.slanimals.synth import generate
 
     raw = tmp_path / "raw"
     generate(raw, scale="tiny", seed=3, stems=DIST_STEMS)

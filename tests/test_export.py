@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from eventpipe.cache.hdf5 import CacheFile
+from eventpipe.datasets.slanimals.facts import STEMS
 from eventpipe.errors import CacheError
-from eventpipe.export import MANIFEST, PUBLISHED_DTYPE, export_npy, slice_name
-from eventpipe.slanimals import STEMS
+from eventpipe.interop.npy import MANIFEST, PUBLISHED_DTYPE, export_npy, slice_name
 from tests.test_loader_fixture import write_fixture_cache
 
 STEMS_HERE = ("user03_indoor", "user33_imse")

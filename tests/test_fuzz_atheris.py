@@ -35,7 +35,7 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def _dead_pid() -> int:
-    from eventpipe.arena import pid_alive
+    from eventpipe.build.arena import pid_alive
 
     return next(p for p in range(4_000_000, 4_100_000) if not pid_alive(p))
 
@@ -57,7 +57,7 @@ def test_atheris_harness_finds_nothing(tmp_path):
 def test_atheris_harness_reports_a_planted_bug(tmp_path, monkeypatch):
     """Sanity: a reader that raises a non-EventpipeError is caught and a crash file written."""
     (tmp_path / "sitecustomize.py").write_text(
-        "import eventpipe.io.tags as t\n"
+        "import eventpipe.datasets.slanimals.tags as t\n"
         "def _boom(path, *a, **k):\n"
         "    raise KeyError('planted')\n"
         "t.read_tags = _boom\n"

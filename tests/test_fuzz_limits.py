@@ -24,9 +24,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from eventpipe.datasets.slanimals.tags import read_tags
 from eventpipe.errors import EventpipeError, FormatError, TagError
 from eventpipe.events import make_events
-from eventpipe.io import aedat3, read_events, read_tags, write_aedat2, write_aedat3
+from eventpipe.io import aedat3, read_events, write_aedat2, write_aedat3
 from eventpipe.io.header import MAX_HEADER_LINE, MAX_HEADER_LINES
 from tests.fuzz.corpus import V2_HEADER, V3_HEADER, packet_header, tags_seed, time_limit
 
@@ -351,7 +352,8 @@ def test_fifo_does_not_block(tmp_path):
 _RSS_CHILD = r"""
 import json, sys
 from eventpipe.errors import EventpipeError
-from eventpipe.io import read_events, read_tags
+from eventpipe.io import read_events
+from eventpipe.datasets.slanimals.tags import read_tags
 
 def status(key):
     with open("/proc/self/status") as fh:

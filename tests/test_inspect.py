@@ -13,7 +13,7 @@ from eventpipe.cache.hdf5 import write_cache
 from eventpipe.cache.parquet import export_parquet
 from eventpipe.cache.schema import SAMPLES_DTYPE
 from eventpipe.events import CLASS_NAMES, make_events
-from eventpipe.inspect import default_parquet_path, inspect_cache, render
+from eventpipe.report.inspect import default_parquet_path, inspect_cache, render
 
 
 def _cache(path, synthetic: bool):

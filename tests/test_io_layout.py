@@ -6,10 +6,15 @@ import warnings
 
 import pytest
 
+from eventpipe.datasets.slanimals.facts import STEMS, stems_for_subset
+from eventpipe.datasets.slanimals.layout import (
+    PUBLISHED_DIRS,
+    RELEASE_DIRS,
+    RecordingFiles,
+    discover,
+    scan_layout,
+)
 from eventpipe.errors import LayoutError
-from eventpipe.io import RELEASE_DIRS, RecordingFiles, discover
-from eventpipe.io.layout import PUBLISHED_DIRS, scan_layout
-from eventpipe.slanimals import STEMS, stems_for_subset
 
 
 def _make(root, dirs=RELEASE_DIRS, stems=STEMS, tags_for=None):

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eventpipe.datasets.slanimals.tags import read_tags
 from eventpipe.errors import EventpipeError, FormatError
 from eventpipe.events import EVENT_DTYPE, make_events
-from eventpipe.io import read_events, read_header, read_tags, write_aedat2, write_aedat3
+from eventpipe.io import read_events, read_header, write_aedat2, write_aedat3
 from tests.conftest_io import REALFILES, SHARED, requires_shared
 
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from eventpipe.datasets.slanimals.tags import TAGS_DTYPE, read_tags, write_tags
 from eventpipe.errors import TagError
-from eventpipe.io import TAGS_DTYPE, read_tags, write_tags
 
 HEADER = "class,startTime_ev,endTime_ev"
 

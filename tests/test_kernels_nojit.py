@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
 
     import numpy as np
 
-    from eventpipe.kernels import _jit
+    from eventpipe.runtime import jit as _jit
 
     dn = importlib.import_module("eventpipe.kernels.denoise")
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from eventpipe.data.loader import BatchRequest, CacheDataset, EpochBatchSampler, OutputPool, collate
+from eventpipe.datasets.slanimals.facts import STEMS
+from eventpipe.datasets.slanimals.splits import published_folds
 from eventpipe.errors import CacheError
-from eventpipe.loader import BatchRequest, CacheDataset, EpochBatchSampler, OutputPool, collate
-from eventpipe.slanimals import STEMS
-from eventpipe.splits import published_folds
 from tests.test_loader_fixture import dense_reference, write_fixture_cache
 
 STEMS_HERE = ("user00_indoor", "user25_imse", "user40_dc", "user41_dc")

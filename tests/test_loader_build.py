@@ -11,10 +11,10 @@ import torch
 
 from eventpipe.build import build_cache
 from eventpipe.cache.hdf5 import CacheFile
-from eventpipe.export import PUBLISHED_DTYPE, export_npy
-from eventpipe.loader import CacheDataset
-from eventpipe.splits import published_folds
-from eventpipe.synth import generate
+from eventpipe.data.loader import CacheDataset
+from eventpipe.datasets.slanimals.splits import published_folds
+from eventpipe.datasets.slanimals.synth import generate
+from eventpipe.interop.npy import PUBLISHED_DTYPE, export_npy
 
 STEMS_HERE = ["user05_indoor", "user28_imse", "user44_dc", "user21_sunlight"]
 

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from fsspec.implementations.local import LocalFileSystem
 
-from eventpipe.slanimals import STEMS
+from eventpipe.datasets.slanimals.facts import STEMS
 
 PART_STEMS = [STEMS[0], STEMS[30], STEMS[40]]
 TARGET = STEMS[30]
@@ -67,7 +67,7 @@ def cache(tmp_path_factory):
     """A built cache of 3 'small' synthetic recordings (files of ~0.5-0.8 MB each)."""
     from eventpipe.build import build_cache
     from eventpipe.cache.hdf5 import CacheFile
-    from eventpipe.synth import generate
+    from eventpipe.datasets.slanimals.synth import generate
 
     tmp = tmp_path_factory.mktemp("pq")
     generate(tmp / "raw", scale="small", seed=1, stems=PART_STEMS)

@@ -287,7 +287,7 @@ def test_train_test_protocol_is_labelled_optimistic(tmp_path):
     assert f["min_test_loss"] == pytest.approx(min(h["test_loss"] for h in f["history"]))
     assert "max test accuracy" in res["summary"]["metric"]
     # trains on every KFold training recording: the same test set as cv, train = cv train + val
-    from eventpipe.splits import published_folds
+    from eventpipe.datasets.slanimals.splits import published_folds
 
     cv = published_folds(sorted(set(ToySource().samples.recording)))[1]
     assert set(f["recordings"]["test"]) == set(cv.test)

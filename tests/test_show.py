@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from eventpipe.cache.hdf5 import CacheFile
+from eventpipe.datasets.slanimals.facts import STEMS
 from eventpipe.errors import CacheError
-from eventpipe.show import HEADER_PX, LABEL_PX, colour_frames, show_sample, upright
-from eventpipe.slanimals import STEMS
+from eventpipe.report.show import HEADER_PX, LABEL_PX, colour_frames, show_sample, upright
 from tests.test_loader_fixture import write_fixture_cache
 
 

@@ -9,12 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eventpipe.datasets.slanimals.facts import STEMS
+from eventpipe.datasets.slanimals.layout import RecordingFiles
+from eventpipe.datasets.slanimals.slicing import SampleMeta, iter_samples, slice_recording
+from eventpipe.datasets.slanimals.synth import generate, ground_truth
+from eventpipe.datasets.slanimals.tags import TAGS_DTYPE, write_tags
 from eventpipe.errors import FormatError, TagError
 from eventpipe.events import CLASS_NAMES, make_events
-from eventpipe.io import TAGS_DTYPE, RecordingFiles, write_tags
-from eventpipe.slanimals import STEMS
-from eventpipe.slicing import SampleMeta, iter_samples, slice_recording
-from eventpipe.synth import generate, ground_truth
 
 
 def _rec(stem: str = "user40_dc", tags: Path = Path("tags.csv")) -> RecordingFiles:
@@ -150,7 +151,7 @@ def raw(tmp_path_factory) -> Path:
 
 
 def test_reads_events_and_tags_when_not_given(raw):
-    from eventpipe.io.layout import scan_layout
+    from eventpipe.datasets.slanimals.layout import scan_layout
 
     rec = next(r for r in scan_layout(raw).pairs if r.stem == "user40_dc")
     events, tags = ground_truth("user40_dc", "tiny", 3)

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from eventpipe.datasets.slanimals.facts import STEMS, stems_for_subset
+from eventpipe.datasets.slanimals.splits import Fold, published_folds, train_test_folds
 from eventpipe.errors import CacheError, LayoutError
-from eventpipe.slanimals import STEMS, stems_for_subset
-from eventpipe.splits import Fold, published_folds, train_test_folds
 
 # The published fold 1 test recordings of the full dataset (issue 4).
 FOLD1_TEST_FULL = (

@@ -1,4 +1,4 @@
-"""``eventpipe.summary``: what a raw directory holds, and every problem in it."""
+"""``eventpipe.datasets.slanimals.summary``: what a raw directory holds, and every problem in it."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from eventpipe.datasets.slanimals.facts import STEMS
+from eventpipe.datasets.slanimals.summary import render, summarize
+from eventpipe.datasets.slanimals.synth import AEDAT_DIR, MANIFEST, TAGS_DIR, generate, ground_truth
 from eventpipe.errors import LayoutError
-from eventpipe.slanimals import STEMS
-from eventpipe.summary import render, summarize
-from eventpipe.synth import AEDAT_DIR, MANIFEST, TAGS_DIR, generate, ground_truth
 
 STEMS3 = ("user05_indoor", "user25_imse", "user40_dc")
 

@@ -10,12 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eventpipe.errors import LayoutError
-from eventpipe.events import EVENT_DTYPE
-from eventpipe.io import RECORD_DTYPE, read_events, read_header, read_tags
-from eventpipe.slanimals import STEMS, parse_stem
-from eventpipe.slicing import slice_recording
-from eventpipe.synth import (
+from eventpipe.datasets.slanimals.facts import STEMS, parse_stem
+from eventpipe.datasets.slanimals.slicing import slice_recording
+from eventpipe.datasets.slanimals.synth import (
     AEDAT_DIR,
     MANIFEST,
     TAGS_DIR,
@@ -26,7 +23,7 @@ from eventpipe.synth import (
     is_synthetic,
     read_manifest,
 )
-from eventpipe.synth.design import (
+from eventpipe.datasets.slanimals.synth.design import (
     MAX_WINDOW_S,
     MIN_WINDOW_S,
     PINNED_WINDOWS,
@@ -34,8 +31,12 @@ from eventpipe.synth.design import (
     TARGET_STD_MS,
     design_recording,
 )
-from eventpipe.synth.gestures import HAND, Part
-from eventpipe.synth.render import SCALES, sample_edges
+from eventpipe.datasets.slanimals.synth.gestures import HAND, Part
+from eventpipe.datasets.slanimals.synth.render import SCALES, sample_edges
+from eventpipe.datasets.slanimals.tags import read_tags
+from eventpipe.errors import LayoutError
+from eventpipe.events import EVENT_DTYPE
+from eventpipe.io import RECORD_DTYPE, read_events, read_header
 from tests.conftest_io import tonic_read_dvs_128
 
 #: one recording per group, one of them with a clock wrap
@@ -61,7 +62,7 @@ def _truth(stem: str, scale: str = "tiny") -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pairs(root: Path):
-    from eventpipe.io.layout import scan_layout
+    from eventpipe.datasets.slanimals.layout import scan_layout
 
     return scan_layout(root).pairs
 

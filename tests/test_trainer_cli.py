@@ -38,8 +38,8 @@ TINY_OVERRIDES = (
 def build_tiny_cache(root: Path) -> Path:
     """8 synthetic recordings (2 per group) in ``root/raw``, views downsampled to 32x32."""
     from eventpipe.build import build_cache
-    from eventpipe.slanimals import GROUPS, STEMS, parse_stem
-    from eventpipe.synth import generate
+    from eventpipe.datasets.slanimals.facts import GROUPS, STEMS, parse_stem
+    from eventpipe.datasets.slanimals.synth import generate
 
     stems = [s for g in GROUPS for s in [s for s in STEMS if parse_stem(s)[1].name == g][:2]]
     generate(root / "raw", scale="tiny", seed=0, stems=stems)

@@ -1,6 +1,6 @@
 """``python -m eventpipe export``: a cache -> published ``.npy`` slices or a Parquet dataset.
 
-Thin wrapper over :func:`eventpipe.export.export_npy` and
+Thin wrapper over :func:`eventpipe.interop.npy.export_npy` and
 :func:`eventpipe.cache.parquet.export_parquet`.
 """
 
@@ -61,7 +61,7 @@ def command(
         root = export_parquet(cache, out)
         click.echo(f"wrote Parquet dataset {root} ({tag} data)")
         return
-    from eventpipe.export import export_npy
+    from eventpipe.interop.npy import export_npy
 
     paths = export_npy(
         cache,

@@ -18,7 +18,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def command(cache: str, parquet: str | None, as_json: bool) -> None:
     """Show profile and hash, SYNTHETIC or REAL, counts, sample lengths, views and file sizes."""
-    from eventpipe.inspect import inspect_cache, render
+    from eventpipe.report.inspect import inspect_cache, render
 
     info = inspect_cache(cache, parquet=parquet)
     if as_json:

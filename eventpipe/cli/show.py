@@ -1,6 +1,6 @@
 """``python -m eventpipe show CACHE --sample N --out sample.gif``: look at one sample.
 
-Thin wrapper over :func:`eventpipe.show.show_sample`.
+Thin wrapper over :func:`eventpipe.report.show.show_sample`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def command(
     orient: str,
 ) -> None:
     """Animate sample N of CACHE (ON green, OFF red), title with class, recording, group."""
-    from eventpipe.show import show_sample
+    from eventpipe.report.show import show_sample
 
     res = show_sample(
         cache,

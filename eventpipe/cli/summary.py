@@ -36,7 +36,7 @@ def command(raw: Path, subset: str, as_json: bool) -> None:
     Exits with status 2 when any problem is found (missing or unpaired files, unreadable
     recordings, broken tag files); every problem is listed, not only the first.
     """
-    from eventpipe.summary import render, summarize
+    from eventpipe.datasets.slanimals.summary import render, summarize
 
     summary = summarize(raw, subset=subset, progress=not as_json)
     if as_json:

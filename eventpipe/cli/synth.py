@@ -49,7 +49,7 @@ def command(
     The files have the published names and format (AEDAT 2.0 + tag CSVs), so every other
     command runs on them; manifest.json marks them as synthetic. Deterministic for a seed.
     """
-    from eventpipe.synth import generate_dataset
+    from eventpipe.datasets.slanimals.synth import generate_dataset
 
     chosen = [s.strip() for s in stems.split(",") if s.strip()] if stems else None
     t0 = time.perf_counter()

@@ -1,9 +1,9 @@
-"""Reading raw event recordings and their tag files.
+"""Reading raw event recordings (format readers, dataset-independent).
 
 ``read_events(path)`` reads an AEDAT 2.0 (jAER, SL-Animals-DVS) or AEDAT 3.1 (cAER, DVS Gesture)
 file into an :data:`~eventpipe.events.EVENT_DTYPE` array, dispatching on the header's version;
-``read_tags`` / ``write_tags`` handle the SL-Animals tag CSVs; ``eventpipe.io.layout.discover``
-pairs recordings with tag files in a raw directory.
+Dataset-specific files (tag CSVs, label tables, archive layouts) live with their dataset in
+:mod:`eventpipe.datasets`.
 
 >>> import numpy as np, tempfile, os
 >>> from eventpipe.events import make_events
@@ -38,8 +38,6 @@ from eventpipe.io.aedat2 import (
 )
 from eventpipe.io.aedat3 import read_aedat3, write_aedat3
 from eventpipe.io.header import AedatFileNotFoundError, AedatHeader, read_header
-from eventpipe.io.layout import RELEASE_DIRS, RecordingFiles, discover
-from eventpipe.io.tags import TAGS_DTYPE, read_tags, write_tags
 
 #: Versions :func:`read_events` reads.
 SUPPORTED_VERSIONS = ("2.0", "3.1")
@@ -87,24 +85,18 @@ def read_events(
 __all__ = [
     "ORIENTATIONS",
     "RECORD_DTYPE",
-    "RELEASE_DIRS",
     "SUPPORTED_VERSIONS",
-    "TAGS_DTYPE",
     "AedatFileNotFoundError",
     "AedatHeader",
-    "RecordingFiles",
     "decode_addresses",
-    "discover",
     "encode_addresses",
     "read_aedat2",
     "read_aedat2_records",
     "read_aedat3",
     "read_events",
     "read_header",
-    "read_tags",
     "special_address_mask",
     "unwrap_timestamps",
     "write_aedat2",
     "write_aedat3",
-    "write_tags",
 ]

@@ -257,7 +257,7 @@ def read_aedat2(
         buffer: a 1-D :data:`~eventpipe.events.EVENT_DTYPE` array to decode into when it is
             long enough (the result is then its first ``n`` elements, a view); a build worker
             passes the same one for every recording, so its pages are reused (see
-            :func:`eventpipe.stages.process_recording`). Or a mapping of 1-D columns ``x, y,
+            :func:`eventpipe.build.stages.process_recording`). Or a mapping of 1-D columns ``x, y,
             t, p`` (int16, int16, int64, uint8) at least ``n`` long: the events are decoded
             into them and the result is a dict of their first ``n`` elements (contiguous
             columns make the events stage ~15% faster than fields of a structured array).

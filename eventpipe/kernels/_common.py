@@ -9,7 +9,7 @@ import numpy as np
 
 from eventpipe.errors import FormatError
 from eventpipe.events import as_events
-from eventpipe.kernels._jit import jit
+from eventpipe.runtime.jit import jit
 
 
 def event_array(events: np.ndarray, where: str = "events") -> np.ndarray:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventpipe.kernels._jit import jit
+from eventpipe.runtime.jit import jit
 
 _HALF = 1 << 31
 _WRAP = 1 << 32

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 
 from eventpipe.kernels._common import event_array
-from eventpipe.kernels._jit import jit
+from eventpipe.runtime.jit import jit
 
 #: time maps of :func:`map_time_kernel`
 _SHIFT, _FLOOR_MS, _FLOOR_MS_US = 0, 1, 2

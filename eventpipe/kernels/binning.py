@@ -37,7 +37,7 @@ import numpy as np
 
 from eventpipe.events import as_events
 from eventpipe.kernels._common import check_bounds, event_array, off_sensor_error, sensor_dims
-from eventpipe.kernels._jit import DISABLED, jit
+from eventpipe.runtime.jit import DISABLED, jit
 
 Binning = Literal["OR", "SUM", "SUM_NORM"]
 NBinsRule = Literal["tonic", "complete"]

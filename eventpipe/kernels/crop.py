@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 
 from eventpipe.kernels._common import sensor_dims
-from eventpipe.kernels._jit import jit
+from eventpipe.runtime.jit import jit
 
 try:  # numba.prange is plain ``range`` when the JIT is off
     from numba import prange

@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 
 from eventpipe.kernels._common import check_bounds, compact, event_array
-from eventpipe.kernels._jit import jit
+from eventpipe.runtime.jit import jit
 
 
 @jit

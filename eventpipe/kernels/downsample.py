@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from eventpipe.kernels._common import check_bounds, event_array, sensor_dims
-from eventpipe.kernels._jit import jit
+from eventpipe.runtime.jit import jit
 
 
 @jit

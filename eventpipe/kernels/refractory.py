@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from eventpipe.kernels._common import check_bounds, compact, event_array, sensor_dims
-from eventpipe.kernels._jit import jit
+from eventpipe.runtime.jit import jit
 
 
 @jit

@@ -38,8 +38,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from eventpipe.kernels._common import event_array, off_sensor_error, sensor_dims
-from eventpipe.kernels._jit import jit
 from eventpipe.kernels.denoise import _filter_time
+from eventpipe.runtime.jit import jit
 
 
 @jit

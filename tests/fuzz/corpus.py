@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eventpipe.datasets.slanimals.tags import TAGS_DTYPE, read_tags, write_tags
 from eventpipe.errors import EventpipeError
 from eventpipe.events import EVENT_DTYPE, make_events
 from eventpipe.io import (
@@ -24,14 +25,11 @@ from eventpipe.io import (
     read_aedat3,
     read_events,
     read_header,
-    read_tags,
     special_address_mask,
     write_aedat2,
     write_aedat3,
-    write_tags,
 )
 from eventpipe.io.aedat3 import iter_packets
-from eventpipe.io.tags import TAGS_DTYPE
 
 #: The readers a fuzz input can be fed to (first byte of an atheris input picks one):
 #: ``read_events`` in both orientations, ``read_tags``, the version-specific readers called

@@ -49,7 +49,7 @@ _PREFIX = "eventpipe-fuzz-"
 def _remove_stale_folders() -> None:
     """Remove scratch folders of earlier runs whose process is gone: libFuzzer ends the process
     without running ``atexit`` handlers, so a run cannot always remove its own."""
-    from eventpipe.arena import pid_alive
+    from eventpipe.build.arena import pid_alive
 
     for base in {Path(_SHM or tempfile.gettempdir()), Path(tempfile.gettempdir())}:
         for folder in base.glob(f"{_PREFIX}*-*"):

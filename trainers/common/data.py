@@ -3,7 +3,7 @@
 The protocol only needs the samples table (recording, group, class of each sample id), the cache
 identity (profile hash, synthetic flag), the frame geometry, and a way to make a
 ``torch.utils.data.Dataset`` for a list of sample ids. :class:`CacheSource` provides these from
-an HDF5 cache through ``eventpipe.cache.hdf5.CacheFile`` and ``eventpipe.loader.CacheDataset``;
+an HDF5 cache through ``eventpipe.cache.hdf5.CacheFile`` and ``eventpipe.data.loader.CacheDataset``;
 tests pass a small in-memory source with the same attributes.
 """
 
@@ -85,7 +85,7 @@ class CacheSource:
         workers: int = 0,
     ) -> None:
         from eventpipe.cache.hdf5 import CacheFile
-        from eventpipe.loader import collate
+        from eventpipe.data.loader import collate
 
         self.path = str(path)
         self.view = view
@@ -106,8 +106,8 @@ class CacheSource:
         self.collate = collate
 
     def dataset(self, sample_ids: np.ndarray, train: bool, seed: int) -> torch.utils.data.Dataset:
-        """An ``eventpipe.loader.CacheDataset`` of exactly ``sample_ids`` (in that order)."""
-        from eventpipe.loader import CacheDataset
+        """An ``eventpipe.data.loader.CacheDataset`` of exactly ``sample_ids`` (in that order)."""
+        from eventpipe.data.loader import CacheDataset
 
         return CacheDataset(
             self.path,

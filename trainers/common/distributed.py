@@ -272,7 +272,7 @@ def eval_batches(n: int, batch_size: int, world_size: int, rank: int) -> list[tu
 class IndexBatches(Sampler):
     """A batch sampler over fixed lists of dataset indices (one pass = these batches).
 
-    With ``requests=True`` it yields ``eventpipe.loader.BatchRequest(epoch, indices)`` for a
+    With ``requests=True`` it yields ``eventpipe.data.loader.BatchRequest(epoch, indices)`` for a
     ``CacheDataset`` (whole-batch path, crops from ``(seed, epoch, sample id)``), else the index
     lists themselves (a ``DataLoader`` ``batch_sampler``).
     """
@@ -286,7 +286,7 @@ class IndexBatches(Sampler):
 
     def __iter__(self) -> Iterator[Any]:
         if self.requests:
-            from eventpipe.loader import BatchRequest
+            from eventpipe.data.loader import BatchRequest
 
             for b in self.batches:
                 yield BatchRequest(self.epoch, tuple(b))

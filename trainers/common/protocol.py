@@ -1,7 +1,8 @@
 """The SL-Animals training protocol shared by every method (STBP, SLAYER).
 
 ``cv`` (default, the published ``sl_animals_*.py``): for each selected fold of
-:func:`eventpipe.splits.published_folds` (4-fold KFold over recordings, 15% of the training
+:func:`eventpipe.datasets.slanimals.splits.published_folds` (4-fold KFold over recordings, 15% of
+the training
 recordings as validation), train for ``epochs`` epochs, keep the weights of the epoch with the
 lowest validation loss (``best.pt``; ties keep the earlier epoch), then evaluate the test
 recordings once with them. Reported: test accuracy per fold, mean and population std over folds.
@@ -172,7 +173,7 @@ def remove_temporaries(out: Path) -> list[Path]:
 
 def make_folds(source: DataSource, config: RunConfig) -> list:
     """The folds of the protocol over the recordings present in the cache."""
-    from eventpipe.splits import published_folds, train_test_folds
+    from eventpipe.datasets.slanimals.splits import published_folds, train_test_folds
 
     recs = recordings_of(source.samples)
     try:

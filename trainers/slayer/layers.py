@@ -23,7 +23,7 @@ from numba import prange
 from torch import nn
 from torch.nn import functional as F
 
-from eventpipe.kernels._jit import jit
+from eventpipe.runtime.jit import jit
 from trainers.slayer.neuron import (
     NeuronParams,
     NeuronState,

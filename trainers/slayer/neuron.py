@@ -48,7 +48,7 @@ import torch
 from numba import prange
 from torch.nn import functional as F
 
-from eventpipe.kernels._jit import jit
+from eventpipe.runtime.jit import jit
 
 #: slayer's truncation threshold for the alpha kernels.
 KERNEL_EPSILON = 0.01

@@ -8,7 +8,7 @@ constants in the array dtype, so every operation rounds exactly like the torch r
 Layouts: ``buf [T, M]`` for the fully connected layers; ``buf [T, N, H, W, C]`` (time first,
 channels last) for the convolutional layers, whose 2x2 average pooling (stride 2, floor) is fused.
 Parallel over ``M`` blocks or over ``(n, pair of rows)``; time is the sequential inner loop so a
-unit's state stays in cache. Compiled through :func:`eventpipe.kernels._jit.jit`
+unit's state stays in cache. Compiled through :func:`eventpipe.runtime.jit.jit`
 (``EVENTPIPE_DISABLE_JIT=1`` runs them as plain Python).
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from eventpipe.kernels._jit import jit
+from eventpipe.runtime.jit import jit
 
 _BLOCK = 4096
 

@@ -4,7 +4,8 @@ The public STBP and SLAYER training code (``kfold_split`` in ``stbp_tools.py`` /
 ``learning_tools.py``, then ``sl_animals_*.py``) splits the **recordings**, never the samples:
 
 1. the file list (``data/filelist.txt``: the 59 stems sorted by name, which is
-   :data:`eventpipe.slanimals.STEMS`; ``filelist_excludingS3.txt`` for the reduced set) is loaded
+   :data:`eventpipe.datasets.slanimals.facts.STEMS`; ``filelist_excludingS3.txt`` for the reduced
+   set) is loaded
    in that order;
 2. ``KFold(n_splits=4, shuffle=True, random_state=seed)`` with ``seed = 0`` gives 4 folds of
    (train, test) recordings;
@@ -31,8 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from eventpipe.datasets.slanimals.facts import STEMS, parse_stem, stems_for_subset
 from eventpipe.errors import CacheError
-from eventpipe.slanimals import STEMS, parse_stem, stems_for_subset
 
 PARTS = ("train", "val", "test")
 

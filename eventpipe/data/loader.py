@@ -32,7 +32,7 @@ pickled), so the dataset is safe to fork into DataLoader workers. ``in_memory=Tr
 reads the selected samples' CSR arrays once at construction (shared copy-on-write by forked
 workers).
 
-Layouts for other frameworks are views (no copy), see :mod:`eventpipe.interop`::
+Layouts for other frameworks are views (no copy), see :mod:`eventpipe.interop.frameworks`::
 
     frames.transpose(0, 1)           # [N,T,P,H,W] -> [T,N,P,H,W]  spikingjelly, snntorch, norse
     frames.permute(0, 2, 3, 4, 1)    # [N,T,P,H,W] -> [N,P,H,W,T]  lava-dl, slayerPytorch
@@ -57,7 +57,7 @@ from eventpipe.cache.hdf5 import CacheFile
 from eventpipe.cache.schema import VIEW_FIELDS, VIEW_VALUE_DTYPES
 from eventpipe.errors import CacheError
 from eventpipe.kernels import crop as _crop
-from eventpipe.splits import Fold
+from eventpipe.datasets.slanimals.splits import Fold
 
 _FIELDS = ("bin", "p", "y", "x", "value")
 
@@ -141,7 +141,7 @@ class CacheDataset(Dataset):
         view: view name (``stbp``, ``slayer``, ``decolle``...).
         samples: which samples, in this order: ``None`` (all, sample-id order), a sequence of
             sample ids (ints), a sequence of recording stems (all their samples, recording by
-            recording), or ``(fold, part)`` with a :class:`~eventpipe.splits.Fold` and
+            recording), or ``(fold, part)`` with a :class:`~eventpipe.datasets.slanimals.splits.Fold` and
             ``"train" | "val" | "test"`` (see :meth:`from_fold`).
         train: training mode (random crop of the view's ``train_crop`` bins, new every epoch)
             or evaluation mode (fixed crop of ``test_crop`` bins from bin 0). The crop modes
@@ -259,7 +259,7 @@ class CacheDataset(Dataset):
     ) -> CacheDataset:
         """The samples of one part of a fold; ``train`` defaults to ``part == "train"``.
 
-        >>> from eventpipe.splits import published_folds                      # doctest: +SKIP
+        >>> from eventpipe.datasets.slanimals.splits import published_folds                      # doctest: +SKIP
         >>> fold = published_folds()[0]                                      # doctest: +SKIP
         >>> train = CacheDataset.from_fold("data/cache.h5", "stbp", fold, "train")  # doctest: +SKIP
         """

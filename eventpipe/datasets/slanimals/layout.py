@@ -1,6 +1,7 @@
 """Finding the recordings and tag files of SL-Animals-DVS in a raw directory.
 
-Two layouts are accepted (file names are the published stems, :data:`eventpipe.slanimals.STEMS`)::
+Two layouts are accepted (file names are the published stems,
+:data:`eventpipe.datasets.slanimals.facts.STEMS`)::
 
     release (the dataset download)          published training repositories
     RAW/allusers_aedat/<stem>.aedat         RAW/recordings/<stem>.aedat
@@ -27,8 +28,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eventpipe.datasets.slanimals.facts import STEMS, parse_stem, stems_for_subset
 from eventpipe.errors import LayoutError
-from eventpipe.slanimals import STEMS, parse_stem, stems_for_subset
 
 #: The dataset release's folders: recordings, tags.
 RELEASE_DIRS = ("allusers_aedat", "tags_updated_19_08_2020")

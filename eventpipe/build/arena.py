@@ -1,6 +1,6 @@
 """One buffer for the large arrays of a recording result, optionally in shared memory.
 
-A build task (:func:`eventpipe.stages.process_recording`) knows, once its samples went through
+A build task (:func:`eventpipe.build.stages.process_recording`) knows, once its samples went through
 the events stage, an upper bound for every output column (events: exactly; sparse view entries:
 at most one per event). It allocates all of them in one :class:`Arena` and the kernels write
 into it directly, so no per-sample pieces are concatenated afterwards.

@@ -1,4 +1,4 @@
-"""Turn a :class:`~eventpipe.synth.design.RecordingDesign` into DVS events.
+"""Turn a :class:`~eventpipe.datasets.slanimals.synth.design.RecordingDesign` into DVS events.
 
 Moving edges: an edge of contrast ``c`` whose point moves with velocity ``v`` across its normal
 ``n`` emits events as a Poisson process of intensity ``gain * c * |v . n|`` per px of edge
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eventpipe.datasets.slanimals.synth.design import GestureDesign, RecordingDesign, stream
+from eventpipe.datasets.slanimals.synth.gestures import BODY, FOREARM, HAND, SIGNS, TAU, Part
 from eventpipe.events import EVENT_DTYPE
-from eventpipe.synth.design import GestureDesign, RecordingDesign, stream
-from eventpipe.synth.gestures import BODY, FOREARM, HAND, SIGNS, TAU, Part
 
 SENSOR = 128
 

@@ -9,11 +9,12 @@ so that every command runs on a fresh machine, and real data is a drop-in replac
     OUT/tags_updated_19_08_2020/<stem>.csv     class,startTime_ev,endTime_ev (19 rows)
     OUT/manifest.json                          {"synthetic": true, generator, scale, seed, ...}
 
-Each of the 19 classes is a distinct two-arm motion (see :mod:`eventpipe.synth.gestures`);
-events come from the moving edges of hands, forearms and the body (:mod:`eventpipe.synth.render`),
+Each of the 19 classes is a distinct two-arm motion (see
+:mod:`eventpipe.datasets.slanimals.synth.gestures`); events come from the moving edges of hands,
+forearms and the body (:mod:`eventpipe.datasets.slanimals.synth.render`),
 plus per-group sensor noise: S3 neon flicker at 100 Hz, S4 strong background activity and hot
 pixels, S1 a keystone warp for the higher lens angle. Sample lengths follow the published
-statistics (:mod:`eventpipe.synth.design`). Scales change only the event rates.
+statistics (:mod:`eventpipe.datasets.slanimals.synth.design`). Scales change only the event rates.
 
 Everything is a pure function of ``(stem, scale, seed)``: the same call writes byte-identical
 files (same numpy version and platform); :func:`ground_truth` recomputes one recording in memory.
@@ -38,10 +39,8 @@ from typing import Any
 import numpy as np
 
 from eventpipe import __version__
-from eventpipe.errors import LayoutError
-from eventpipe.events import EVENT_DTYPE
-from eventpipe.slanimals import STEMS
-from eventpipe.synth.design import (
+from eventpipe.datasets.slanimals.facts import STEMS
+from eventpipe.datasets.slanimals.synth.design import (
     TARGET_MAX_MS,
     TARGET_MEAN_MS,
     TARGET_MIN_MS,
@@ -50,11 +49,13 @@ from eventpipe.synth.design import (
     RecordingDesign,
     design_recording,
 )
-from eventpipe.synth.render import SCALES, Scale, render_recording
+from eventpipe.datasets.slanimals.synth.render import SCALES, Scale, render_recording
+from eventpipe.errors import LayoutError
+from eventpipe.events import EVENT_DTYPE
 
 #: bump when the bytes a (stem, scale, seed) produces change
 GENERATOR_VERSION = "1.0"
-GENERATOR = "eventpipe.synth"
+GENERATOR = "eventpipe.synth"  # the manifest's generator id (kept stable for existing raw folders)
 MANIFEST = "manifest.json"
 AEDAT_DIR, TAGS_DIR = "allusers_aedat", "tags_updated_19_08_2020"
 #: folders whose presence without a synthetic manifest means "real data: do not touch"
@@ -78,7 +79,9 @@ def _stems(stems: Iterable[str] | None) -> tuple[str, ...]:
     stems = list(dict.fromkeys(stems))
     unknown = [s for s in stems if s not in STEMS]
     if unknown:
-        raise ValueError(f"unknown stems {unknown}; expected names from eventpipe.slanimals.STEMS")
+        raise ValueError(
+            f"unknown stems {unknown}; expected names from eventpipe.datasets.slanimals.facts.STEMS"
+        )
     return tuple(s for s in STEMS if s in stems)
 
 
@@ -123,7 +126,8 @@ def _sha256(path: Path) -> str:
 
 def _write_recording(out_dir: Path, stem: str, scale: str, seed: int) -> dict[str, Any]:
     """Render and write one recording; returns its manifest entry."""
-    from eventpipe.io import write_aedat2, write_tags
+    from eventpipe.datasets.slanimals.tags import write_tags
+    from eventpipe.io import write_aedat2
 
     design = design_recording(stem, seed)
     events, tags = ground_truth(stem, scale, seed)
@@ -256,9 +260,10 @@ def generate_dataset(
         out_dir: target folder (created). It must be empty of dataset files, or hold the output
             of an earlier :func:`generate`.
         scale: ``"tiny"`` (test suite), ``"small"`` (quick start) or ``"full"`` (real DVS128
-            event rates); see :data:`eventpipe.synth.render.SCALES`.
+            event rates); see :data:`eventpipe.datasets.slanimals.synth.render.SCALES`.
         seed: random seed; the same ``(stem, scale, seed)`` gives byte-identical files.
-        stems: a subset of :data:`~eventpipe.slanimals.STEMS` (default: all 59). A stem's files
+        stems: a subset of :data:`~eventpipe.datasets.slanimals.facts.STEMS` (default: all 59).
+            A stem's files
             do not depend on which other stems are generated.
         force: regenerate even if ``out_dir`` already holds this exact dataset, and replace
             synthetic data of other settings. Never overwrites non-synthetic data.

@@ -1,6 +1,6 @@
 """``build_cache``: raw recordings -> versioned HDF5 cache (+ Parquet dataset), in parallel.
 
-Flow per recording (one task, :func:`eventpipe.stages.process_recording`)::
+Flow per recording (one task, :func:`eventpipe.build.stages.process_recording`)::
 
     read (AEDAT) -> slice by tags (19 samples) -> events stage (profile.events) -> views
 
@@ -56,14 +56,14 @@ from typing import Any
 import numpy as np
 
 from eventpipe import __version__
-from eventpipe.arena import clean_owned, clean_stale, pid_alive, shm_dir
+from eventpipe.build.arena import clean_owned, clean_stale, pid_alive, shm_dir
 from eventpipe.cache.digest import digest_to_json, source_digest
 from eventpipe.cache.hdf5 import CacheWriter, fsync_fd, fsync_path, read_attrs
 from eventpipe.cache.schema import FORMAT, FORMAT_VERSION, LAYOUT
 from eventpipe.errors import CacheError, EventpipeError
 from eventpipe.events import DVS128_SENSOR_SIZE
 from eventpipe.profile import Profile, load_profile
-from eventpipe.stages import N_BINS_RULE, RecordingResult, process_recording, warm_up
+from eventpipe.build.stages import N_BINS_RULE, RecordingResult, process_recording, warm_up
 
 EXECUTORS = ("auto", "inprocess", "processes", "distributed")
 #: executor used for ``workers > 1`` without a scheduler address (see README "build")
@@ -152,9 +152,9 @@ def _read_manifest(raw_dir: Path) -> dict[str, Any] | None:
 
 
 def is_synthetic_raw(raw_dir: Path) -> bool:
-    """Whether ``raw_dir`` holds synthetic recordings (eventpipe.synth's manifest.json)."""
+    """Whether ``raw_dir`` holds synthetic recordings (eventpipe.datasets.slanimals.synth's manifest.json)."""
     try:
-        from eventpipe.synth import is_synthetic
+        from eventpipe.datasets.slanimals.synth import is_synthetic
     except ImportError:
         manifest = _read_manifest(raw_dir)
         return bool(manifest and manifest.get("synthetic"))
@@ -504,7 +504,7 @@ def build_cache(
 
     Args:
         profile: a :class:`Profile`, a shipped profile name or a YAML path.
-        raw_dir: the raw recordings (release or published layout, see eventpipe.io.layout).
+        raw_dir: the raw recordings (release or published layout, see eventpipe.datasets.slanimals.layout).
         out: the HDF5 cache to write.
         parquet: True = ``out`` with suffix ``.parquet``; a path; False/None = no Parquet.
         workers: parallel recordings (default: CPU count); 1 runs in-process.
@@ -524,7 +524,7 @@ def build_cache(
         LayoutError, FormatError, TagError, ProfileError, CacheError: bad inputs (no traceback
             in the CLI); the previous cache is left as it was.
     """
-    from eventpipe.io import discover
+    from eventpipe.datasets.slanimals.layout import discover
 
     t0 = time.perf_counter()
     if not isinstance(profile, Profile):
@@ -662,7 +662,7 @@ def build_cache(
             # local workers write their recording's Parquet file themselves (in parallel);
             # with a remote scheduler the client writes it
             worker_pq = str(pq_tmp) if pq_tmp is not None and not scheduler else None
-            # forked local workers hand their results over in shared memory (eventpipe.arena)
+            # forked local workers hand their results over in shared memory (eventpipe.build.arena)
             transfer = shm_dir() if ex.name == "processes" else None
             for res in _ordered_results(ex, recs, profile, window, worker_pq, transfer):
                 if tuple(res.sensor_size) != tuple(ev_size):

@@ -2,7 +2,7 @@
 whether the data is synthetic, and every problem found (collected, not stopping at the first).
 
 >>> import tempfile
->>> from eventpipe.synth import generate
+>>> from eventpipe.datasets.slanimals.synth import generate
 >>> raw = generate(tempfile.mkdtemp(), scale="tiny", stems=["user25_imse", "user40_dc"])
 >>> s = summarize(raw)
 >>> s["synthetic"], s["recordings"], s["samples"], s["groups"]["S1"]["recordings"]
@@ -19,8 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from eventpipe.datasets.slanimals.facts import (
+    GROUPS,
+    SAMPLES_PER_RECORDING,
+    parse_stem,
+    stems_for_subset,
+)
 from eventpipe.errors import EventpipeError
-from eventpipe.slanimals import GROUPS, SAMPLES_PER_RECORDING, parse_stem, stems_for_subset
 
 #: groups in the order the dataset paper lists them
 GROUP_ORDER = ("S1", "S2", "S3", "S4")
@@ -59,10 +64,11 @@ def summarize(
     Raises:
         LayoutError: no raw directory or no recordings folder at all (nothing to summarise).
     """
-    from eventpipe.io import read_events, read_tags
-    from eventpipe.io.layout import scan_layout
-    from eventpipe.slicing import slice_recording
-    from eventpipe.synth import is_synthetic, read_manifest
+    from eventpipe.datasets.slanimals.layout import scan_layout
+    from eventpipe.datasets.slanimals.slicing import slice_recording
+    from eventpipe.datasets.slanimals.synth import is_synthetic, read_manifest
+    from eventpipe.datasets.slanimals.tags import read_tags
+    from eventpipe.io import read_events
 
     raw_dir = Path(raw_dir)
     report = scan_layout(raw_dir, subset=subset, strict=False)

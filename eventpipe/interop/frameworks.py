@@ -9,7 +9,7 @@ Events
     :class:`TonicDataset` wraps a cache as a tonic-style dataset.
 
 Frames
-    :class:`eventpipe.loader.CacheDataset` batches are ``[N, T, P, H, W]`` (tonic/spikingjelly
+    :class:`eventpipe.data.loader.CacheDataset` batches are ``[N, T, P, H, W]`` (tonic/spikingjelly
     sample order, batch first). The layouts other frameworks expect are views, no copy:
 
     * spikingjelly (multi-step), snntorch, norse: ``[T, N, P, H, W]``,
@@ -32,8 +32,8 @@ import numpy as np
 import torch
 
 from eventpipe.cache.hdf5 import CacheFile
+from eventpipe.data.loader import select_rows
 from eventpipe.events import CLASS_NAMES, EVENT_DTYPE
-from eventpipe.loader import select_rows
 
 _Array = torch.Tensor | np.ndarray
 

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eventpipe.arena import Arena
+from eventpipe.build.arena import Arena
 from eventpipe.cache.schema import EVENT_FIELDS, SAMPLES_DTYPE, VIEW_FIELDS, VIEW_VALUE_DTYPES
 from eventpipe.events import DVS128_SENSOR_SIZE, EVENT_DTYPE, as_events
 from eventpipe.profile import Profile
 
 if TYPE_CHECKING:
-    from eventpipe.io.layout import RecordingFiles
+    from eventpipe.datasets.slanimals.layout import RecordingFiles
     from eventpipe.kernels.binning import SparseFrames
 
 #: the large per-entry arrays of a view (the rest: offsets, n_bins)
@@ -169,7 +169,7 @@ class RecordingResult:
         n_raw_events: events read from the recording file; seconds: task wall time.
         sensor_size: ``(W, H, P)`` of the stored events.
         parquet_file: the Parquet file the task wrote, if it was asked to.
-        arena: the buffer holding ``events`` and the views' entries (see eventpipe.arena); when
+        arena: the buffer holding ``events`` and the views' entries (see eventpipe.build.arena); when
             it is in shared memory, pickling sends a reference instead of the arrays.
     """
 
@@ -213,7 +213,7 @@ class RecordingResult:
 
     def release(self) -> None:
         """Done with the arrays: a recyclable shared-memory buffer goes back for reuse by the
-        next task (see :mod:`eventpipe.arena`); the arrays must not be read afterwards."""
+        next task (see :mod:`eventpipe.build.arena`); the arrays must not be read afterwards."""
         release = getattr(self.arena, "release", None)
         if release is not None:
             release()
@@ -245,7 +245,7 @@ def stage_and_views(
         samples: the recording's samples (EVENT_DTYPE, absolute us, or mappings of columns
             ``x, y, t, p``), in sample order.
         profile, sensor_size: as for :func:`process_recording`; transfer_dir, owner, recycle:
-            the arena's (see :class:`eventpipe.arena.Arena`).
+            the arena's (see :class:`eventpipe.build.arena.Arena`).
         timings: if given, receives the seconds of the events stage ("stage") and of the views
             ("views").
 
@@ -336,14 +336,14 @@ def process_recording(
         sensor_size: ``(W, H, P)`` of the raw events.
         parquet_root: if given, the recording's Parquet events file is written there by this
             task (``events/recording=<stem>/part-0.parquet``) and its path returned.
-        transfer_dir: if given (a tmpfs, see :mod:`eventpipe.arena`), the result's arrays live in
+        transfer_dir: if given (a tmpfs, see :mod:`eventpipe.build.arena`), the result's arrays live in
             a shared-memory file there, named for process ``owner``, that the process receiving
             the pickled result maps and unlinks (no copy through the pipe).
         recycle: reuse a file released by an earlier result of ``owner`` (its pages exist
             already), and have the receiver keep this one until :meth:`RecordingResult.release`.
     """
     from eventpipe.io import read_events
-    from eventpipe.slicing import slice_recording
+    from eventpipe.datasets.slanimals.slicing import slice_recording
 
     global _DECODE_COLUMNS
     t_start = time.perf_counter()

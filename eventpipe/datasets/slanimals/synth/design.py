@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eventpipe.slanimals import STEMS, parse_stem
-from eventpipe.synth.gestures import CLASS_TEMPO, SIGNS
+from eventpipe.datasets.slanimals.facts import STEMS, parse_stem
+from eventpipe.datasets.slanimals.synth.gestures import CLASS_TEMPO, SIGNS
 
 #: published sample-length statistics (ms) the design aims at
 TARGET_MEAN_MS = 4360.0

@@ -14,7 +14,8 @@ the sample length is ``t_end_us - t_start_us``.
 >>> import numpy as np
 >>> from pathlib import Path
 >>> from eventpipe.events import make_events
->>> from eventpipe.io import RecordingFiles, TAGS_DTYPE
+>>> from eventpipe.datasets.slanimals.layout import RecordingFiles
+>>> from eventpipe.datasets.slanimals.tags import TAGS_DTYPE
 >>> rec = RecordingFiles("user25_imse", 25, "S1", "daylight", Path("-"), Path("-"))
 >>> ev = make_events(np.zeros(40), np.zeros(40), np.arange(40) * 10, np.zeros(40))
 >>> tags = np.zeros(19, TAGS_DTYPE)
@@ -34,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from eventpipe.datasets.slanimals.facts import SAMPLES_PER_RECORDING, STEMS
 from eventpipe.errors import TagError
 from eventpipe.events import CLASS_NAMES, as_events, event_columns
-from eventpipe.slanimals import SAMPLES_PER_RECORDING, STEMS
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def slice_recording(
             stem that is not one of the published recordings. The message names the tag file
             and the data row.
     """
-    from eventpipe.io import read_events, read_tags
+    from eventpipe.datasets.slanimals.tags import read_tags
+    from eventpipe.io import read_events
 
     if events is None:
         events = read_events(rec.aedat)
@@ -167,7 +169,7 @@ def iter_samples(
 
     >>> # for meta, ev in iter_samples("data/raw", subset="reduced"): ...
     """
-    from eventpipe.io import discover
+    from eventpipe.datasets.slanimals.layout import discover
 
     for rec in discover(raw_dir, subset=subset, strict=strict):
         yield from slice_recording(rec)
