@@ -108,7 +108,7 @@ def _release_freed_memory() -> bool:
     Without this the process keeps memory freed by earlier batches and reuses it, so a peak
     measured against the resident set before a batch under-counts by whatever was retained.
     """
-    from trainers.common.memory import M_MMAP_THRESHOLD
+    from eventpipe.runtime.platform import M_MMAP_THRESHOLD
 
     try:
         libc = ctypes.CDLL("libc.so.6")

@@ -1,4 +1,4 @@
-"""trainers.common.memory: the training commands keep freed memory for reuse (glibc), unless the
+"""eventpipe.runtime.platform: the training commands keep freed memory for reuse (glibc), unless the
 user opts out or has set the allocator up already."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PROBE = "from trainers.common.memory import keep_freed_memory; print(keep_freed_memory())"
+PROBE = "from eventpipe.runtime.platform import keep_freed_memory; print(keep_freed_memory())"
 
 
 def _probe(**env: str) -> str:
@@ -51,7 +51,7 @@ def test_training_commands_apply_it(method, tmp_path):
     """``python -m trainers.<method>`` calls it before the CLI runs (seen through a wrapper
     installed by a sitecustomize, with ``--help`` so nothing trains)."""
     (tmp_path / "sitecustomize.py").write_text(
-        "import trainers.common.memory as m\n"
+        "import eventpipe.runtime.platform as m\n"
         "_orig = m.keep_freed_memory\n"
         "def _wrapped():\n"
         "    print('KEEP_FREED_MEMORY_CALLED', flush=True)\n"

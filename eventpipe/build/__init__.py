@@ -63,6 +63,7 @@ from eventpipe.cache.schema import FORMAT, FORMAT_VERSION, LAYOUT
 from eventpipe.errors import CacheError, EventpipeError
 from eventpipe.events import DVS128_SENSOR_SIZE
 from eventpipe.profile import Profile, load_profile
+from eventpipe.runtime.platform import collector_paused
 from eventpipe.build.stages import N_BINS_RULE, RecordingResult, process_recording, warm_up
 
 EXECUTORS = ("auto", "inprocess", "processes", "distributed")
@@ -315,14 +316,8 @@ class _ProcessPool:
         # afterwards (gc.freeze), here and in the forked workers (where a traversal would also
         # write to their pages, copying them)
         self._frozen = True
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused(freeze=True):
             warm_up(profile)
-        finally:
-            gc.freeze()
-            if enabled:
-                gc.enable()
         ctx = multiprocessing.get_context("fork")
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         # start every worker now, before any thread or open HDF5 file exists in this process

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eventpipe.runtime.platform import populate_pages
+
 #: where build workers put their results for the writing process (tmpfs), if usable
 SHM_DIR = "/dev/shm"
 #: set to "0" to send results through the pipe (pickled) instead of shared memory
@@ -258,7 +260,7 @@ def _attach(path: str, layout: dict, lengths: dict, recycle: bool = False) -> _R
     for name, (off, dt, _cap) in layout.items():
         n = lengths[name]
         if mm is not None and n:
-            _populate(mm, off, n * np.dtype(dt).itemsize)
+            populate_pages(mm, off, n * np.dtype(dt).itemsize)
         arrays[name] = (
             np.frombuffer(mm, dtype=dt, count=n, offset=off) if mm is not None and n else
             np.zeros(0, dtype=dt)
@@ -303,28 +305,6 @@ def forget_mappings() -> None:
     """Close this process's kept mappings of recyclable files."""
     while _MAPPED:
         _drop(_MAPPED.popitem()[1])
-
-
-#: ``madvise(MADV_POPULATE_READ)`` (Linux >= 5.14): map a range's existing pages in one call
-MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)
-_PAGE = mmap.PAGESIZE
-
-
-def _populate(mm: mmap.mmap, off: int, nbytes: int) -> None:
-    """Map the pages of ``mm[off:off + nbytes]`` now (they exist: a worker wrote them).
-
-    The writing process hands these bytes to ``pwrite``, which copies from user memory without
-    taking page faults: when it meets a page that is not mapped yet, the copy stops short, the
-    kernel zeroes the file's new page-cache blocks and retries after faulting the source in
-    (``__memset`` under ``folio_zero_new_buffers`` in a profile). Populating the used ranges
-    first avoids that. Measured (3 x 512 MiB from a tmpfs mapping to ext4 in 128 KiB
-    ``pwrite`` calls, fsync + drop-behind every 0.5 s, load ~3): 0.97-1.38 s of kernel time
-    unpopulated, 0.96-1.01 s populated. Best effort: older kernels refuse the advice.
-    """
-    start = off - off % _PAGE
-    end = min(off + nbytes, len(mm))
-    with contextlib.suppress(OSError, ValueError):
-        mm.madvise(MADV_POPULATE_READ, start, end - start)
 
 
 def _claim(directory: str, owner: int, path: str) -> int:

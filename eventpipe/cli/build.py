@@ -5,54 +5,7 @@ Calls :func:`eventpipe.build.build_cache`; see its docstring and the README "bui
 
 from __future__ import annotations
 
-import atexit
-import gc
-import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import click
-
-#: imported by numba's CPU target when it first initialises, see :func:`_without_numba_extras`
-_NUMBA_EXTRAS = ("scipy", "scipy.linalg.cython_blas", "cffi")
-
-
-def _single_threaded_blas() -> None:
-    """No OpenBLAS thread pools in this process (the build does no linear algebra).
-
-    numpy and scipy (which numba imports) each load an OpenBLAS that starts a thread per extra
-    core, and each such thread busy-waits ~0.1 s before it sleeps: ~0.1-0.2 CPU-s per build on
-    the 2-core CI machine for nothing. The variable is only read when the library loads, so it
-    is set here, before the build imports numpy, and only if the user did not set it.
-    """
-    if "numpy" not in sys.modules:
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-
-@contextmanager
-def _without_numba_extras() -> Iterator[None]:
-    """Keep numba from importing scipy and cffi while the build runs.
-
-    numba imports ``scipy`` to check its version (~0.015-0.02 CPU-s); when its CPU target first
-    initialises (loading the first cached kernel) it imports ``scipy.linalg.cython_blas``, only
-    to learn whether ``np.dot`` and friends can call BLAS (that imports all of ``scipy.linalg``:
-    ~0.13-0.16 CPU-s of the build's ~5 on the 2-core CI machine), and ``cffi`` (plus an
-    ``FFI()``: ~0.03-0.04 CPU-s) to type cffi functions. No build kernel uses either; numba then
-    treats scipy, BLAS and cffi as absent (``np.correlate`` would use a plain loop), and anything
-    that imports them explicitly after the build still gets them. A ``None`` entry in
-    ``sys.modules`` makes those imports fail at once; it is removed when the build ends. A module
-    already imported is left alone.
-    """
-    blocked = [name for name in _NUMBA_EXTRAS if name not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        for name in blocked:
-            if sys.modules.get(name, 0) is None:
-                del sys.modules[name]
 
 
 @click.command(name="build")
@@ -147,22 +100,19 @@ def command(
     """
     if no_parquet and parquet:
         raise click.UsageError("--parquet and --no-parquet exclude each other")
-    _single_threaded_blas()
-    with _without_numba_extras():
-        # numpy, h5py, numba, ...: ~10**5 objects that live until the end. Collecting while
-        # they are created would traverse them again and again (2 full and ~30 partial
-        # collections), so this also imports what build_cache would import lazily before it
-        # loads the kernels (which it does with the collector off, see eventpipe.build)
-        gc.disable()
-        try:
+    from eventpipe.runtime import platform
+
+    platform.single_threaded_blas()
+    with platform.without_numba_extras():
+        # import now, with the collector off, what build_cache would import lazily before it
+        # loads the kernels (see platform.collector_paused)
+        with platform.collector_paused():
             if not quiet:  # the progress bar (a quiet build does not import rich at all)
                 import rich.console
                 import rich.progress  # noqa: F401
 
             import eventpipe.io  # noqa: F401  (the readers, and numba)
             from eventpipe.build import build_cache
-        finally:
-            gc.enable()
         res = build_cache(
             profile,
             raw_dir=raw_dir,
@@ -177,10 +127,7 @@ def command(
             executor=executor,
             progress=not quiet,
         )
-    # the interpreter's last collection at exit would traverse every object of the imports and
-    # kernels once more (~0.15-0.2 CPU-s); it skips frozen objects, and atexit functions run
-    # before it (registered, not called: a caller in the same process keeps its collector)
-    atexit.register(gc.freeze)
+    platform.freeze_collector_at_exit()
     for note in res.notes:
         click.echo(note)
     label = click.style(res.data_label, fg="red" if res.synthetic else "green", bold=True)

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from eventpipe.runtime.platform import conv2d_add_, conv2d_add_available
 from trainers.stbp.neuron import (
     LIFParams,
     SparseFrames,
@@ -102,42 +103,6 @@ def _conv_backward_bf16(g16, x16, weight, need_x: bool, need_w: bool):
         [need_x, need_w, False],
     )  # fmt: skip
     return (gx if need_x else None), (gw if need_w else None)
-
-
-def conv2d_add_(out: torch.Tensor, x: torch.Tensor, weight, bias) -> torch.Tensor:
-    """``out += conv2d(x, weight, bias)`` (stride 1, no padding), in place, no autograd.
-
-    ``x`` ``[N, C_in, H, W]`` and ``out`` ``[N, C_out, H-2, W-2]`` channels-last float32 on CPU.
-    oneDNN adds ``out`` to its float32 accumulator, so the result rounds exactly like
-    ``conv2d(x) + out`` without a temporary for the convolution's output. Only call it where
-    :func:`conv2d_add_available` is true.
-    """
-    torch.ops.mkldnn._convolution_pointwise_.binary(
-        out, x, weight, bias, [0, 0], [1, 1], [1, 1], 1, "add", None, None, [], None
-    )
-    return out
-
-
-@functools.cache
-def conv2d_add_available() -> bool:
-    """Whether :func:`conv2d_add_` can run in place (oneDNN's convolution with an ``add``
-    post-op, ``torch.ops.mkldnn._convolution_pointwise_``, the op inductor uses for conv + add
-    fusion on CPU), checked once on a small input to give exactly ``conv2d(x) + out``.
-
-    False where the op is missing (torch without oneDNN) or differs in any bit.
-    """
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 5, (2, 3, 7, 6), generator=gen).float().div(4)
-    x = x.contiguous(memory_format=torch.channels_last)
-    w, b = torch.randn(5, 3, 3, 3, generator=gen), torch.randn(5, generator=gen)
-    out = torch.randn(2, 5, 5, 4, generator=gen).contiguous(memory_format=torch.channels_last)
-    want = F.conv2d(x, w, b) + out
-    try:
-        with torch.no_grad():
-            conv2d_add_(out, x, w, b)
-    except (AttributeError, RuntimeError, NotImplementedError):
-        return False
-    return torch.equal(out, want)
 
 
 def _autocast_enabled(device_type: str) -> bool:
