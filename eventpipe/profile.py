@@ -139,6 +139,7 @@ class Profile(_Model):
     """
 
     name: str
+    dataset: str = "slanimals"
     description: str = ""
     notes: str = ""
     orientation: Literal["published", "jaer"] = "published"
@@ -151,6 +152,13 @@ class Profile(_Model):
     def _check(self) -> Profile:
         if not _NAME_RE.match(self.name):
             raise ValueError(f"name: must match [A-Za-z0-9_.-]+, got {self.name!r}")
+        from eventpipe import datasets
+
+        if self.dataset not in datasets.names():
+            raise ValueError(
+                f"dataset: unknown dataset {self.dataset!r}; expected one of "
+                f"{', '.join(datasets.names())}"
+            )
         return self
 
     # --- identity -------------------------------------------------------------------------
@@ -159,8 +167,16 @@ class Profile(_Model):
         return self.model_dump(mode="json")
 
     def canonical_json(self) -> str:
-        """Canonical JSON (sorted keys, no spaces): what :attr:`hash` digests."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        """Canonical JSON (sorted keys, no spaces): what :attr:`hash` digests.
+
+        ``dataset`` is left out when it is ``slanimals``, the only dataset before profiles
+        named theirs: SL-Animals profiles keep the hash they had, so caches and run folders
+        named after it stay current.
+        """
+        data = self.to_dict()
+        if data.get("dataset") == "slanimals":
+            del data["dataset"]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
     @property
     def hash(self) -> str:

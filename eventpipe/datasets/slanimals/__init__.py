@@ -1,1 +1,107 @@
-"""eventpipe/datasets/slanimals."""
+"""SL-Animals-DVS (Vasudevan et al., 2021): 59 DVS128 recordings, 19 signed animals each.
+
+The official archive is ``allusers_aedat/*.aedat`` (AEDAT 2.0) + ``tags_updated_19_08_2020/*.csv``
+(event-index tags); the published training repositories use ``recordings/`` + ``tags/``. One
+sample per tag row, 1121 in all; four recording groups S1-S4 (lighting); the published 4-fold
+cross-validation over recordings.
+
+Modules: :mod:`.facts` (stems, groups, classes), :mod:`.layout` (finding the files),
+:mod:`.tags` (the tag CSVs), :mod:`.slicing` (recordings -> samples), :mod:`.splits` (the
+published folds), :mod:`.summary` (``eventpipe summary``), :mod:`.synth` (the synthetic
+stand-in). :data:`DATASET` is what the rest of eventpipe sees.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from eventpipe.datasets.base import DatasetSpec, Fold
+from eventpipe.datasets.slanimals.facts import GROUPS, SUBSETS, stems_for_subset
+from eventpipe.events import CLASS_NAMES, DVS128_SENSOR_SIZE
+
+
+def _find(raw_dir: Path, subset: str = "full", strict: bool = True) -> list:
+    from eventpipe.datasets.slanimals.layout import discover
+
+    return discover(raw_dir, subset=subset, strict=strict)
+
+
+def _read(rec: Any, orientation: str = "published", buffer: Any = None) -> Any:
+    from eventpipe.io import read_events
+
+    return read_events(rec.aedat, orientation=orientation, buffer=buffer)
+
+
+def _max_events(rec: Any) -> int:
+    return rec.aedat.stat().st_size // 8  # AEDAT 2.0 records are 8 bytes: an upper bound
+
+
+def _samples(rec: Any, events: Any) -> list:
+    from eventpipe.datasets.slanimals.slicing import slice_recording
+
+    return slice_recording(rec, events=events)
+
+
+def _splits(
+    recordings: Iterable[str] | None, protocol: str = "cv", subset: str = "full"
+) -> list[Fold]:
+    from eventpipe.datasets.slanimals.splits import published_folds, train_test_folds
+
+    if protocol == "cv":
+        return published_folds(recordings, subset=subset)
+    if protocol == "train-test":
+        return train_test_folds(recordings, subset=subset)
+    raise ValueError(f"unknown protocol {protocol!r}; expected cv or train-test")
+
+
+def _synthesize(out_dir: str | os.PathLike, scale: str = "small", seed: int = 0,
+                names: Iterable[str] | None = None, *, force: bool = False,
+                workers: int | None = None, progress: bool = False) -> Path:  # fmt: skip
+    from eventpipe.datasets.slanimals.synth import generate
+
+    return generate(out_dir, scale, seed, names, force=force, workers=workers, progress=progress)
+
+
+def _is_synthetic(raw_dir: str | os.PathLike) -> bool:
+    from eventpipe.datasets.slanimals.synth import is_synthetic
+
+    return is_synthetic(raw_dir)
+
+
+def _summarize(raw_dir: str | os.PathLike, subset: str = "full", progress: bool = False) -> dict:
+    from eventpipe.datasets.slanimals.summary import summarize
+
+    return summarize(raw_dir, subset=subset, progress=progress)
+
+
+def _render(summary: dict, console: Any = None) -> None:
+    from eventpipe.datasets.slanimals.summary import render
+
+    render(summary, console)
+
+
+DATASET = DatasetSpec(
+    name="slanimals",
+    title="SL-Animals-DVS",
+    sensor_size=DVS128_SENSOR_SIZE,
+    classes=CLASS_NAMES,
+    subsets=SUBSETS,
+    groups=tuple(GROUPS),
+    raw_layout="allusers_aedat/ + tags_updated_19_08_2020/, or recordings/ + tags/",
+    find_recordings=_find,
+    read_recording=_read,
+    max_events=_max_events,
+    samples=_samples,
+    splits=_splits,
+    synthesize=_synthesize,
+    is_synthetic=_is_synthetic,
+    summarize=_summarize,
+    render_summary=_render,
+    synth_scales=("small", "tiny", "full"),
+    recording_names=stems_for_subset,
+)
+
+__all__ = ["DATASET"]

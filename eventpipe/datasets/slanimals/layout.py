@@ -66,6 +66,11 @@ class RecordingFiles:
     aedat: Path
     tags: Path
 
+    @property
+    def files(self) -> tuple[Path, Path]:
+        """The recording and its tag file (the inputs hashed into a cache's source digest)."""
+        return (self.aedat, self.tags)
+
 
 @dataclass
 class LayoutReport:

@@ -26,86 +26,12 @@ order for test), so sample order reproduces the published ``Dataset`` index orde
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 import numpy as np
-import pandas as pd
 
+from eventpipe.datasets.base import PARTS, Fold
 from eventpipe.datasets.slanimals.facts import STEMS, parse_stem, stems_for_subset
-from eventpipe.errors import CacheError
-
-PARTS = ("train", "val", "test")
-
-
-@dataclass(frozen=True)
-class Fold:
-    """One cross-validation fold: recording stems of each part.
-
-    Attributes:
-        index: 1-based fold number (as the published logs print it).
-        train: training recordings, in the published iteration order.
-        val: validation recordings (empty for the train/test protocol).
-        test: test recordings.
-    """
-
-    index: int
-    train: tuple[str, ...]
-    val: tuple[str, ...]
-    test: tuple[str, ...]
-
-    def part(self, name: str) -> tuple[str, ...]:
-        """The recordings of one part: ``"train"``, ``"val"`` or ``"test"``."""
-        if name not in PARTS:
-            raise ValueError(f"unknown fold part {name!r}; expected one of {PARTS}")
-        return getattr(self, name)
-
-    def sample_ids(
-        self, samples: pd.DataFrame, part: str | None = None, *, strict: bool = True
-    ) -> dict[str, np.ndarray] | np.ndarray:
-        """Sample ids of each part, given a samples table (``CacheFile.samples`` or similar).
-
-        Args:
-            samples: table with at least the columns ``recording`` (str) and ``sample_id``.
-            part: one part name to get a single array; ``None`` returns all three in a dict.
-            strict: raise :class:`~eventpipe.errors.CacheError` when a recording of the fold
-                has no sample in ``samples`` (the cache was built from other recordings).
-
-        Returns:
-            int64 sample ids, recording by recording in the part's order, and within a
-            recording in ascending sample id (= tag-file row) order: the published
-            ``list_sliced_files`` order.
-        """
-        if part is not None:
-            return _ids_for(samples, self.part(part), strict=strict)
-        return {name: _ids_for(samples, self.part(name), strict=strict) for name in PARTS}
-
-    def as_dict(self) -> dict:
-        """Plain dict (JSON-ready) of the fold."""
-        return {"index": self.index, **{p: list(self.part(p)) for p in PARTS}}
-
-
-def _ids_for(samples: pd.DataFrame, recordings: Sequence[str], *, strict: bool) -> np.ndarray:
-    rec = samples["recording"]
-    if rec.dtype == object and len(rec) and isinstance(rec.iloc[0], bytes):
-        rec = rec.str.decode("ascii")
-    rec = rec.astype(str).to_numpy()
-    ids = samples["sample_id"].to_numpy().astype(np.int64)
-    order = np.argsort(ids, kind="stable")
-    rec, ids = rec[order], ids[order]
-    out = []
-    missing = []
-    for stem in recordings:
-        sel = ids[rec == stem]
-        if len(sel) == 0:
-            missing.append(stem)
-        out.append(sel)
-    if missing and strict:
-        raise CacheError(
-            f"samples table has no sample of recordings {missing}; build the cache from them or "
-            "pass recordings= to the split function (strict=False to skip them)"
-        )
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def _recording_list(recordings: Iterable[str] | None, subset: str) -> list[str]:

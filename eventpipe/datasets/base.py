@@ -1,0 +1,176 @@
+"""What a dataset is to eventpipe: one small, typed description per dataset.
+
+Everything generic (the build, the cache writer, the loader, ``summary``, ``inspect``, ``show``,
+``export`` and the CLI) asks a dataset for its facts and its files through this description,
+found by name in the registry (:func:`eventpipe.datasets.get`). No generic module imports a
+dataset's package directly. Adding a dataset means adding one subpackage under
+``eventpipe/datasets/`` that builds a :class:`DatasetSpec` and registering it (see
+``docs/architecture.md``; ``eventpipe/datasets/slanimals/`` is the worked example).
+
+Shapes and units every dataset follows:
+
+- events are :data:`eventpipe.events.EVENT_DTYPE` arrays (or a mapping of the 1-D columns
+  ``x, y, t, p``), ``t`` in microseconds, in file order;
+- ``sensor_size`` is ``(W, H, P)`` as in tonic (a 1-D sensor such as SHD's 700 channels is
+  ``(700, 1, 1)``);
+- class ids are 0-based indices into ``classes``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from eventpipe.errors import CacheError
+
+
+class Recording(Protocol):
+    """One raw recording of a dataset, as its ``find_recordings`` returns it.
+
+    A dataset may carry more (tag file, label file, split); the build needs only these.
+    """
+
+    #: the recording's name, unique in the dataset (``"user27_imse"``); also its Parquet partition
+    stem: str
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every input file of the recording (hashed into the cache's source digest)."""
+        ...
+
+
+PARTS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One cross-validation fold: recording stems of each part.
+
+    Attributes:
+        index: 1-based fold number (as the published logs print it).
+        train: training recordings, in the published iteration order.
+        val: validation recordings (empty for the train/test protocol).
+        test: test recordings.
+    """
+
+    index: int
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+
+    def part(self, name: str) -> tuple[str, ...]:
+        """The recordings of one part: ``"train"``, ``"val"`` or ``"test"``."""
+        if name not in PARTS:
+            raise ValueError(f"unknown fold part {name!r}; expected one of {PARTS}")
+        return getattr(self, name)
+
+    def sample_ids(
+        self, samples: pd.DataFrame, part: str | None = None, *, strict: bool = True
+    ) -> dict[str, np.ndarray] | np.ndarray:
+        """Sample ids of each part, given a samples table (``CacheFile.samples`` or similar).
+
+        Args:
+            samples: table with at least the columns ``recording`` (str) and ``sample_id``.
+            part: one part name to get a single array; ``None`` returns all three in a dict.
+            strict: raise :class:`~eventpipe.errors.CacheError` when a recording of the fold
+                has no sample in ``samples`` (the cache was built from other recordings).
+
+        Returns:
+            int64 sample ids, recording by recording in the part's order, and within a
+            recording in ascending sample id (= tag-file row) order: the published
+            ``list_sliced_files`` order.
+        """
+        if part is not None:
+            return _ids_for(samples, self.part(part), strict=strict)
+        return {name: _ids_for(samples, self.part(name), strict=strict) for name in PARTS}
+
+    def as_dict(self) -> dict:
+        """Plain dict (JSON-ready) of the fold."""
+        return {"index": self.index, **{p: list(self.part(p)) for p in PARTS}}
+
+
+def _ids_for(samples: pd.DataFrame, recordings: Sequence[str], *, strict: bool) -> np.ndarray:
+    rec = samples["recording"]
+    if rec.dtype == object and len(rec) and isinstance(rec.iloc[0], bytes):
+        rec = rec.str.decode("ascii")
+    rec = rec.astype(str).to_numpy()
+    ids = samples["sample_id"].to_numpy().astype(np.int64)
+    order = np.argsort(ids, kind="stable")
+    rec, ids = rec[order], ids[order]
+    out = []
+    missing = []
+    for stem in recordings:
+        sel = ids[rec == stem]
+        if len(sel) == 0:
+            missing.append(stem)
+        out.append(sel)
+    if missing and strict:
+        raise CacheError(
+            f"samples table has no sample of recordings {missing}; build the cache from them or "
+            "pass recordings= to the split function (strict=False to skip them)"
+        )
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset's facts and the functions that read, slice, split and synthesize it.
+
+    Attributes:
+        name: registry key, also a profile's ``dataset:`` value and ``--dataset NAME``.
+        title: the dataset's published name, for people (``"SL-Animals-DVS"``).
+        sensor_size: ``(W, H, P)`` of the raw events.
+        classes: class names; index = 0-based class id.
+        subsets: the recording subsets ``--subset`` accepts; the first is the default.
+        groups: names of recording groups reported per group (``S1`` .. ``S4``); may be empty.
+        raw_layout: one line describing the official archive's layout (``--raw`` help, errors).
+        find_recordings: ``(raw_dir, subset, strict) -> [Recording]`` in the official order;
+            raises :class:`~eventpipe.errors.LayoutError` naming what is missing; with
+            ``strict=False`` it warns and returns the complete recordings present.
+        read_recording: ``(recording, orientation, buffer) -> events`` in file order (a
+            structured array, or the columns of ``buffer`` when given one).
+        max_events: ``recording -> int``, an upper bound on its event count (buffer sizing).
+        samples: ``(recording, events) -> [(SampleMeta, events)]``, the labelled samples cut
+            from one recording, in order.
+        splits: ``(recordings, protocol, subset) -> [Fold]``: the official folds over the
+            recording names, for protocol ``"cv"`` (train/val/test) or ``"train-test"``.
+        synthesize: ``(out_dir, scale, seed, names, force, workers, progress) -> Path``: write
+            a synthetic stand-in in the official on-disk format and layout.
+        is_synthetic: ``raw_dir -> bool``: whether ``raw_dir`` holds this dataset's synthetic
+            stand-in (its manifest), so every output can say SYNTHETIC.
+        summarize: ``(raw_dir, subset, progress) -> dict``: counts, lengths and problems of a
+            raw directory, without building anything.
+        render_summary: ``(summary, console) -> None``: print :attr:`summarize`'s dict.
+        synth_scales: scales ``synthesize`` accepts; the first is the quick-start default.
+        recording_names: ``subset -> names`` the official archive holds for that subset.
+    """
+
+    name: str
+    title: str
+    sensor_size: tuple[int, int, int]
+    classes: tuple[str, ...]
+    subsets: tuple[str, ...]
+    groups: tuple[str, ...]
+    raw_layout: str
+    find_recordings: Callable[[Path, str, bool], Sequence[Recording]]
+    read_recording: Callable[..., Any]
+    max_events: Callable[[Recording], int]
+    samples: Callable[[Recording, Any], Sequence[tuple[Any, np.ndarray]]]
+    splits: Callable[[Iterable[str] | None, str, str], list[Fold]]
+    synthesize: Callable[..., Path]
+    is_synthetic: Callable[[str | os.PathLike], bool]
+    summarize: Callable[..., dict[str, Any]]
+    render_summary: Callable[..., None]
+    synth_scales: tuple[str, ...] = ("small",)
+    recording_names: Callable[[str], tuple[str, ...]] = field(default=lambda subset: ())
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes."""
+        return len(self.classes)

@@ -1,0 +1,99 @@
+"""The restructure changed no output: a build of the same synthetic recordings gives the same
+HDF5 datasets and Parquet tables as the code before it (``tests/golden/cache_fingerprint.json``,
+made with that code), and the profiles keep their hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from eventpipe.build import build_cache
+from eventpipe.datasets.slanimals.synth import generate
+from eventpipe.profile import load_profile
+
+GOLDEN = json.loads((Path(__file__).parent / "golden" / "cache_fingerprint.json").read_text())
+STEMS = ("user00_indoor", "user01_indoor", "user18_sunlight", "user19_sunlight", "user25_imse",
+         "user26_imse", "user35_dc", "user36_dc")  # fmt: skip
+OVERRIDES = {
+    "lascas2024": (
+        "views.stbp.spatial_factor=0.25", "views.stbp.train_crop.bins=4",
+        "views.stbp.test_crop.bins=6", "views.slayer.spatial_factor=0.25",
+        "views.slayer.train_crop.bins=20", "views.slayer.test_crop.bins=30",
+    ),
+    "paper2021": (),
+}  # fmt: skip
+#: attributes that name the machine, the time or the inputs' paths rather than the content
+VOLATILE = {"created_by", "created_at", "source", "build_seconds", "profile_hash", "raw_dir"}
+
+
+def _h5(path: Path) -> dict:
+    out: dict = {}
+    with h5py.File(path, "r") as f:
+
+        def visit(name: str, obj) -> None:
+            if isinstance(obj, h5py.Dataset):
+                a = np.ascontiguousarray(obj[()])
+                out[name] = [str(a.dtype), list(a.shape), hashlib.sha256(a.tobytes()).hexdigest()]
+
+        f.visititems(visit)
+        attrs = {k: v if isinstance(v, str | int | float) else str(v) for k, v in f.attrs.items()}
+    for key in ("profile", "profile_resolved"):  # the dataset a profile now names
+        profile = json.loads(attrs[key])
+        assert profile.pop("dataset", "slanimals") == "slanimals"
+        attrs[key] = json.dumps(profile, separators=(",", ":"), sort_keys=True)
+    out["_attrs"] = {k: v for k, v in attrs.items() if k not in VOLATILE}
+    return out
+
+
+def _parquet(root: Path) -> dict:
+    out = {}
+    for p in sorted(root.rglob("*.parquet")):
+        t = pq.read_table(p)
+        h = hashlib.sha256()
+        for c in t.column_names:
+            col = t.column(c)
+            h.update(c.encode())
+            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+                h.update("\0".join(col.to_pylist()).encode())
+            else:
+                h.update(col.to_numpy().tobytes())
+        out[str(p.relative_to(root))] = [t.num_rows, str(t.schema), h.hexdigest()]
+    return out
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    return generate(tmp_path_factory.mktemp("equiv") / "raw", scale="tiny", seed=0, stems=STEMS)
+
+
+@pytest.mark.parametrize("name", ["lascas2024", "paper2021"])
+def test_build_output_is_unchanged(raw, tmp_path, name):
+    out = tmp_path / f"{name}.h5"
+    build_cache(name, raw, out, workers=1, allow_missing=True, progress=False,
+                overrides=OVERRIDES[name])  # fmt: skip
+    want = GOLDEN[name]
+    got_h5 = _h5(out)
+    golden_attrs = {k: v for k, v in want["h5"]["_attrs"].items() if k not in VOLATILE}
+    for key in ("profile", "profile_resolved"):
+        golden_attrs[key] = json.dumps(json.loads(golden_attrs[key]), separators=(",", ":"),
+                                       sort_keys=True)  # fmt: skip
+    assert got_h5.pop("_attrs") == golden_attrs
+    assert got_h5 == {k: v for k, v in want["h5"].items() if k != "_attrs"}
+    assert _parquet(out.with_suffix(".parquet")) == want["parquet"]
+
+
+def test_profile_hashes_are_unchanged():
+    """SL-Animals profiles hash as before they named their dataset (caches stay current)."""
+    assert load_profile("paper2021").hash == (
+        "59a0eaced3d597d3f5d575ef94a33c21ff87a6c0fa1f7c3352d3d930a3c57b02"
+    )
+    assert load_profile("lascas2024", OVERRIDES["lascas2024"]).hash == (
+        "0767e3d0b7bdc70d374bc66c26810495ec92a01c10db5608c9c51815658e0733"
+    )
