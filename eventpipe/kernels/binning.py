@@ -36,7 +36,13 @@ from typing import Literal
 import numpy as np
 
 from eventpipe.events import as_events
-from eventpipe.kernels._common import check_bounds, event_array, off_sensor_error, sensor_dims
+from eventpipe.kernels.common import (
+    check_bounds,
+    event_array,
+    off_sensor_error,
+    sensor_dims,
+    spatial_factors,
+)
 from eventpipe.runtime.jit import DISABLED, jit
 
 Binning = Literal["OR", "SUM", "SUM_NORM"]
@@ -352,9 +358,9 @@ def bin_sparse(
     if out is not None:
         _check_out(out, n, vdt)
     if spatial_factor != 1.0:
-        from eventpipe.kernels.downsample import _factors, downsample, downsampled_size
+        from eventpipe.kernels.downsample import downsample, downsampled_size
 
-        fx, fy = _factors(spatial_factor)
+        fx, fy = spatial_factors(spatial_factor)
         in_w, in_h = w, h
         w, h, npol = downsampled_size((w, h, npol), (fx, fy))
     else:
