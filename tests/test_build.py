@@ -83,7 +83,8 @@ def test_build_result_and_attrs(built, raw):
     with CacheFile(built.out) as c:
         assert c.synthetic is True and c.format_version == FORMAT_VERSION
         assert c.profile_hash == profile.hash == built.profile_hash
-        assert c.profile == profile.to_dict()
+        # the stored profile is the hashed canonical JSON (``dataset`` left out for slanimals)
+        assert c.profile == json.loads(profile.canonical_json())
         assert c.attrs["layout"] == "TPHW" and c.attrs["time_unit"] == "us"
         assert c.attrs["created_by"].startswith("eventpipe ")
         assert c.attrs["subset"] == "full" and c.sensor_size == (128, 128, 2)
