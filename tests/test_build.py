@@ -15,13 +15,14 @@ import pandas as pd
 import pytest
 
 from eventpipe.build import build_cache, clean_stale_temps
-from eventpipe.build.stages import events_stage, stage_into, view_frames
+from eventpipe.build.stages import stage_plan, view_frames, view_plans
 from eventpipe.cache.hdf5 import CacheFile
 from eventpipe.cache.schema import FORMAT_VERSION
 from eventpipe.datasets.slanimals.facts import STEMS
 from eventpipe.datasets.slanimals.layout import discover
 from eventpipe.datasets.slanimals.slicing import slice_recording
 from eventpipe.io import read_events
+from eventpipe.kernels.stage import stage_events, stage_into
 from eventpipe.profile import auto_crop_bins, load_profile
 from eventpipe.report.inspect import inspect_cache
 
@@ -82,7 +83,8 @@ def test_build_result_and_attrs(built, raw):
     with CacheFile(built.out) as c:
         assert c.synthetic is True and c.format_version == FORMAT_VERSION
         assert c.profile_hash == profile.hash == built.profile_hash
-        assert c.profile == profile.to_dict()
+        # the stored profile is the hashed canonical JSON (``dataset`` left out for slanimals)
+        assert c.profile == json.loads(profile.canonical_json())
         assert c.attrs["layout"] == "TPHW" and c.attrs["time_unit"] == "us"
         assert c.attrs["created_by"].startswith("eventpipe ")
         assert c.attrs["subset"] == "full" and c.sensor_size == (128, 128, 2)
@@ -114,13 +116,13 @@ def test_build_result_and_attrs(built, raw):
 
 
 def test_events_equal_slicing_plus_stage(built, raw):
-    """Stored events == read -> slice -> events_stage computed directly, sample by sample."""
-    profile = load_profile("lascas2024")
+    """Stored events == read -> slice -> events stage computed directly, sample by sample."""
+    plan = stage_plan(load_profile("lascas2024"), (128, 128, 2))
     with CacheFile(built.out) as c:
         row = 0
         for rec in discover(raw, strict=False):
             for meta, ev in slice_recording(rec, events=read_events(rec.aedat)):
-                expected, _ = events_stage(ev, profile)
+                expected, _ = stage_events(ev, plan)
                 got = c.events(row)
                 np.testing.assert_array_equal(got, expected)
                 assert c.samples["sample_id"].iloc[row] == meta.sample_id
@@ -144,7 +146,7 @@ def test_unfused_stage_takes_column_mappings(raw, override):
     got = []
     for events in (ev, columns):
         out = tuple(np.empty(len(ev), d) for d in (np.int16, np.int16, np.int64, np.uint8))
-        got.append((stage_into(events, profile, (128, 128, 2), out), out))
+        got.append((stage_into(events, stage_plan(profile, (128, 128, 2)), out), out))
     (n, a), (m, b) = got
     assert n == m > 0
     for col_a, col_b in zip(a, b, strict=True):
@@ -173,12 +175,12 @@ def test_events_match_tonic_oracle(built, raw):
 def test_views_equal_bin_sparse_and_tonic(built):
     import tonic.transforms as T
 
-    profile = load_profile("lascas2024")
+    views = view_plans(load_profile("lascas2024"), (128, 128, 2))
     with CacheFile(built.out) as c:
-        for name in profile.views:
-            v = c.view(name)
+        for view in views:
+            v = c.view(view.name)
             for i in range(len(c)):
-                sf = view_frames(c.events(i), profile, name, (128, 128, 2))
+                sf = view_frames(c.events(i), view)
                 s = v.sample(i)
                 assert s.n_bins == sf.n_bins
                 for k in ("bin", "p", "y", "x", "value"):

@@ -11,7 +11,7 @@ import pytest
 
 from eventpipe.build import arena as A
 from eventpipe.build import build_cache
-from eventpipe.build.stages import process_recording
+from eventpipe.build.stages import TaskPlan, process_recording
 from eventpipe.datasets.slanimals.layout import discover
 from eventpipe.profile import load_profile
 from tests.test_build import TINY_STEMS, _assert_same_data
@@ -66,8 +66,9 @@ def test_arena_in_process_memory_without_room_or_directory(tmp_path, monkeypatch
 def test_recording_result_through_shared_memory_equals_plain(raw, tmp_path):
     profile = load_profile("lascas2024")
     rec = discover(raw, strict=False)[0]
-    plain = process_recording(rec, profile)
-    shared = process_recording(rec, profile, transfer_dir=str(tmp_path), owner=os.getpid())
+    plain = process_recording(rec, TaskPlan.from_profile(profile))
+    task = TaskPlan.from_profile(profile, transfer_dir=str(tmp_path), owner=os.getpid())
+    shared = process_recording(rec, task)
     assert shared.arena.shared and not plain.arena.shared
     blob_shared, blob_plain = pickle.dumps(shared), pickle.dumps(plain)
     assert len(blob_shared) < len(blob_plain) / 20

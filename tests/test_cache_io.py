@@ -311,7 +311,7 @@ def test_sha256_file_equals_hashlib_around_piece_boundaries(tmp_path, pieces, ex
 
 
 def test_fsync_path_files_and_directories_with_and_without_drop(tmp_path):
-    from eventpipe.cache.hdf5 import fsync_path
+    from eventpipe.runtime.durable import fsync_path
 
     f = tmp_path / "part.parquet"
     f.write_bytes(b"x" * 10000)

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["align", "binning", "crop", "denoise", "downsample", "refractory"]
+MODULES = ["align", "binning", "crop", "denoise", "downsample", "refractory", "stage"]
 
 
 @pytest.mark.parametrize("name", MODULES)

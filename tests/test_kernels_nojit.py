@@ -36,10 +36,10 @@ RUN = textwrap.dedent(
     """
     def _stage(ev, size):
         import numpy as np
-        from eventpipe.kernels.stage import stage_columns
+        from eventpipe.kernels.stage import StagePlan, stage_into
 
         cols = tuple(np.empty(len(ev), d) for d in (np.int16, np.int16, np.int64, np.uint8))
-        n = stage_columns(ev, size, cols, denoise_filter_time_us=2000)
+        n = stage_into(ev, StagePlan(size, denoise_us=2000, floor_ms=True), cols)
         return np.stack([cols[2][:n], cols[0][:n].astype(np.int64)], axis=1)
 
     def run(ev):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from eventpipe.errors import FormatError
 from eventpipe.events import EVENT_DTYPE, empty_events, make_events
 from eventpipe.kernels import denoise, floor_ms_us, time_align
-from eventpipe.kernels.stage import stage_columns, stage_single_kernel
+from eventpipe.kernels.stage import StagePlan, stage_into, stage_single_kernel
 from tests.reference_kernels import (
     assert_events_equal,
     random_dvs128_events,
@@ -60,8 +60,8 @@ def fused(ev, size, filter_time, align=True, floor=True, extra=0):
     n = len(ev)
     out = empty_events(n + extra)
     cols = (out["x"], out["y"], out["t"], out["p"])
-    k = stage_columns(
-        ev, size, cols, time_align=align, denoise_filter_time_us=filter_time, floor_ms=floor
+    k = stage_into(
+        ev, StagePlan(size, time_align=align, denoise_us=filter_time, floor_ms=floor), cols
     )
     assert 0 <= k <= n
     return out[:k]
@@ -95,7 +95,7 @@ def test_unsorted_and_separate_columns(size_ev, ft):
         np.full(n + 3, -1, np.int64),
         np.full(n + 3, 9, np.uint8),
     )
-    k = stage_columns(ev, size, cols, denoise_filter_time_us=ft)
+    k = stage_into(ev, StagePlan(size, denoise_us=ft, floor_ms=True), cols)
     got = make_events(*(c[:k] for c in cols)) if k else empty_events()
     assert_events_equal(ref_stage(ev, ft), got)
     assert_events_equal(chained(ev, size, ft), got)
@@ -134,7 +134,8 @@ def test_known_cases_and_errors():
     assert len(fused(bad, (8, 8, 2), None)) == 2
     # output buffers: dtypes and room are checked
     with pytest.raises(ValueError, match="out must be"):
-        stage_columns(bad, (8, 8, 2), tuple(np.empty(1, EVENT_DTYPE[k]) for k in "xytp"))
+        plan = StagePlan((8, 8, 2), denoise_us=10, floor_ms=True)
+        stage_into(bad, plan, tuple(np.empty(1, EVENT_DTYPE[k]) for k in "xytp"))
 
 
 def single_pass(ev, size, filter_time, align=True, floor=True):
@@ -159,7 +160,7 @@ def single_pass(ev, size, filter_time, align=True, floor=True):
 def test_single_pass_equals_reference_or_declines(size_ev, pad_w, pad_h, ft, align, floor):
     """Events on a corner of a larger sensor (the sample's bounds lie inside it), any order:
     the one pass either declines (status 1: not sorted, or a decision may depend on the
-    sample's bounds) or equals the plain reference; stage_columns equals it either way."""
+    sample's bounds) or equals the plain reference; stage_into equals it either way."""
     (w, h, npol), ev = size_ev
     if len(ev) == 0:
         return

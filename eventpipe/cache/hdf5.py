@@ -49,6 +49,7 @@ from eventpipe.cache.schema import (
 )
 from eventpipe.errors import CacheError
 from eventpipe.events import EVENT_DTYPE
+from eventpipe.runtime.durable import fsync_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -320,26 +321,6 @@ def _attr_value(value: Any) -> Any:
     if value is None:
         return ""
     return value
-
-
-def fsync_fd(fd: int, drop: bool = False) -> None:
-    """fsync an open file; with ``drop``, then let the kernel drop its now clean page-cache
-    pages (``POSIX_FADV_DONTNEED``; drop-behind, see :class:`eventpipe.build._BackgroundSync`)."""
-    os.fsync(fd)
-    if drop and hasattr(os, "posix_fadvise"):
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-
-
-def fsync_path(path: str | os.PathLike, drop: bool = False) -> None:
-    """fsync a file (or a directory entry) by path; ``drop``: as for :func:`fsync_fd` (files
-    only)."""
-    is_dir = Path(path).is_dir()
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if is_dir else os.O_RDONLY
-    fd = os.open(path, flags)
-    try:
-        fsync_fd(fd, drop=drop and not is_dir)
-    finally:
-        os.close(fd)
 
 
 def write_cache(
@@ -623,7 +604,6 @@ __all__ = [
     "CacheView",
     "CacheWriter",
     "SparseSample",
-    "fsync_path",
     "read_attrs",
     "samples_frame",
     "write_cache",

@@ -34,10 +34,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from eventpipe.cache.hdf5 import CacheFile, fsync_path, samples_frame
+from eventpipe.cache.hdf5 import CacheFile, samples_frame
 from eventpipe.cache.schema import EVENT_FIELDS
 from eventpipe.errors import CacheError
 from eventpipe.events import EVENT_DTYPE
+from eventpipe.runtime.durable import fsync_path
 
 EVENTS_SCHEMA = pa.schema(
     [

@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from eventpipe.kernels._common import event_array
+from eventpipe.kernels.common import event_array
 from eventpipe.runtime.jit import jit
 
 #: time maps of :func:`map_time_kernel`

@@ -36,7 +36,13 @@ from typing import Literal
 import numpy as np
 
 from eventpipe.events import as_events
-from eventpipe.kernels._common import check_bounds, event_array, off_sensor_error, sensor_dims
+from eventpipe.kernels.common import (
+    check_bounds,
+    event_array,
+    off_sensor_error,
+    sensor_dims,
+    spatial_factors,
+)
 from eventpipe.runtime.jit import DISABLED, jit
 
 Binning = Literal["OR", "SUM", "SUM_NORM"]
@@ -352,9 +358,9 @@ def bin_sparse(
     if out is not None:
         _check_out(out, n, vdt)
     if spatial_factor != 1.0:
-        from eventpipe.kernels.downsample import _factors, downsample, downsampled_size
+        from eventpipe.kernels.downsample import downsample, downsampled_size
 
-        fx, fy = _factors(spatial_factor)
+        fx, fy = spatial_factors(spatial_factor)
         in_w, in_h = w, h
         w, h, npol = downsampled_size((w, h, npol), (fx, fy))
     else:
@@ -362,19 +368,7 @@ def bin_sparse(
         in_w, in_h = w, h
     size = (w, h, npol)
     if n == 0:
-        nb = n_bins_for(0, 0, dt, n_bins_rule)
-        e = np.empty(0)
-        return SparseFrames(
-            nb,
-            e.astype(np.int32),
-            e.astype(np.uint8),
-            e.astype(np.int16),
-            e.astype(np.int16),
-            e.astype(vdt),
-            size,
-            dt,
-            binning,
-        )
+        return _empty_frames(n_bins_for(0, 0, dt, n_bins_rule), size, dt, binning)
     x, y, p = events["x"], events["y"], events["p"]
     t0 = int(t[0])
     nb = n_bins_for(t0, int(t[-1]), dt, n_bins_rule)
@@ -398,17 +392,7 @@ def bin_sparse(
             raise ValueError("single-polarity sensor (P=1), but the events have both polarities")
         raise off_sensor_error(events, int(i), size)
     if status == 1:  # not time-sorted: bin by timestamp through a counting sort
-        check_bounds(events, size, check_p=npol > 1)
-        if npol == 1 and p.min() != p.max():
-            raise ValueError("single-polarity sensor (P=1), but the events have both polarities")
-        order = bin_order_kernel(t, t0, dt, nb)
-        if order.shape[0]:
-            res = bin_counts_kernel(
-                x, y, p, t, order, t0, dt, nb, w, h, npol, outs, 1.0, 1.0, 0, 0, vmode, -1, -1
-            )
-            pos, max_count = res[0], res[1]
-        else:
-            pos, max_count = 0, 0
+        pos, max_count = _count_unsorted(events, t0, dt, nb, size, outs, vmode)
     if out is not None:
         o_bin, o_p, o_y, o_x, o_cnt = (a[:pos] for a in outs)
         value = out[4][:pos]
@@ -421,6 +405,39 @@ def bin_sparse(
     if vmode == 0:
         np.divide(o_cnt, np.float32(max(max_count, 1)), out=value, dtype=np.float32)
     return SparseFrames(nb, o_bin, o_p, o_y, o_x, value, size, dt, binning)
+
+
+def _empty_frames(n_bins: int, size: tuple[int, int, int], dt: int, binning: Binning):
+    """The :class:`SparseFrames` of an empty sample (no entries, ``n_bins`` frames)."""
+    e = np.empty(0)
+    return SparseFrames(
+        n_bins,
+        e.astype(np.int32),
+        e.astype(np.uint8),
+        e.astype(np.int16),
+        e.astype(np.int16),
+        e.astype(VALUE_DTYPES[binning]),
+        size,
+        dt,
+        binning,
+    )
+
+
+def _count_unsorted(events, t0: int, dt: int, nb: int, size, outs, vmode: int) -> tuple[int, int]:
+    """Bin events that are not time-sorted (checked first, as the sorted path would); returns
+    ``(n_entries, max_count)`` written into ``outs``."""
+    w, h, npol = size
+    x, y, p, t = events["x"], events["y"], events["p"], events["t"]
+    check_bounds(events, size, check_p=npol > 1)
+    if npol == 1 and p.min() != p.max():
+        raise ValueError("single-polarity sensor (P=1), but the events have both polarities")
+    order = bin_order_kernel(t, t0, dt, nb)
+    if not order.shape[0]:
+        return 0, 0
+    res = bin_counts_kernel(
+        x, y, p, t, order, t0, dt, nb, w, h, npol, outs, 1.0, 1.0, 0, 0, vmode, -1, -1
+    )
+    return res[0], res[1]
 
 
 def _shift(factor: float) -> int:

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from eventpipe.kernels._common import sensor_dims
+from eventpipe.kernels.common import sensor_dims
 from eventpipe.runtime.jit import jit
 
 try:  # numba.prange is plain ``range`` when the JIT is off

@@ -20,12 +20,11 @@ A fractional ``filter_time`` behaves as ``ceil(filter_time)`` on integer timesta
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import numpy as np
 
-from eventpipe.kernels._common import check_bounds, compact, event_array
+from eventpipe.kernels.common import check_bounds, compact, event_array, filter_time_ticks
 from eventpipe.runtime.jit import jit
 
 
@@ -51,13 +50,6 @@ def denoise_mask_kernel(x, y, t, width, height, filter_time, keep):
         keep[i] = ok
 
 
-def _filter_time(filter_time_us) -> int:
-    ft = float(filter_time_us)
-    if not math.isfinite(ft):
-        raise ValueError(f"filter_time_us must be finite, got {filter_time_us!r}")
-    return math.ceil(ft)
-
-
 def denoise_mask(x, y, t, width: int, height: int, filter_time_us) -> np.ndarray:
     """Boolean keep-mask of the tonic ``Denoise`` filter on 1-D field arrays.
 
@@ -75,7 +67,13 @@ def denoise_mask(x, y, t, width: int, height: int, filter_time_us) -> np.ndarray
     if t.shape[0] == 0:
         return keep
     denoise_mask_kernel(
-        np.asarray(x), np.asarray(y), t, int(width), int(height), _filter_time(filter_time_us), keep
+        np.asarray(x),
+        np.asarray(y),
+        t,
+        int(width),
+        int(height),
+        filter_time_ticks(filter_time_us),
+        keep,
     )
     return keep
 

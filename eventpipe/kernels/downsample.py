@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventpipe.kernels._common import check_bounds, event_array, sensor_dims
+from eventpipe.kernels.common import check_bounds, event_array, sensor_dims, spatial_factors
 from eventpipe.runtime.jit import jit
 
 
@@ -29,23 +29,10 @@ def downsample_kernel(x, y, t, p, fx, fy, tf, ox, oy, ot, op):
         op[i] = p[i]
 
 
-def _factors(spatial_factor) -> tuple[float, float]:
-    if isinstance(spatial_factor, tuple | list):
-        if len(spatial_factor) != 2:
-            raise ValueError(f"spatial_factor must be a number or (fx, fy), got {spatial_factor!r}")
-        fx, fy = (float(f) for f in spatial_factor)
-    else:
-        fx = fy = float(spatial_factor)
-    for f in (fx, fy):
-        if not (0.0 < f <= 1.0):
-            raise ValueError(f"spatial factors must be in (0, 1], got {spatial_factor!r}")
-    return fx, fy
-
-
 def downsampled_size(sensor_size, spatial_factor) -> tuple[int, int, int]:
     """The ``(W', H', P)`` holding every coordinate mapped by ``spatial_factor``."""
     w, h, p = sensor_dims(sensor_size)
-    fx, fy = _factors(spatial_factor)
+    fx, fy = spatial_factors(spatial_factor)
     return int((w - 1) * fx) + 1, int((h - 1) * fy) + 1, p
 
 
@@ -74,7 +61,7 @@ def downsample(
     """
     events = event_array(events)
     new_size = downsampled_size(sensor_size, spatial_factor)
-    fx, fy = _factors(spatial_factor)
+    fx, fy = spatial_factors(spatial_factor)
     tf = float(time_factor)
     if not (tf > 0.0 and np.isfinite(tf)):
         raise ValueError(f"time_factor must be positive and finite, got {time_factor!r}")

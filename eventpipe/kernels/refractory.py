@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from eventpipe.kernels._common import check_bounds, compact, event_array, sensor_dims
+from eventpipe.kernels.common import check_bounds, compact, event_array, sensor_dims
 from eventpipe.runtime.jit import jit
 
 

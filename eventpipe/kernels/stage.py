@@ -1,7 +1,10 @@
-"""The events stage's time alignment, denoise and ms flooring fused into two passes.
+"""The events stage: one :class:`StagePlan` (decided once per build) and its wrappers.
 
-:func:`stage_columns` computes exactly what these kernels do one after the other (each a pass
-over the events, plus a compaction and two copies)::
+:func:`stage_events` and :func:`stage_into` apply a :class:`StagePlan` to one sample. Without a
+refractory filter or a downsample (every shipped profile) the stage's time alignment, denoise
+and ms flooring run fused, in at most two passes: the fused path computes exactly what these
+kernels do one after the other (each a pass over the events, plus a compaction and two
+copies)::
 
     time_align(events)                          # t -= min(t)                  tonic TimeAlignment
     denoise(events, sensor_size, filter_time)   # 4-neighbour filter           tonic Denoise
@@ -14,8 +17,8 @@ off the sensor. Pass 2 (:func:`stage_kernel`) runs the denoise filter on the ali
 writes each kept event, with its final timestamp, straight into separate output columns (e.g. a
 recording's output buffer), so nothing is compacted or copied afterwards.
 
-:func:`stage_columns` first tries one pass (:func:`stage_single_kernel`) that assumes what is
-true for almost every sample: ``min(t) = t[0]`` (time-sorted input) and that the sample's bounds
+The fused path first tries one pass (:func:`stage_single_kernel`) that assumes what is true
+for almost every sample: ``min(t) = t[0]`` (time-sorted input) and that the sample's bounds
 change no decision. The bounds matter only through the pixels right of the sample's largest x
 and below its largest y: no event fires there, so with the sensor's bounds their memory stays 0
 and counts as recent while the aligned time is below ``filter_time``; with the sample's bounds
@@ -28,18 +31,81 @@ Times are in microseconds. With ``floor_ms`` the output time of a kept event at 
 ``t`` is ``(t // 1000) * 1000 - (t_k // 1000) * 1000`` where ``t_k`` is the first kept event
 (see :mod:`eventpipe.kernels.align` for why flooring happens on the absolute clock); without it,
 ``t - t_k``. Time alignment changes what denoise sees (its pixel memory starts at time 0), so
-``time_align=False`` denoises the absolute times, as the unfused chain does.
+``StagePlan(time_align=False)`` denoises the absolute times, as the unfused chain does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
-from eventpipe.kernels._common import event_array, off_sensor_error, sensor_dims
-from eventpipe.kernels.denoise import _filter_time
+from eventpipe.events import EVENT_DTYPE, as_events
+from eventpipe.kernels.align import floor_ms_us, time_align
+from eventpipe.kernels.common import event_array, filter_time_ticks, off_sensor_error, sensor_dims
+from eventpipe.kernels.denoise import denoise
+from eventpipe.kernels.downsample import downsample, downsampled_size
+from eventpipe.kernels.refractory import refractory
 from eventpipe.runtime.jit import jit
+
+#: the output columns ``(x, y, t, p)`` of :func:`stage_into`
+OUT_DTYPES = (np.dtype(np.int16), np.dtype(np.int16), np.dtype(np.int64), np.dtype(np.uint8))
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """The events stage, decided once (from a build profile's ``events`` section and the
+    dataset's sensor size) and handed as one value to :func:`stage_into` / :func:`stage_events`.
+
+    Steps, in this order (all times in microseconds)::
+
+        1. time_align   t -= min(t)                                       tonic TimeAlignment
+        2. denoise      keep if a 4-neighbour fired < denoise_us before   tonic Denoise
+        3. refractory   drop if the pixel fired < refractory_us before    tonic RefractoryPeriod
+        4. downsample   x = int(x * f), y = int(y * f)                    tonic Downsample
+        5. floor_ms     t = floor(t_abs / 1000) * 1000 - floor(t0_abs / 1000) * 1000
+                        (the published code's ms clock, see eventpipe.kernels.align.floor_ms_us)
+        6. re-zero      t -= t[0] (the first *kept* event is at t = 0)
+
+    Attributes:
+        sensor_size: ``(W, H, P)`` of the input events.
+        time_align: step 1.
+        denoise_us: step 2's ``filter_time`` (us); None = no denoise.
+        refractory_us: step 3's period (us); None = no refractory filter.
+        spatial_factor: step 4's factor in ``(0, 1]``; 1.0 = no downsample.
+        floor_ms: step 5.
+
+    Only the wrappers of this module read the fields: the Numba kernels get plain scalars.
+
+    >>> plan = StagePlan((128, 128, 2), denoise_us=10_000, floor_ms=True)
+    >>> plan.fused, plan.out_sensor_size
+    (True, (128, 128, 2))
+    >>> StagePlan((128, 128, 2), spatial_factor=0.25).out_sensor_size
+    (32, 32, 2)
+    """
+
+    sensor_size: tuple[int, int, int]
+    time_align: bool = True
+    denoise_us: int | None = None
+    refractory_us: int | None = None
+    spatial_factor: float = 1.0
+    floor_ms: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sensor_size", sensor_dims(self.sensor_size))
+
+    @property
+    def fused(self) -> bool:
+        """Whether the fused kernels run the stage (no refractory filter, no downsample)."""
+        return self.refractory_us is None and self.spatial_factor == 1.0
+
+    @property
+    def out_sensor_size(self) -> tuple[int, int, int]:
+        """``(W, H, P)`` of the stage output (after the downsample)."""
+        if self.spatial_factor == 1.0:
+            return self.sensor_size
+        return downsampled_size(self.sensor_size, self.spatial_factor)
 
 
 @jit
@@ -220,62 +286,113 @@ def stage_single_kernel(
     return j, 0, -1
 
 
-def stage_columns(
-    events: np.ndarray,
-    sensor_size,
-    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    *,
-    time_align: bool = True,
-    denoise_filter_time_us=None,
-    floor_ms: bool = True,
-) -> int:
-    """Align, denoise and floor one sample's events into output columns (see the module doc).
+def stage_events(events: np.ndarray, plan: StagePlan) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Apply the events stage to one sample (see :class:`StagePlan` for the steps).
 
     Args:
-        events: ``[n]`` structured events (``EVENT_DTYPE``) of one sample, t in us (absolute),
-            or a mapping of its 1-D columns ``x, y, t, p``.
-        sensor_size: ``(W, H, P)``; with denoise, x and y are checked against it.
-        out: ``(x int16, y int16, t int64, p uint8)`` 1-D writable arrays of at least ``n``
-            elements; the kept events are written to their first elements, t re-zeroed at the
-            first kept event (us).
-        time_align: denoise aligned times (tonic ``TimeAlignment`` first), else absolute times.
-        denoise_filter_time_us: tonic ``Denoise(filter_time)`` in us; None = no denoise.
-        floor_ms: floor to whole ms of the absolute clock (:func:`eventpipe.kernels.floor_ms_us`).
+        events: ``[n]`` EVENT_DTYPE of one sample, absolute timestamps (us), time-sorted, or a
+            mapping of its 1-D columns ``x, y, t, p``.
+        plan: the stage.
 
     Returns:
-        The number of events written (the kept events, in input order).
+        ``(events', sensor_size')``: a new EVENT_DTYPE array with t re-zeroed at its first kept
+        event (us), and :attr:`StagePlan.out_sensor_size`.
+    """
+    ev = as_events(events)
+    if plan.fused:
+        out = np.empty(len(ev), dtype=EVENT_DTYPE)
+        n = _fused_into(ev, plan, (out["x"], out["y"], out["t"], out["p"]))
+        ev = out[:n] if 4 * n >= 3 * len(out) else out[:n].copy()
+        return ev, plan.sensor_size
+    size = plan.sensor_size
+    origin = int(ev["t"].min()) if len(ev) else 0
+    if plan.time_align:
+        ev = time_align(ev)
+    if plan.denoise_us is not None:
+        ev = denoise(ev, size, plan.denoise_us)
+    if plan.refractory_us is not None:
+        ev = refractory(ev, size, plan.refractory_us)
+    if plan.spatial_factor != 1.0:
+        ev, size = downsample(ev, size, plan.spatial_factor)
+    if plan.floor_ms:
+        ev = floor_ms_us(ev, origin_us=origin if plan.time_align else 0)
+    if np.may_share_memory(ev, events):
+        ev = ev.copy()  # every step disabled: do not modify the caller's array
+    if len(ev) and ev["t"][0] != 0:
+        ev["t"] -= ev["t"][0]
+    return ev, tuple(int(s) for s in size)  # type: ignore[return-value]
+
+
+def stage_into(
+    events: np.ndarray | Mapping[str, np.ndarray],
+    plan: StagePlan,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> int:
+    """:func:`stage_events` writing its output into columns; returns the number of events.
+
+    With :attr:`StagePlan.fused` the fused kernels write straight into ``out`` (see the module
+    doc); otherwise the kernels run one after the other and the result is copied into ``out``.
+
+    Args:
+        events: ``[n]`` EVENT_DTYPE of one sample, absolute timestamps (us), or a mapping of its
+            1-D columns ``x, y, t, p``.
+        plan: the stage.
+        out: ``(x int16, y int16, t int64, p uint8)`` 1-D writable arrays with room for ``n``
+            events (e.g. a recording's output buffer); the kept events are written to their
+            first elements, t re-zeroed at the first kept event (us), in
+            :attr:`StagePlan.out_sensor_size`.
 
     Raises:
         FormatError: with denoise, an event off the sensor (as :func:`eventpipe.kernels.denoise`).
+        ValueError: ``out`` has the wrong dtypes or too little room (fused stage).
     """
+    if plan.fused:
+        return _fused_into(events, plan, out)
+    ev, _ = stage_events(events, plan)
+    for col, k in zip(out, ("x", "y", "t", "p"), strict=True):
+        col[: len(ev)] = ev[k]
+    return len(ev)
+
+
+def _fused_into(events, plan: StagePlan, out) -> int:
+    """The fused stage (align, denoise, floor, re-zero) into ``out``: the one place a
+    :class:`StagePlan` becomes the kernels' scalar arguments."""
     if not isinstance(events, Mapping):
         events = event_array(events)
     n = len(events["t"])
     ox, oy, ot, op = out
-    want = (np.int16, np.int16, np.int64, np.uint8)
-    for a, d in zip(out, want, strict=True):
+    for a, d in zip(out, OUT_DTYPES, strict=True):
         if a.dtype != d or a.ndim != 1 or len(a) < n or not a.flags.writeable:
             raise ValueError("out must be writable 1-D (int16, int16, int64, uint8) arrays of >= n")
     if n == 0:
         return 0
-    w, h, _ = sensor_dims(sensor_size)
+    w, h, npol = plan.sensor_size
     x, y, t, p = events["x"], events["y"], events["t"], events["p"]
-    denoise_on = denoise_filter_time_us is not None
-    ft = _filter_time(denoise_filter_time_us) if denoise_on else 0
+    align, floor = plan.time_align, plan.floor_ms
+    denoise_on = plan.denoise_us is not None
+    ft = filter_time_ticks(plan.denoise_us) if denoise_on else 0
     j, status, bad = stage_single_kernel(
-        x, y, t, p, time_align, denoise_on, w, h, ft, floor_ms, ox, oy, ot, op
+        x, y, t, p, align, denoise_on, w, h, ft, floor, ox, oy, ot, op
     )
     if status == 0:
         return int(j)
     if status == 2:
-        raise off_sensor_error(events, int(bad), (w, h, int(sensor_size[2])))
+        raise off_sensor_error(events, int(bad), (w, h, npol))
     bad, mx, my, tmin = stage_scan_kernel(x, y, t, w, h)
-    shift = int(tmin) if time_align else 0
+    shift = int(tmin) if align else 0
     return int(
         stage_kernel(
-            x, y, t, p, shift, denoise_on, int(mx) + 1, int(my) + 1, ft, floor_ms, ox, oy, ot, op
+            x, y, t, p, shift, denoise_on, int(mx) + 1, int(my) + 1, ft, floor, ox, oy, ot, op
         )
     )
 
 
-__all__ = ["stage_columns", "stage_kernel", "stage_scan_kernel", "stage_single_kernel"]
+__all__ = [
+    "OUT_DTYPES",
+    "StagePlan",
+    "stage_events",
+    "stage_into",
+    "stage_kernel",
+    "stage_scan_kernel",
+    "stage_single_kernel",
+]

@@ -6,62 +6,27 @@ model of fold ``k`` is initialised from ``(seed, k)``. So epoch ``e`` of fold ``
 function of the weights and optimiser state after epoch ``e-1``, which ``last.pt`` stores; the
 RNG states (torch, numpy, python, CUDA) are saved in ``last.pt`` too, and restored on resume.
 
-Writes go to a temporary file in the same folder, are flushed to disk, then renamed over the
-target (``os.replace``), so a SIGKILL leaves either the old or the new file, never a torn one.
+Writes go through :mod:`eventpipe.runtime.durable` (re-exported here): a temporary file in the
+same folder, flushed to disk, then renamed over the target (``os.replace``), so a SIGKILL leaves
+either the old or the new file, never a torn one.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder + fsync + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """UTF-8 text version of :func:`atomic_write_bytes`."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically (NaN written as ``null``)."""
-    atomic_write_text(path, json.dumps(_nan_to_none(obj), indent=2, sort_keys=False) + "\n")
-
-
-def _nan_to_none(obj: Any) -> Any:
-    if isinstance(obj, float) and obj != obj:
-        return None
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_nan_to_none(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _nan_to_none(obj.item())
-    if isinstance(obj, np.ndarray):
-        return _nan_to_none(obj.tolist())
-    return obj
+# re-exported: the trainers write their files through these
+from eventpipe.runtime.durable import (  # noqa: F401
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:

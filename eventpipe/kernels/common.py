@@ -1,9 +1,14 @@
-"""Checks shared by the kernel wrappers: event arrays, sensor sizes, coordinate ranges.
+"""Checks and helpers shared by the kernel wrappers: event arrays, sensor sizes, coordinate
+ranges, filter times, spatial factors, compaction.
 
 The wrappers validate at the boundary so the Numba kernels can index without bounds checks.
+Every kernel module takes its shared helpers from here (public names); a helper used by one
+module only stays private to that module.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -95,3 +100,50 @@ def compact(events: np.ndarray, keep: np.ndarray) -> np.ndarray:
     if len(out):
         compact_kernel(events, keep, out)
     return out
+
+
+def filter_time_ticks(filter_time_us: float) -> int:
+    """A tonic ``filter_time`` in us as the integer the kernels compare against.
+
+    A fractional filter time behaves as ``ceil(filter_time)`` on integer timestamps (us), as in
+    tonic's strict ``t - t_nb < filter_time``.
+
+    Raises:
+        ValueError: not finite.
+    """
+    ft = float(filter_time_us)
+    if not math.isfinite(ft):
+        raise ValueError(f"filter_time_us must be finite, got {filter_time_us!r}")
+    return math.ceil(ft)
+
+
+def spatial_factors(spatial_factor: float | tuple[float, float]) -> tuple[float, float]:
+    """``(fx, fy)`` of a tonic ``Downsample`` spatial factor (one number or a pair), each in
+    ``(0, 1]``.
+
+    Raises:
+        ValueError: not one number or a pair, or a factor outside ``(0, 1]``.
+    """
+    if isinstance(spatial_factor, tuple | list):
+        if len(spatial_factor) != 2:
+            raise ValueError(f"spatial_factor must be a number or (fx, fy), got {spatial_factor!r}")
+        fx, fy = (float(f) for f in spatial_factor)
+    else:
+        fx = fy = float(spatial_factor)
+    for f in (fx, fy):
+        if not (0.0 < f <= 1.0):
+            raise ValueError(f"spatial factors must be in (0, 1], got {spatial_factor!r}")
+    return fx, fy
+
+
+__all__ = [
+    "check_bounds",
+    "compact",
+    "compact_kernel",
+    "event_array",
+    "filter_time_ticks",
+    "off_sensor_error",
+    "scan_bounds",
+    "sensor_dims",
+    "spatial_factors",
+]
