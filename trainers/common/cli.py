@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from eventpipe.cli import run_command
+from eventpipe.runtime.commands import run_command
 from eventpipe.errors import EventpipeError
 from trainers.common.config import (
     PROTOCOLS,
