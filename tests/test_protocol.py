@@ -45,7 +45,7 @@ def test_per_group_and_per_class_accuracy_by_hand():
     pred = np.array([0, 1, 1, 1, 0, 2, 2, 0])
     groups = np.array(["S1", "S1", "S1", "S2", "S2", "S4", "S4", "S4"])
     # S1: samples 0,1,2 -> correct 0,2 -> 2/3; S2: 3,4 -> 1/2; S3: none; S4: 5,6,7 -> 3/3
-    assert per_group_accuracy(labels, pred, groups) == {
+    assert per_group_accuracy(labels, pred, groups, ("S1", "S2", "S3", "S4")) == {
         "S1": pytest.approx(2 / 3),
         "S2": 0.5,
         "S3": None,

@@ -18,8 +18,8 @@ from typing import Any
 
 import click
 
-from eventpipe.runtime.commands import run_command
 from eventpipe.errors import EventpipeError
+from eventpipe.runtime.commands import run_command
 from trainers.common.config import (
     PROTOCOLS,
     SUBSETS,
