@@ -434,3 +434,32 @@ def test_nan_validation_loss_never_becomes_the_best(tmp_path):
     res = run(_config(tmp_path), _scripted_method(script), source=ToySource())
     assert res["folds"][0]["best_epoch"] == 4
     assert res["folds"][0]["test_loss"] == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- dataset of a run
+
+
+def test_folds_come_from_the_cache_dataset(tmp_path):
+    """The cache's profile names its dataset; no name means SL-Animals (caches built before)."""
+    from eventpipe.datasets import UnknownDatasetError
+    from trainers.common.folds import LEGACY_DATASET, dataset_name, make_folds
+
+    source = ToySource(n_per_group=1)
+    assert dataset_name(source) == "slanimals" == LEGACY_DATASET
+    source.dataset_name = None
+    source.attrs = {"profile": json.dumps({"name": "p"})}
+    assert dataset_name(source) == LEGACY_DATASET
+    source.attrs = {"profile": json.dumps({"name": "p", "dataset": "no-such-set"})}
+    assert dataset_name(source) == "no-such-set"
+    with pytest.raises(UnknownDatasetError, match="no-such-set"):
+        make_folds(source, _config(tmp_path))
+
+
+def test_summary_columns_are_the_dataset_groups():
+    from trainers.common.outputs import summarize, summary_rows
+
+    fold = {"fold": 1, "best_epoch": 1, "test_accuracy": 0.5}
+    fold["per_group_accuracy"] = {"A": 0.5, "B": None}
+    results = {"folds": [fold], "summary": summarize([fold], False, ("A", "B"))}
+    header, rows = summary_rows(results)
+    assert header[-2:] == ["A", "B"] and rows[0][-2:] == ["50.0", "-"]
