@@ -45,7 +45,7 @@ def test_per_group_and_per_class_accuracy_by_hand():
     pred = np.array([0, 1, 1, 1, 0, 2, 2, 0])
     groups = np.array(["S1", "S1", "S1", "S2", "S2", "S4", "S4", "S4"])
     # S1: samples 0,1,2 -> correct 0,2 -> 2/3; S2: 3,4 -> 1/2; S3: none; S4: 5,6,7 -> 3/3
-    assert per_group_accuracy(labels, pred, groups) == {
+    assert per_group_accuracy(labels, pred, groups, ("S1", "S2", "S3", "S4")) == {
         "S1": pytest.approx(2 / 3),
         "S2": 0.5,
         "S3": None,
@@ -434,3 +434,32 @@ def test_nan_validation_loss_never_becomes_the_best(tmp_path):
     res = run(_config(tmp_path), _scripted_method(script), source=ToySource())
     assert res["folds"][0]["best_epoch"] == 4
     assert res["folds"][0]["test_loss"] == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- dataset of a run
+
+
+def test_folds_come_from_the_cache_dataset(tmp_path):
+    """The cache's profile names its dataset; no name means SL-Animals (caches built before)."""
+    from eventpipe.datasets import UnknownDatasetError
+    from trainers.common.folds import LEGACY_DATASET, dataset_name, make_folds
+
+    source = ToySource(n_per_group=1)
+    assert dataset_name(source) == "slanimals" == LEGACY_DATASET
+    source.dataset_name = None
+    source.attrs = {"profile": json.dumps({"name": "p"})}
+    assert dataset_name(source) == LEGACY_DATASET
+    source.attrs = {"profile": json.dumps({"name": "p", "dataset": "no-such-set"})}
+    assert dataset_name(source) == "no-such-set"
+    with pytest.raises(UnknownDatasetError, match="no-such-set"):
+        make_folds(source, _config(tmp_path))
+
+
+def test_summary_columns_are_the_dataset_groups():
+    from trainers.common.outputs import summarize, summary_rows
+
+    fold = {"fold": 1, "best_epoch": 1, "test_accuracy": 0.5}
+    fold["per_group_accuracy"] = {"A": 0.5, "B": None}
+    results = {"folds": [fold], "summary": summarize([fold], False, ("A", "B"))}
+    header, rows = summary_rows(results)
+    assert header[-2:] == ["A", "B"] and rows[0][-2:] == ["50.0", "-"]

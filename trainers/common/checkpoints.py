@@ -74,3 +74,46 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ----------------------------------------------------------------------------- fold checkpoints
+
+#: format version of ``last.pt``
+CHECKPOINT_VERSION = 1
+
+
+def best_checkpoint(model: torch.nn.Module, epoch: int, loss: float) -> dict[str, Any]:
+    """Contents of ``fold<k>/best.pt``: the weights of the selected epoch and its loss."""
+    return {"model": model.state_dict(), "epoch": epoch, "loss": loss}
+
+
+def last_checkpoint(
+    identity_hash: str,
+    epoch: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: Any,
+    history: list[dict[str, Any]],
+    best: dict[str, Any],
+    top: dict[str, Any],
+) -> dict[str, Any]:
+    """Contents of ``fold<k>/last.pt``, written after every epoch: everything ``--resume``
+    needs to compute the next epoch exactly as an uninterrupted run would.
+
+    Keys: ``version`` (:data:`CHECKPOINT_VERSION`), ``identity_hash`` (of the run's
+    configuration), ``epoch`` (finished epochs), ``model``, ``optimizer``, ``scaler`` (the AMP
+    ``GradScaler`` state, ``None`` when it is off), ``history`` (one row per epoch), ``best``
+    and ``top`` (:class:`trainers.common.selection.Selection`), ``rng`` (:func:`rng_state`).
+    """
+    return {
+        "version": CHECKPOINT_VERSION,
+        "identity_hash": identity_hash,
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+        "history": history,
+        "best": best,
+        "top": top,
+        "rng": rng_state(),
+    }

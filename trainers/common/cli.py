@@ -18,8 +18,8 @@ from typing import Any
 
 import click
 
-from eventpipe.cli import run_command
 from eventpipe.errors import EventpipeError
+from eventpipe.runtime.commands import run_command
 from trainers.common.config import (
     PROTOCOLS,
     SUBSETS,
@@ -85,146 +85,197 @@ def _folds_callback(ctx: click.Context, param: click.Parameter, value: str) -> t
         raise click.BadParameter(str(exc).removeprefix(f"--folds {value!r}: ")) from None
 
 
+#: The protocol options, the same for every method: ``(flags, click.Option keyword arguments)``.
+#: Options whose default depends on the method (:func:`method_defaults`) get it at build time.
+PROTOCOL_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (
+        ("--cache",),
+        {
+            "type": click.Path(dir_okay=False, path_type=Path),
+            "default": Path("data/cache.h5"),
+            "show_default": True,
+            "help": "HDF5 cache built by `eventpipe build`.",
+        },
+    ),
+    (("--view",), {"show_default": True, "help": "Frame view of the cache to train on."}),
+    (
+        ("--protocol",),
+        {
+            "type": click.Choice(PROTOCOLS),
+            "default": "cv",
+            "show_default": True,
+            "help": "cv: train/val/test per fold, best epoch by validation loss. "
+            "train-test: published train_test_only.py, max test accuracy over epochs "
+            "(OPTIMISTIC).",
+        },
+    ),
+    (
+        ("--subset",),
+        {
+            "type": click.Choice(SUBSETS),
+            "default": "full",
+            "show_default": True,
+            "help": "full: all recordings; reduced: without group S3 (neon light).",
+        },
+    ),
+    (
+        ("--folds",),
+        {
+            "default": "all",
+            "show_default": True,
+            "callback": _folds_callback,
+            "help": "Folds to run: all, 2, 1,3 or 1-3 (of 4).",
+        },
+    ),
+    (
+        ("--epochs",),
+        {"type": click.IntRange(min=1), "show_default": True, "help": "Training epochs per fold."},
+    ),
+    (
+        ("--batch-size",),
+        {
+            "type": click.IntRange(min=1),
+            "show_default": True,
+            "help": "Training batch size (per process under torchrun: one step sees "
+            "world size x this many samples).",
+        },
+    ),
+    (
+        ("--eval-batch-size",),
+        {
+            "type": click.IntRange(min=1),
+            "help": "Evaluation batch size (default: --batch-size).",
+        },
+    ),
+    (
+        ("--lr",),
+        {
+            "type": click.FloatRange(min=0, min_open=True),
+            "show_default": True,
+            "help": "Learning rate.",
+        },
+    ),
+    (
+        ("--patience",),
+        {
+            "type": click.IntRange(min=0),
+            "show_default": True,
+            "help": "cv early stopping: stop a fold once the validation loss has not improved "
+            "for this many epochs (0: never).",
+        },
+    ),
+    (
+        ("--min-epochs",),
+        {
+            "type": click.IntRange(min=0),
+            "show_default": True,
+            "help": "Early stopping only after more than this many epochs.",
+        },
+    ),
+    (
+        ("--device",),
+        {
+            "type": click.Choice(("auto", "cpu", "cuda")),
+            "default": "auto",
+            "show_default": True,
+            "help": "auto: cuda if available, else cpu.",
+        },
+    ),
+    (
+        ("--workers",),
+        {
+            "type": click.IntRange(min=0),
+            "default": 0,
+            "show_default": True,
+            "help": "DataLoader worker processes.",
+        },
+    ),
+    (
+        ("--seed",),
+        {
+            "type": int,
+            "default": 0,
+            "show_default": True,
+            "help": "Seed of model init, shuffling, crops and dropout (splits are fixed).",
+        },
+    ),
+    (
+        ("--in-memory/--no-in-memory",),
+        {
+            "default": False,
+            "show_default": True,
+            "help": "Load the view's sparse frames into memory.",
+        },
+    ),
+    (
+        ("--amp/--no-amp",),
+        {
+            "default": False,
+            "show_default": True,
+            "help": "Autocast: bfloat16 on CPU, float16 (+GradScaler) on CUDA.",
+        },
+    ),
+    (
+        ("--out",),
+        {
+            "type": click.Path(file_okay=False, path_type=Path),
+            "default": None,
+            "help": "Run folder [default: runs/<method>-<protocol>-<subset>-<profile hash8>].",
+        },
+    ),
+    (
+        ("--resume",),
+        {"is_flag": True, "help": "Continue the run in --out from its last finished epoch."},
+    ),
+    (("--overwrite",), {"is_flag": True, "help": "Delete an existing run in --out first."}),
+    (("--quiet",), {"is_flag": True, "help": "No progress bar (epoch lines only)."}),
+    (
+        ("--plots/--no-plots",),
+        {
+            "default": True,
+            "show_default": True,
+            "help": "Write curves.png and confusion.png (everything in them is in results.json).",
+        },
+    ),
+)
+
+
+def method_defaults(method: Method) -> dict[str, Any]:
+    """Defaults of the protocol options that depend on the method (option name -> value):
+    ``method.defaults``, else :data:`FALLBACK_DEFAULTS`; the view defaults to the method's name,
+    early stopping to the method's published rule (``extra["published_early_stopping"]``)."""
+    d = {**FALLBACK_DEFAULTS, **method.defaults}
+    stop = {**method.extra.get("published_early_stopping", {}), **d}
+    return {
+        "view": d.get("view", method.name),
+        "epochs": int(d["epochs"]),
+        "batch_size": int(d["batch_size"]),
+        "eval_batch_size": d.get("eval_batch_size"),
+        "lr": float(d["lr"]),
+        "patience": int(stop.get("patience", 0)),
+        "min_epochs": int(stop.get("min_epochs", 0)),
+    }
+
+
+def protocol_options(method: Method) -> list[click.Option]:
+    """:data:`PROTOCOL_OPTIONS` as click options, with ``method``'s defaults filled in."""
+    defaults = method_defaults(method)
+    options = []
+    for flags, kw in PROTOCOL_OPTIONS:
+        option = click.Option(list(flags), **kw)
+        if option.name in defaults:
+            option.default = defaults[option.name]
+        options.append(option)
+    return options
+
+
 def build_command(method: Method) -> click.Command:
     """The click command training ``method`` under the shared protocol.
 
     The same command runs data-parallel under ``torchrun --nproc_per_node N -m
     trainers.<method> ...`` (see :mod:`trainers.common.distributed`).
     """
-    d = {**FALLBACK_DEFAULTS, **method.defaults}
-    view = d.get("view", method.name)
-    # early stopping defaults: method.defaults, else the method's published rule (extra)
-    stop = {**method.extra.get("published_early_stopping", {}), **d}
-    params: list[click.Parameter] = [
-        click.Option(
-            ["--cache"],
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=Path("data/cache.h5"),
-            show_default=True,
-            help="HDF5 cache built by `eventpipe build`.",
-        ),
-        click.Option(
-            ["--view"], default=view, show_default=True, help="Frame view of the cache to train on."
-        ),
-        click.Option(
-            ["--protocol"],
-            type=click.Choice(PROTOCOLS),
-            default="cv",
-            show_default=True,
-            help="cv: train/val/test per fold, best epoch by validation loss. "
-            "train-test: published train_test_only.py, max test accuracy over epochs "
-            "(OPTIMISTIC).",
-        ),
-        click.Option(
-            ["--subset"],
-            type=click.Choice(SUBSETS),
-            default="full",
-            show_default=True,
-            help="full: all recordings; reduced: without group S3 (neon light).",
-        ),
-        click.Option(
-            ["--folds"],
-            default="all",
-            show_default=True,
-            callback=_folds_callback,
-            help="Folds to run: all, 2, 1,3 or 1-3 (of 4).",
-        ),
-        click.Option(
-            ["--epochs"],
-            type=click.IntRange(min=1),
-            default=int(d["epochs"]),
-            show_default=True,
-            help="Training epochs per fold.",
-        ),
-        click.Option(
-            ["--batch-size"],
-            type=click.IntRange(min=1),
-            default=int(d["batch_size"]),
-            show_default=True,
-            help="Training batch size (per process under torchrun: one step sees "
-            "world size x this many samples).",
-        ),
-        click.Option(
-            ["--eval-batch-size"],
-            type=click.IntRange(min=1),
-            default=d.get("eval_batch_size"),
-            help="Evaluation batch size (default: --batch-size).",
-        ),
-        click.Option(
-            ["--lr"],
-            type=click.FloatRange(min=0, min_open=True),
-            default=float(d["lr"]),
-            show_default=True,
-            help="Learning rate.",
-        ),
-        click.Option(
-            ["--patience"],
-            type=click.IntRange(min=0),
-            default=int(stop.get("patience", 0)),
-            show_default=True,
-            help="cv early stopping: stop a fold once the validation loss has not improved for "
-            "this many epochs (0: never).",
-        ),
-        click.Option(
-            ["--min-epochs"],
-            type=click.IntRange(min=0),
-            default=int(stop.get("min_epochs", 0)),
-            show_default=True,
-            help="Early stopping only after more than this many epochs.",
-        ),
-        click.Option(
-            ["--device"],
-            type=click.Choice(("auto", "cpu", "cuda")),
-            default="auto",
-            show_default=True,
-            help="auto: cuda if available, else cpu.",
-        ),
-        click.Option(
-            ["--workers"],
-            type=click.IntRange(min=0),
-            default=0,
-            show_default=True,
-            help="DataLoader worker processes.",
-        ),
-        click.Option(
-            ["--seed"],
-            type=int,
-            default=0,
-            show_default=True,
-            help="Seed of model init, shuffling, crops and dropout (splits are fixed).",
-        ),
-        click.Option(
-            ["--in-memory/--no-in-memory"],
-            default=False,
-            show_default=True,
-            help="Load the view's sparse frames into memory.",
-        ),
-        click.Option(
-            ["--amp/--no-amp"],
-            default=False,
-            show_default=True,
-            help="Autocast: bfloat16 on CPU, float16 (+GradScaler) on CUDA.",
-        ),
-        click.Option(
-            ["--out"],
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help="Run folder [default: runs/<method>-<protocol>-<subset>-<profile hash8>].",
-        ),
-        click.Option(
-            ["--resume"],
-            is_flag=True,
-            help="Continue the run in --out from its last finished epoch.",
-        ),
-        click.Option(["--overwrite"], is_flag=True, help="Delete an existing run in --out first."),
-        click.Option(["--quiet"], is_flag=True, help="No progress bar (epoch lines only)."),
-        click.Option(
-            ["--plots/--no-plots"],
-            default=True,
-            show_default=True,
-            help="Write curves.png and confusion.png (everything in them is in results.json).",
-        ),
-    ]
+    params: list[click.Parameter] = list(protocol_options(method))
     taken = {o.lstrip("-") for p in params for o in getattr(p, "opts", [])}
     taken |= {"help", "h"}
     params += _hp_options(method, taken)
@@ -237,10 +288,10 @@ def build_command(method: Method) -> click.Command:
         params=params,
         callback=callback,
         help=(method.description or f"Train {method.name}.")
-        + "\n\nRuns the shared SL-Animals protocol (trainers.common.protocol) on an eventpipe "
-        "cache and writes results.json, summary.md, curves.png, confusion.png, TensorBoard "
-        "logs and checkpoints to --out. Data-parallel: torchrun --nproc_per_node N -m "
-        f"trainers.{method.name} ... (rank 0 writes --out).",
+        + "\n\nRuns the shared training protocol (trainers.common.protocol: the folds of the "
+        "cache's dataset) on an eventpipe cache and writes results.json, summary.md, "
+        "curves.png, confusion.png, TensorBoard logs and checkpoints to --out. Data-parallel: "
+        f"torchrun --nproc_per_node N -m trainers.{method.name} ... (rank 0 writes --out).",
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     )
 

@@ -1,13 +1,17 @@
-"""Accuracy bookkeeping: overall, per group (S1-S4), per class, confusion matrix, fold summary.
+"""Accuracy bookkeeping: overall, per recording group, per class, confusion matrix, fold summary.
 
 All functions take plain numpy arrays of equal length ``N`` (one entry per evaluated sample):
 ``labels`` and ``predictions`` are int class ids ``0..n_classes-1``; ``groups`` are strings such
-as ``"S1"``. Accuracies are fractions in ``[0, 1]``; a group or class with no sample gets
-``None`` (not 0), so an absent group is never mistaken for a failed one.
+as SL-Animals' ``"S1"``; the group names reported are the dataset's
+(:attr:`eventpipe.datasets.base.DatasetSpec.groups`). Accuracies are fractions in ``[0, 1]``; a
+group or class with no sample gets ``None`` (not 0), so an absent group is never mistaken for a
+failed one.
 
 >>> import numpy as np
->>> per_group_accuracy(np.array([0, 1, 1]), np.array([0, 1, 0]), np.array(["S1", "S1", "S2"]))
-{'S1': 1.0, 'S2': 0.0, 'S3': None, 'S4': None}
+>>> per_group_accuracy(
+...     np.array([0, 1, 1]), np.array([0, 1, 0]), np.array(["S1", "S1", "S2"]), ("S1", "S2", "S3")
+... )
+{'S1': 1.0, 'S2': 0.0, 'S3': None}
 """
 
 from __future__ import annotations
@@ -15,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-GROUP_NAMES = ("S1", "S2", "S3", "S4")
 
 
 def accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
@@ -31,9 +33,10 @@ def per_group_accuracy(
     labels: np.ndarray,
     predictions: np.ndarray,
     groups: np.ndarray,
-    group_names: Sequence[str] = GROUP_NAMES,
+    group_names: Sequence[str],
 ) -> dict[str, float | None]:
-    """Accuracy within each group; ``None`` for a group without samples."""
+    """Accuracy within each of ``group_names`` (in that order); ``None`` for a group without
+    samples. Samples of a group not in ``group_names`` count for no group."""
     labels, predictions, groups = np.asarray(labels), np.asarray(predictions), np.asarray(groups)
     out: dict[str, float | None] = {}
     for g in group_names:

@@ -28,16 +28,21 @@ from typing import Any
 import numpy as np
 
 from trainers.common.checkpoints import atomic_write_bytes, atomic_write_text
-from trainers.common.metrics import GROUP_NAMES, mean_std
+from trainers.common.metrics import mean_std
 
-SYNTHETIC_NOTE = (
-    "SYNTHETIC: the cache was built from generated recordings, not SL-Animals-DVS; "
-    "these accuracies say nothing about the real dataset"
-)
 OPTIMISTIC_NOTE = (
     "OPTIMISTIC: train-test protocol (published train_test_only.py): no validation set, the "
     "reported test accuracy is the maximum over epochs, i.e. selected on the test set"
 )
+
+
+def synthetic_note(title: str) -> str:
+    """The note of a run on a synthetic cache of the dataset called ``title``
+    (:attr:`~eventpipe.datasets.base.DatasetSpec.title`, e.g. ``"SL-Animals-DVS"``)."""
+    return (
+        f"SYNTHETIC: the cache was built from generated recordings, not {title}; "
+        "these accuracies say nothing about the real dataset"
+    )
 
 
 def run_labels(synthetic: bool, optimistic: bool) -> list[str]:
@@ -50,12 +55,15 @@ def label_suffix(labels: Sequence[str]) -> str:
     return "".join(f" [{w}]" for w in labels)
 
 
-def summarize(folds: list[dict[str, Any]], optimistic: bool) -> dict[str, Any]:
-    """Overall numbers over finished folds: mean and population std of test accuracy."""
+def summarize(
+    folds: list[dict[str, Any]], optimistic: bool, groups: Sequence[str]
+) -> dict[str, Any]:
+    """Overall numbers over finished folds: mean and population std of test accuracy, and the
+    mean accuracy of each recording group in ``groups`` (the dataset's, e.g. ``S1`` .. ``S4``)."""
     values = [f["test_accuracy"] for f in folds]
     mean, std = mean_std(values)
     per_group: dict[str, Any] = {}
-    for g in GROUP_NAMES:
+    for g in groups:
         vals = [f["per_group_accuracy"].get(g) for f in folds]
         vals = [v for v in vals if v is not None]
         per_group[g] = float(np.mean(vals)) if vals else None
@@ -80,8 +88,11 @@ def _fmt(v: Any, pct: bool = False) -> str:
 
 
 def summary_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the summary table (accuracies in percent)."""
-    header = ["fold", "best epoch", "val loss", "test loss", "test acc %", *GROUP_NAMES]
+    """Header and rows of the summary table (accuracies in percent); one column per recording
+    group of ``results["summary"]["per_group_accuracy_mean"]``."""
+    s = results["summary"]
+    groups = list(s["per_group_accuracy_mean"])
+    header = ["fold", "best epoch", "val loss", "test loss", "test acc %", *groups]
     rows = []
     for f in results["folds"]:
         rows.append(
@@ -91,10 +102,9 @@ def summary_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 _fmt(f.get("val_loss")),
                 _fmt(f.get("test_loss")),
                 _fmt(f["test_accuracy"], pct=True),
-                *[_fmt(f["per_group_accuracy"].get(g), pct=True) for g in GROUP_NAMES],
+                *[_fmt(f["per_group_accuracy"].get(g), pct=True) for g in groups],
             ]
         )
-    s = results["summary"]
     if s["n_folds"]:
         rows.append(
             [
@@ -103,7 +113,7 @@ def summary_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 "",
                 "",
                 f"{100 * s['test_accuracy_mean']:.1f} ± {100 * s['test_accuracy_std']:.1f}",
-                *[_fmt(s["per_group_accuracy_mean"].get(g), pct=True) for g in GROUP_NAMES],
+                *[_fmt(s["per_group_accuracy_mean"].get(g), pct=True) for g in groups],
             ]
         )
     return header, rows

@@ -101,8 +101,11 @@ class ToySource:
     """An in-memory :class:`~trainers.common.data.DataSource` of SL-Animals-shaped toy samples.
 
     ``n_per_group`` recordings per group (the first stems of S1..S4), 19 samples each with the
-    published sample ids (``STEMS.index(stem) * 19 + class``). A sample of class ``c`` lights a
-    class-specific set of pixels in most bins, plus seeded noise, so a linear model learns it.
+    published sample ids (``stems.index(stem) * 19 + class``). The SL-Animals facts come
+    through the registry (``eventpipe.datasets.get("slanimals")``: classes, groups, recording
+    names); only the group of a recording name is read from the dataset's ``facts`` module.
+    A sample of class ``c`` lights a class-specific set of pixels in most bins, plus seeded
+    noise, so a linear model learns it.
 
     Args:
         n_per_group: recordings per group.
@@ -110,6 +113,9 @@ class ToySource:
         noise: probability of a noise pixel.
         synthetic: the flag reported in the outputs.
     """
+
+    #: the dataset whose facts the toy samples imitate (and whose folds the protocol uses)
+    dataset_name = "slanimals"
 
     def __init__(
         self,
@@ -123,21 +129,23 @@ class ToySource:
     ) -> None:
         import pandas as pd
 
-        from eventpipe.datasets.slanimals.facts import GROUPS, STEMS, parse_stem
-        from eventpipe.events import CLASS_NAMES
+        from eventpipe import datasets
+        from eventpipe.datasets.slanimals.facts import parse_stem
 
+        spec = datasets.get(self.dataset_name)
+        stems = spec.recording_names("full")  # the published order: sample ids follow it
         rng = np.random.default_rng(seed)
-        stems = [
+        picked = [
             s
-            for g in GROUPS
-            for s in [s for s in STEMS if parse_stem(s)[1].name == g][:n_per_group]
+            for g in spec.groups
+            for s in [s for s in stems if parse_stem(s)[1].name == g][:n_per_group]
         ]
-        n_classes = len(CLASS_NAMES)
+        n_classes = len(spec.classes)
         patterns = rng.random((n_classes, 2, size, size)) < 0.3
         rows, self.frames, self.class_of = [], {}, {}
-        for stem in stems:
+        for stem in picked:
             for c in range(n_classes):
-                sid = STEMS.index(stem) * n_classes + c
+                sid = stems.index(stem) * n_classes + c
                 on = rng.random((bins, 1, 1, 1)) < 0.8
                 x = (patterns[c][None] & on) | (rng.random((bins, 2, size, size)) < noise)
                 self.frames[sid] = x.astype(np.uint8)
@@ -148,16 +156,16 @@ class ToySource:
                         "recording": stem,
                         "group": parse_stem(stem)[1].name,
                         "class_id": c,
-                        "class_name": CLASS_NAMES[c],
+                        "class_name": spec.classes[c],
                     }
                 )
         self.samples = pd.DataFrame(rows)
-        self.path = f"<toy source: {len(stems)} recordings>"
+        self.path = f"<toy source: {len(picked)} recordings>"
         self.view = "toy"
         self.synthetic = synthetic
         self.profile_hash = "t0y" + f"{seed:013d}"
         self.sensor_size = (size, size, 2)
-        self.class_names = tuple(CLASS_NAMES)
+        self.class_names = tuple(spec.classes)
         self.crop = crop
         self.collate = toy_collate
 

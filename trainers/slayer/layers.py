@@ -19,11 +19,10 @@ Correspondence with slayerPytorch (``slayerSNN.layer``):
 from __future__ import annotations
 
 import torch
-from numba import prange
 from torch import nn
 from torch.nn import functional as F
 
-from eventpipe.runtime.jit import jit
+from trainers.slayer.kernels import sum_pool_backward, sum_pool_forward
 from trainers.slayer.neuron import (
     NeuronParams,
     NeuronState,
@@ -43,41 +42,6 @@ def pooled_size(size: int, kernel: int) -> int:
     return -(-size // kernel)
 
 
-@jit(parallel=True)
-def _sum_pool_kernel(x, k, scale, out):  # pragma: no cover - jitted
-    # x [B, H, W] (any numeric dtype), out [B, ceil(H/k), ceil(W/k)] float
-    n_b, h, w = x.shape
-    ho, wo = out.shape[1], out.shape[2]
-    for b in prange(n_b):
-        for yo in range(ho):
-            orow = out[b, yo]
-            orow[:] = 0.0
-            for dy in range(k):
-                y = yo * k + dy
-                if y < h:
-                    row = x[b, y]
-                    for xo in range(wo):
-                        acc = orow[xo]
-                        for dx in range(k):
-                            xi = xo * k + dx
-                            if xi < w:
-                                acc += row[xi]
-                        orow[xo] = acc
-            for xo in range(wo):
-                orow[xo] *= scale
-
-
-@jit(parallel=True)
-def _sum_pool_backward_kernel(g, k, scale, gi):  # pragma: no cover - jitted
-    n_b, h, w = gi.shape
-    for b in prange(n_b):
-        for y in range(h):
-            grow = g[b, y // k]
-            girow = gi[b, y]
-            for xi in range(w):
-                girow[xi] = scale * grow[xi // k]
-
-
 class _SumPoolFn(torch.autograd.Function):
     """``out = scale · sum over k×k blocks``; saves only shapes (autograd's avg_pool2d keeps the
     whole input alive for the backward pass)."""
@@ -89,7 +53,7 @@ class _SumPoolFn(torch.autograd.Function):
         ctx.k, ctx.scale, ctx.in_shape, ctx.in_dtype = k, scale, x.shape, x.dtype
         if x.device.type == "cpu":
             out = torch.empty((b, ho, wo), dtype=out_dtype)
-            _sum_pool_kernel(x.detach().contiguous().numpy(), k, scale, out.numpy())
+            sum_pool_forward(x.detach().contiguous().numpy(), k, scale, out.numpy())
             return out
         y = F.pad(x.to(out_dtype).unsqueeze(1), (0, wo * k - w, 0, ho * k - h))
         return F.avg_pool2d(y, k, k).squeeze(1) * (k * k * scale)
@@ -101,7 +65,7 @@ class _SumPoolFn(torch.autograd.Function):
         g = g.contiguous()
         if g.device.type == "cpu":
             gi = torch.empty((b, h, w), dtype=g.dtype)
-            _sum_pool_backward_kernel(g.numpy(), k, scale, gi.numpy())
+            sum_pool_backward(g.numpy(), k, scale, gi.numpy())
         else:
             ho, wo = g.shape[1:]
             gi = (

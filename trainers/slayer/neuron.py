@@ -30,9 +30,9 @@ The PSP backward is the transposed (anti-causal) convolution, also scaled by ``T
 
 Two backends compute the same thing:
 
-- ``"numba"`` (CPU tensors): one fused kernel per direction, parallel over (sample, block of
-  neurons), sequential over time, PSP and refractory ring buffer held in cache. Stores only
-  ``u'`` for the backward pass.
+- ``"numba"`` (CPU tensors): one fused kernel per direction (:mod:`trainers.slayer.kernels`),
+  parallel over (sample, block of neurons), sequential over time, PSP and refractory ring
+  buffer held in cache. Stores only ``u'`` for the backward pass.
 - ``"torch"`` (any device, e.g. CUDA): PSP as ``conv1d``, a Python loop over time with
   in-place tensor ops under ``no_grad`` (no autograd node per step), same saved tensors.
 """
@@ -45,15 +45,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from numba import prange
 from torch.nn import functional as F
 
-from eventpipe.runtime.jit import jit
+from trainers.slayer import kernels
 
 #: slayer's truncation threshold for the alpha kernels.
 KERNEL_EPSILON = 0.01
-#: Neurons per Numba work item (contiguous block of the M axis).
-_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -160,111 +157,6 @@ def spike_pdf(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------------
-# Numba kernels (CPU). Arrays are [N, T, M] C-contiguous, float32 or float64.
-# ----------------------------------------------------------------------------------------------
-
-
-@jit(parallel=True, fastmath={"contract"})
-def _srm_forward_kernel(a, eps_ts, nu, theta, amp, s, u, store_u, hist, ref):  # pragma: no cover
-    # a, s, u: [N, T, M]; eps_ts = eps·Ts; all arrays and scalars share a's dtype.
-    # Streaming state (used when hist.shape[1] > 0, updated in place): hist [N, K-1, M] holds
-    # the inputs of the K-1 steps before a[:, 0]; ref [N, R, M] the refractory response already
-    # due at steps 0..R-1.
-    n_b, n_t, n_m = a.shape
-    n_k = eps_ts.shape[0]
-    n_r = nu.shape[0]
-    n_h = hist.shape[1]
-    stateful = n_h > 0
-    zero = a.dtype.type(0)
-    nb = (n_m + _BLOCK - 1) // _BLOCK
-    for job in prange(n_b * nb):
-        n = job // nb
-        m0 = (job % nb) * _BLOCK
-        m1 = min(n_m, m0 + _BLOCK)
-        w = m1 - m0
-        ring = np.zeros((n_r, w), dtype=a.dtype)  # future refractory response, row t % n_r
-        if stateful:
-            for j in range(n_r):
-                ring[j] = ref[n, j, m0:m1]
-        acc = np.empty(w, dtype=a.dtype)
-        for t in range(n_t):
-            acc[:] = zero
-            for k in range(n_k):  # PSP: causal convolution with eps
-                e = eps_ts[k]
-                tt = t - k
-                if e == zero or tt < -n_h:
-                    continue
-                row = a[n, tt, m0:m1] if tt >= 0 else hist[n, n_h + tt, m0:m1]
-                for i in range(w):
-                    acc[i] += e * row[i]
-            base = t % n_r
-            rr = ring[base]
-            srow = s[n, t, m0:m1]
-            n_fired = 0
-            for i in range(w):  # threshold (branch-free, vectorisable)
-                v = acc[i] + rr[i]
-                rr[i] = zero
-                acc[i] = v
-                fired = v >= theta
-                srow[i] = amp if fired else zero
-                n_fired += fired
-            if n_fired:  # refractory response of this step's spikes (rare)
-                split = n_r - base
-                for i in range(w):
-                    if acc[i] >= theta:
-                        acc[i] += nu[0]
-                        for j in range(1, split):
-                            ring[base + j, i] += nu[j]
-                        for j in range(max(split, 1), n_r):
-                            ring[base + j - n_r, i] += nu[j]
-            if store_u:
-                urow = u[n, t, m0:m1]
-                for i in range(w):
-                    urow[i] = acc[i]
-        if stateful:
-            for j in range(n_r):
-                ref[n, j, m0:m1] = ring[(n_t + j) % n_r]
-            keep = np.empty((n_h, w), dtype=a.dtype)
-            for h in range(n_h):  # the last K-1 inputs of (hist ++ a)
-                tt = n_t - n_h + h
-                keep[h] = a[n, tt, m0:m1] if tt >= 0 else hist[n, n_h + tt, m0:m1]
-            for h in range(n_h):
-                hist[n, h, m0:m1] = keep[h]
-
-
-@jit(parallel=True, fastmath={"contract"})
-def _srm_backward_kernel(g, u, eps_ts, theta, tau, c, ga):  # pragma: no cover - jitted
-    # ga[t] = sum_k eps_ts[k]·h[t+k],  h = g·c·exp(-|u - theta|/tau)
-    n_b, n_t, n_m = g.shape
-    n_k = eps_ts.shape[0]
-    zero = g.dtype.type(0)
-    nb = (n_m + _BLOCK - 1) // _BLOCK
-    for job in prange(n_b * nb):
-        n = job // nb
-        m0 = (job % nb) * _BLOCK
-        m1 = min(n_m, m0 + _BLOCK)
-        w = m1 - m0
-        ring = np.zeros((n_k, w), dtype=g.dtype)  # h of the next K steps, row t % n_k
-        acc = np.empty(w, dtype=g.dtype)
-        for t in range(n_t - 1, -1, -1):
-            h = ring[t % n_k]
-            grow = g[n, t, m0:m1]
-            urow = u[n, t, m0:m1]
-            for i in range(w):
-                h[i] = grow[i] * c * math.exp(-abs(urow[i] - theta) / tau)
-            acc[:] = zero
-            for k in range(min(n_k, n_t - t)):
-                e = eps_ts[k]
-                if e != zero:
-                    hk = ring[(t + k) % n_k]
-                    for i in range(w):
-                        acc[i] += e * hk[i]
-            garow = ga[n, t, m0:m1]
-            for i in range(w):
-                garow[i] = acc[i]
-
-
-# ----------------------------------------------------------------------------------------------
 # Torch implementations (any device)
 # ----------------------------------------------------------------------------------------------
 
@@ -368,7 +260,7 @@ def _numba_forward(
         hist = ref = np.empty((1, 0, 1), dtype=an.dtype)
     else:
         hist, ref = state.hist.numpy(), state.ref.numpy()
-    _srm_forward_kernel(
+    kernels.srm_forward(
         an,
         eps_ts,
         nu.numpy(),
@@ -391,7 +283,7 @@ def _numba_backward(
     tau = p.tauRho * p.theta
     eps_ts = (eps.double() * p.Ts).to(u.dtype).numpy()
     ga = torch.empty_like(g)
-    _srm_backward_kernel(
+    kernels.srm_backward(
         g.numpy(), u.numpy(), eps_ts, real(p.theta), real(tau), real(p.scaleRho / tau), ga.numpy()
     )
     return ga
