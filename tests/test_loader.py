@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from eventpipe.data.loader import BatchRequest, CacheDataset, EpochBatchSampler, OutputPool, collate
+from eventpipe.data import BatchRequest, CacheDataset, EpochBatchSampler, OutputPool, collate
 from eventpipe.datasets.slanimals.facts import STEMS
 from eventpipe.datasets.slanimals.splits import published_folds
 from eventpipe.errors import CacheError

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from eventpipe.datasets.slanimals.facts import STEMS, parse_stem, stems_for_subset
+from eventpipe.datasets.slanimals.facts import CLASS_NAMES, STEMS, parse_stem, stems_for_subset
 from eventpipe.errors import EventpipeError, FormatError, LayoutError
-from eventpipe.events import CLASS_NAMES, EVENT_DTYPE, as_events, make_events
+from eventpipe.events import EVENT_DTYPE, as_events, make_events
 
 
 def test_event_dtype_is_tonic_compatible():

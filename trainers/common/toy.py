@@ -123,8 +123,7 @@ class ToySource:
     ) -> None:
         import pandas as pd
 
-        from eventpipe.datasets.slanimals.facts import GROUPS, STEMS, parse_stem
-        from eventpipe.events import CLASS_NAMES
+        from eventpipe.datasets.slanimals.facts import CLASS_NAMES, GROUPS, STEMS, parse_stem
 
         rng = np.random.default_rng(seed)
         stems = [

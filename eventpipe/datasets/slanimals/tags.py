@@ -6,9 +6,9 @@ One CSV per recording (``tags_updated_19_08_2020/<stem>.csv``)::
     1,12345,67890
     ...                     (19 rows)
 
-``class`` is 1..19 (CSV, 1-based; :data:`~eventpipe.events.CLASS_NAMES` index = class - 1); the
-other two columns are **event indices** into the recording as the published reader returns it,
-``[start, end)`` (end exclusive), not times.
+``class`` is 1..19 (CSV, 1-based; :data:`~eventpipe.datasets.slanimals.facts.CLASS_NAMES` index =
+class - 1); the other two columns are **event indices** into the recording as the published
+reader returns it, ``[start, end)`` (end exclusive), not times.
 
 Rules :func:`read_tags` enforces (each failure is a :class:`~eventpipe.errors.TagError` naming the
 file, the 1-based data row and the CSV line number, and the rule):
@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eventpipe.datasets.slanimals.facts import N_CLASSES
 from eventpipe.errors import TagError
-from eventpipe.events import N_CLASSES
 
 #: Tag rows: 0-based class id, start and end event indices (end exclusive), file row order.
 TAGS_DTYPE = np.dtype([("class_id", "<i2"), ("start", "<i8"), ("end", "<i8")])

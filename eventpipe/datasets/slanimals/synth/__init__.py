@@ -32,13 +32,13 @@ import json
 import os
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eventpipe import __version__
+from eventpipe.datasets.base import SynthResult
 from eventpipe.datasets.slanimals.facts import STEMS
 from eventpipe.datasets.slanimals.synth.design import (
     TARGET_MAX_MS,
@@ -214,7 +214,7 @@ def _check_target(out_dir: Path, wanted: dict, force: bool) -> tuple[bool, dict 
         have = ", ".join(f"{k} {old.get(k)!r}" for k in settings)
         raise LayoutError(
             f"{out_dir}: already holds synthetic data of other settings ({have}); pass "
-            "--force (force=True) to replace it"
+            "--force to replace it"
         )
     return False, old
 
@@ -235,13 +235,8 @@ def generate(
     ).out_dir
 
 
-@dataclass(frozen=True)
-class GenerateResult:
-    """What :func:`generate_dataset` did: ``written`` is False when the data was up to date."""
-
-    out_dir: Path
-    written: bool
-    manifest: dict
+#: what :func:`generate_dataset` returns (``written`` is False when the data was up to date)
+GenerateResult = SynthResult
 
 
 def generate_dataset(
