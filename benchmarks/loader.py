@@ -164,13 +164,13 @@ def prepare(args, work: Path) -> Path:
     """The cache to benchmark: --cache, or synth + build into ``work``."""
     if args.cache:
         return Path(args.cache)
+    from eventpipe import datasets
     from eventpipe.build import build_cache
-    from eventpipe.datasets.slanimals.facts import STEMS
-    from eventpipe.datasets.slanimals.synth import generate
 
-    stems = spread(list(STEMS), args.recordings)
+    spec = datasets.get("slanimals")
+    stems = spread(list(spec.recording_names("full")), args.recordings)
     t0 = time.perf_counter()
-    raw = generate(work / "raw", scale=args.scale, seed=0, stems=stems, workers=os.cpu_count())
+    raw = spec.synthesize(work / "raw", args.scale, 0, stems, workers=os.cpu_count()).out_dir
     t1 = time.perf_counter()
     out = work / "cache.h5"
     build_cache(

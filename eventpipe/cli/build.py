@@ -5,6 +5,8 @@ Calls :func:`eventpipe.build.build_cache`; see its docstring and the README "bui
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from eventpipe.cli.options import check_subset, dataset_option, raw_help, subset_option
@@ -130,11 +132,19 @@ def command(
             progress=not quiet,
         )
     platform.freeze_collector_at_exit()
+    title = dataset_title(profile, overrides, dataset) if res.synthetic else ""
+    report(res, raw_dir, title)
+
+
+def report(res: Any, raw_dir: str, title: str = "") -> None:
+    """Print what a build did (``res``: :class:`eventpipe.build.BuildResult`).
+
+    ``title`` is the dataset's published name, shown in the SYNTHETIC warning.
+    """
     for note in res.notes:
         click.echo(note)
     label = click.style(res.data_label, fg="red" if res.synthetic else "green", bold=True)
     if res.synthetic:
-        title = dataset_title(profile, overrides, dataset)
         click.echo(
             f"{label} data: {raw_dir} holds generated recordings, NOT the real {title} "
             f"dataset; the cache is marked synthetic=True."

@@ -22,12 +22,15 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eventpipe.errors import CacheError
+
+if TYPE_CHECKING:
+    # numpy and pandas are imported where a table is split, not with the registry: the CLI
+    # reads dataset facts before the build sets OPENBLAS_NUM_THREADS (runtime.platform)
+    import numpy as np
+    import pandas as pd
 
 
 class Recording(Protocol):
@@ -96,6 +99,8 @@ class Fold:
 
 
 def _ids_for(samples: pd.DataFrame, recordings: Sequence[str], *, strict: bool) -> np.ndarray:
+    import numpy as np
+
     rec = samples["recording"]
     if rec.dtype == object and len(rec) and isinstance(rec.iloc[0], bytes):
         rec = rec.str.decode("ascii")

@@ -19,8 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from eventpipe.datasets.base import DatasetSpec, Fold, SynthResult
-from eventpipe.datasets.slanimals.facts import CLASS_NAMES, GROUPS, SUBSETS, stems_for_subset
-from eventpipe.events import DVS128_SENSOR_SIZE
+from eventpipe.datasets.slanimals.facts import (
+    CLASS_NAMES,
+    GROUPS,
+    SENSOR_SIZE,
+    SUBSETS,
+    stems_for_subset,
+)
 
 
 def _find(raw_dir: Path, subset: str = "full", strict: bool = True) -> list:
@@ -88,7 +93,7 @@ def _render(summary: dict, console: Any = None) -> None:
 DATASET = DatasetSpec(
     name="slanimals",
     title="SL-Animals-DVS",
-    sensor_size=DVS128_SENSOR_SIZE,
+    sensor_size=SENSOR_SIZE,
     classes=CLASS_NAMES,
     subsets=SUBSETS,
     groups=tuple(GROUPS),

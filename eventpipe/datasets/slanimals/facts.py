@@ -24,6 +24,9 @@ CLASS_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 N_CLASSES = len(CLASS_NAMES)
 
+#: DVS128 ``(W, H, P)``, as :data:`eventpipe.events.DVS128_SENSOR_SIZE` (kept numpy-free here)
+SENSOR_SIZE: tuple[int, int, int] = (128, 128, 2)
+
 SAMPLES_PER_RECORDING = N_CLASSES  # 19 gestures per recording
 
 
@@ -86,6 +89,7 @@ __all__ = [
     "GROUPS",
     "N_CLASSES",
     "SAMPLES_PER_RECORDING",
+    "SENSOR_SIZE",
     "STEMS",
     "SUBSETS",
     "Group",
