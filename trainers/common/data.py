@@ -80,6 +80,8 @@ class CacheSource:
             kernel may use Numba's threads in the main process).
 
     Attributes:
+        index: the cache's :class:`~eventpipe.data.CacheIndex`, shared by every dataset made.
+        dataset_name: registry name of the cache's dataset (its profile's ``dataset``).
         parallel: let the datasets' batch kernel use Numba's thread pool (default
             ``workers == 0``). Distributed runs turn it off: Numba's OpenMP pool would raise
             torch's thread count above torchrun's ``OMP_NUM_THREADS=1``.
@@ -111,6 +113,7 @@ class CacheSource:
         self.sensor_size = v.sensor_size
         self.binning = v.binning
         self.class_names = self.index.class_names
+        self.dataset_name = self.index.dataset_name
         self.frame_dtype = torch.uint8 if (uint8 and self.binning == "OR") else torch.float32
         self.collate = collate
 
