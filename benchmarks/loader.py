@@ -12,7 +12,7 @@ CacheDataset against the published approach, on the same samples, in one run::
   exported from the same cache (``eventpipe.interop.npy.export_npy``), so both sides read the same
   events (the cache is built with ``--set events.denoise.enabled=false``, the published
   setting, when the benchmark builds it).
-* eventpipe = :class:`eventpipe.data.loader.CacheDataset`: per item (``DataLoader(ds, collate_fn=
+* eventpipe = :class:`eventpipe.data.CacheDataset`: per item (``DataLoader(ds, collate_fn=
   collate)``) and per batch (``ds.loader()``, one ``densify_batch`` per batch), lazy HDF5 reads
   or ``in_memory``, float32 or uint8.
 * write bound (evaluation) = writing every element of the same output once, batch by batch,
@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from eventpipe.cache.hdf5 import CacheFile  # noqa: E402
-from eventpipe.data.loader import CacheDataset, collate  # noqa: E402
+from eventpipe.data import CacheDataset, collate  # noqa: E402
 from eventpipe.interop.npy import export_npy, slice_name  # noqa: E402
 
 # ---------------------------------------------------------------- the published approach
@@ -164,13 +164,13 @@ def prepare(args, work: Path) -> Path:
     """The cache to benchmark: --cache, or synth + build into ``work``."""
     if args.cache:
         return Path(args.cache)
+    from eventpipe import datasets
     from eventpipe.build import build_cache
-    from eventpipe.datasets.slanimals.facts import STEMS
-    from eventpipe.datasets.slanimals.synth import generate
 
-    stems = spread(list(STEMS), args.recordings)
+    spec = datasets.get("slanimals")
+    stems = spread(list(spec.recording_names("full")), args.recordings)
     t0 = time.perf_counter()
-    raw = generate(work / "raw", scale=args.scale, seed=0, stems=stems, workers=os.cpu_count())
+    raw = spec.synthesize(work / "raw", args.scale, 0, stems, workers=os.cpu_count()).out_dir
     t1 = time.perf_counter()
     out = work / "cache.h5"
     build_cache(

@@ -237,7 +237,7 @@ def worker(args) -> dict:
 def _input(args, n: int, big_t: int) -> torch.Tensor:
     """``[N, T, 2, H, W]`` float32: random binary frames, or crops from a cache (``--cache``)."""
     if args.cache:
-        from eventpipe.data.loader import CacheDataset, collate
+        from eventpipe.data import CacheDataset, collate
 
         ds = CacheDataset(args.cache, args.view, train=args.mode == "train", seed=0)
         x = collate([ds[i] for i in range(n)])[0].float()

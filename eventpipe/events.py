@@ -1,4 +1,4 @@
-"""Event arrays, the sensor and the dataset's fixed facts.
+"""Event arrays and the DVS128 sensor: the generic event dtype and its helpers.
 
 Events are numpy structured arrays with tonic's field names and dtypes, time in microseconds::
 
@@ -6,6 +6,8 @@ Events are numpy structured arrays with tonic's field names and dtypes, time in 
 
 so any array produced by eventpipe can be passed straight to a tonic transform.
 ``sensor_size`` is ``(W, H, P)`` as in tonic; dense frames are ``[T, P, H, W]``.
+A dataset's classes and groups are not here but in its package, found by name through
+:func:`eventpipe.datasets.get` (``datasets.get("slanimals").classes``).
 """
 
 from __future__ import annotations
@@ -21,13 +23,6 @@ EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "u1")])
 
 #: DVS128: width, height, polarities (tonic order).
 DVS128_SENSOR_SIZE: tuple[int, int, int] = (128, 128, 2)
-
-#: The 19 SL-Animals-DVS classes; index = 0-based class id (CSV class - 1).
-CLASS_NAMES: tuple[str, ...] = (
-    "cat", "dog", "camel", "cow", "sheep", "goat", "wolf", "squirrel", "mouse", "dolphin",
-    "shark", "lion", "monkey", "snake", "spider", "butterfly", "bird", "duck", "zebra",
-)  # fmt: skip
-N_CLASSES = len(CLASS_NAMES)
 
 
 def empty_events(n: int = 0) -> np.ndarray:

@@ -86,3 +86,26 @@ def test_full_tiny_dataset_end_to_end(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SYNTHETIC data" in r.stdout and "59/59" in r.stdout and "1121/1121" in r.stdout
     assert "no problems found" in r.stdout
+
+
+def test_dataset_option_unknown_name_and_profile_of_another_dataset(monkeypatch, capsys, tmp_path):
+    import types
+
+    import eventpipe.profile
+    from eventpipe.cli import main
+
+    for cmd in ("synth", "summary", "build"):
+        with pytest.raises(SystemExit) as exc:
+            main([cmd, "--dataset", "nope", "--out" if cmd == "synth" else "--raw", str(tmp_path)])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.count("\n") == 1, (cmd, err)
+        assert err.startswith("error: unknown dataset 'nope'; expected one of slanimals")
+
+    # a profile of another dataset: one error line naming both, before anything is read
+    other = types.SimpleNamespace(name="shdprofile", dataset="shd")
+    monkeypatch.setattr(eventpipe.profile, "load_profile", lambda name, overrides=(): other)
+    with pytest.raises(SystemExit) as exc:
+        main(["build", "--dataset", "slanimals", "--profile", "shdprofile", "--raw", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert "--dataset slanimals" in err and "shdprofile" in err and "dataset shd" in err

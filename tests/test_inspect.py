@@ -12,7 +12,8 @@ from rich.console import Console
 from eventpipe.cache.hdf5 import write_cache
 from eventpipe.cache.parquet import export_parquet
 from eventpipe.cache.schema import SAMPLES_DTYPE
-from eventpipe.events import CLASS_NAMES, make_events
+from eventpipe.datasets.slanimals.facts import CLASS_NAMES
+from eventpipe.events import make_events
 from eventpipe.report.inspect import default_parquet_path, inspect_cache, render
 
 

@@ -18,8 +18,8 @@ from torch.utils.data import DataLoader
 
 from eventpipe.cache.hdf5 import CacheFile
 from eventpipe.cache.parquet import export_parquet
-from eventpipe.data.loader import CacheDataset, collate
-from eventpipe.events import CLASS_NAMES
+from eventpipe.data import CacheDataset, collate
+from eventpipe.datasets.slanimals.facts import CLASS_NAMES
 from eventpipe.interop.frameworks import TonicDataset, from_nchwt, from_tnchw, to_nchwt, to_tnchw
 from tests.test_loader_fixture import write_fixture_cache
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from eventpipe.data.loader import BatchRequest, CacheDataset, EpochBatchSampler, OutputPool, collate
+from eventpipe.data import BatchRequest, CacheDataset, EpochBatchSampler, OutputPool, collate
 from eventpipe.datasets.slanimals.facts import STEMS
 from eventpipe.datasets.slanimals.splits import published_folds
 from eventpipe.errors import CacheError
@@ -282,3 +282,34 @@ def test_kept_batches_are_never_overwritten(cache):
     ptrs = {ds.batch([0, 1])[0].data_ptr() for _ in range(5)}
     assert ptrs <= pooled
     assert len(ptrs) == 1 and ds._pool.reused >= 4  # a dropped batch's memory is recycled
+
+
+def test_datasets_of_one_index_share_it_and_equal_path_built_ones(cache, monkeypatch):
+    from eventpipe.data import CacheIndex
+    from eventpipe.data import index as index_module
+
+    index = CacheIndex(cache)
+    assert index.dataset_name == "slanimals" and index.class_names[0] == "cat"
+    assert "stbp" in index.views and len(index) == len(index.samples)
+    kwargs = [
+        {"samples": list(STEMS_HERE[:2]), "train": True, "seed": 3},
+        {"samples": [STEMS_HERE[3]]},
+    ]
+    own = [CacheDataset(cache, "stbp", **kw) for kw in kwargs]
+    opened = []
+    real = index_module.CacheFile
+    monkeypatch.setattr(index_module, "CacheFile", lambda p: opened.append(p) or real(p))
+    shared = [CacheDataset(index, "stbp", **kw) for kw in kwargs]
+    assert opened == [] and all(ds.index is index for ds in shared)  # the cache is not re-read
+    for s, o in zip(shared, own):
+        a, b = s.batch(range(len(s)), epoch=2), o.batch(range(len(o)), epoch=2)
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
+    with pytest.raises(CacheError, match="no view 'nope'; this cache has"):
+        CacheDataset(index, "nope")
+
+
+def test_index_batches_yield_requests_or_lists():
+    from eventpipe.data import IndexBatches
+
+    assert list(IndexBatches([[2, 0], [1]])) == [[2, 0], [1]]
+    assert list(IndexBatches([[2, 0]], epoch=5, requests=True)) == [BatchRequest(5, (2, 0))]

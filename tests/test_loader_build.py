@@ -11,7 +11,7 @@ import torch
 
 from eventpipe.build import build_cache
 from eventpipe.cache.hdf5 import CacheFile
-from eventpipe.data.loader import CacheDataset
+from eventpipe.data import CacheDataset
 from eventpipe.datasets.slanimals.splits import published_folds
 from eventpipe.datasets.slanimals.synth import generate
 from eventpipe.interop.npy import PUBLISHED_DTYPE, export_npy

@@ -16,8 +16,8 @@ import h5py
 import numpy as np
 
 from eventpipe.cache import schema
-from eventpipe.datasets.slanimals.facts import STEMS, parse_stem
-from eventpipe.events import CLASS_NAMES, EVENT_DTYPE
+from eventpipe.datasets.slanimals.facts import CLASS_NAMES, STEMS, parse_stem
+from eventpipe.events import EVENT_DTYPE
 
 DEFAULT_VIEWS = {
     "stbp": {"dt_us": 30_000, "binning": "OR", "train_crop": 17, "test_crop": 145},

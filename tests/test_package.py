@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from eventpipe.datasets.slanimals.facts import STEMS, parse_stem, stems_for_subset
+from eventpipe.datasets.slanimals.facts import CLASS_NAMES, STEMS, parse_stem, stems_for_subset
 from eventpipe.errors import EventpipeError, FormatError, LayoutError
-from eventpipe.events import CLASS_NAMES, EVENT_DTYPE, as_events, make_events
+from eventpipe.events import EVENT_DTYPE, as_events, make_events
 
 
 def test_event_dtype_is_tonic_compatible():
@@ -55,3 +55,19 @@ def test_cli_help_lists_commands():
         [sys.executable, "-m", "eventpipe", "--version"], capture_output=True, text=True
     )
     assert version.returncode == 0 and "0.1.0" in version.stdout
+
+
+def test_dataset_facts_and_cli_options_without_numpy():
+    import subprocess
+    import sys
+
+    from eventpipe import datasets
+    from eventpipe.datasets.slanimals.facts import SENSOR_SIZE
+    from eventpipe.events import DVS128_SENSOR_SIZE
+
+    assert SENSOR_SIZE == DVS128_SENSOR_SIZE == datasets.get("slanimals").sensor_size
+    assert datasets.get("slanimals").classes == CLASS_NAMES
+    # the build command sets OPENBLAS_NUM_THREADS before numpy loads: its options (dataset
+    # names, subsets, raw layouts) must come from the registry without importing numpy
+    code = "import sys, eventpipe.cli.build; assert 'numpy' not in sys.modules, 'numpy'"
+    subprocess.run([sys.executable, "-c", code], check=True)

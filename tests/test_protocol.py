@@ -441,14 +441,15 @@ def test_nan_validation_loss_never_becomes_the_best(tmp_path):
 
 def test_folds_come_from_the_cache_dataset(tmp_path):
     """The cache's profile names its dataset; no name means SL-Animals (caches built before)."""
+    from eventpipe.cache.schema import DEFAULT_DATASET
     from eventpipe.datasets import UnknownDatasetError
-    from trainers.common.folds import LEGACY_DATASET, dataset_name, make_folds
+    from trainers.common.folds import dataset_name, make_folds
 
     source = ToySource(n_per_group=1)
-    assert dataset_name(source) == "slanimals" == LEGACY_DATASET
+    assert dataset_name(source) == "slanimals" == DEFAULT_DATASET
     source.dataset_name = None
     source.attrs = {"profile": json.dumps({"name": "p"})}
-    assert dataset_name(source) == LEGACY_DATASET
+    assert dataset_name(source) == DEFAULT_DATASET
     source.attrs = {"profile": json.dumps({"name": "p", "dataset": "no-such-set"})}
     assert dataset_name(source) == "no-such-set"
     with pytest.raises(UnknownDatasetError, match="no-such-set"):

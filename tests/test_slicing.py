@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventpipe.datasets.slanimals.facts import STEMS
+from eventpipe.datasets.slanimals.facts import CLASS_NAMES, STEMS
 from eventpipe.datasets.slanimals.layout import RecordingFiles
 from eventpipe.datasets.slanimals.slicing import SampleMeta, iter_samples, slice_recording
 from eventpipe.datasets.slanimals.synth import generate, ground_truth
 from eventpipe.datasets.slanimals.tags import TAGS_DTYPE, write_tags
 from eventpipe.errors import FormatError, TagError
-from eventpipe.events import CLASS_NAMES, make_events
+from eventpipe.events import make_events
 
 
 def _rec(stem: str = "user40_dc", tags: Path = Path("tags.csv")) -> RecordingFiles:

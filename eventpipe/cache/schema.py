@@ -5,7 +5,8 @@ Readers and writers import their names, dtypes and version from here. Bump
 
 HDF5 file (``data/cache.h5``)::
 
-    /                      attrs: format="eventpipe-cache", format_version, profile (JSON),
+    /                      attrs: format="eventpipe-cache", format_version, profile (JSON;
+                                  its "dataset" names the dataset, see dataset_name),
                                   profile_hash, sensor_size [W,H,P], time_unit="us",
                                   layout="TPHW", created_by, created_at, source (JSON digest),
                                   synthetic (bool), synthetic_manifest (JSON or ""),
@@ -33,6 +34,9 @@ Parquet dataset (``data/cache.parquet/``)::
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -66,3 +70,22 @@ VIEW_FIELDS = {"bin": "<i4", "p": "u1", "y": "<i2", "x": "<i2"}
 #: value dtype per binning mode
 VIEW_VALUE_DTYPES = {"OR": "u1", "SUM": "<u2", "SUM_NORM": "<f4"}
 BINNINGS = tuple(VIEW_VALUE_DTYPES)
+
+#: the dataset of a cache whose profile names none (caches built before profiles named theirs)
+DEFAULT_DATASET = "slanimals"
+
+
+def dataset_name(profile: Mapping[str, Any]) -> str:
+    """The registry name of the dataset a cache was built from.
+
+    Args:
+        profile: the cache's ``profile`` attribute, parsed (``CacheFile.profile``).
+
+    Returns:
+        ``profile["dataset"]``, or :data:`DEFAULT_DATASET` when the profile has no such key.
+        Look the dataset up with :func:`eventpipe.datasets.get`.
+
+    >>> dataset_name({"name": "paper2021"})
+    'slanimals'
+    """
+    return str(profile.get("dataset") or DEFAULT_DATASET)

@@ -5,7 +5,12 @@ Calls :func:`eventpipe.build.build_cache`; see its docstring and the README "bui
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+
+from eventpipe.cli.options import check_subset, dataset_option, raw_help, subset_option
+from eventpipe.errors import ProfileError
 
 
 @click.command(name="build")
@@ -14,15 +19,17 @@ import click
     "profile",
     default="lascas2024",
     show_default=True,
-    help="Shipped profile name (paper2021, lascas2024, ...) or a path to a profile YAML.",
+    help="Shipped profile name (paper2021, lascas2024, ...) or a path to a profile YAML; "
+    "the profile names its dataset.",
 )
+@dataset_option("Dataset to build", default=None, default_note="the profile's dataset")
 @click.option(
     "--raw",
     "raw_dir",
     type=click.Path(file_okay=False),
     default="data/raw",
     show_default=True,
-    help="Raw directory (allusers_aedat/ + tags_updated_19_08_2020/, or recordings/ + tags/).",
+    help=raw_help("Raw directory"),
 )
 @click.option(
     "--out",
@@ -65,13 +72,7 @@ import click
     metavar="KEY=VALUE",
     help="Override a profile value, e.g. --set events.denoise.enabled=false (repeatable).",
 )
-@click.option(
-    "--subset",
-    type=click.Choice(["full", "reduced"]),
-    default="full",
-    show_default=True,
-    help="full = 59 recordings; reduced = 42 (without S3).",
-)
+@subset_option()
 @click.option("--force", is_flag=True, help="Rebuild even if the cache is up to date.")
 @click.option(
     "--allow-missing",
@@ -81,6 +82,7 @@ import click
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def command(
     profile: str,
+    dataset: str | None,
     raw_dir: str,
     out: str,
     parquet: str | None,
@@ -100,6 +102,8 @@ def command(
     """
     if no_parquet and parquet:
         raise click.UsageError("--parquet and --no-parquet exclude each other")
+    if dataset is not None:
+        check_dataset(profile, overrides, dataset, subset)
     from eventpipe.runtime import platform
 
     platform.single_threaded_blas()
@@ -128,12 +132,21 @@ def command(
             progress=not quiet,
         )
     platform.freeze_collector_at_exit()
+    title = dataset_title(profile, overrides, dataset) if res.synthetic else ""
+    report(res, raw_dir, title)
+
+
+def report(res: Any, raw_dir: str, title: str = "") -> None:
+    """Print what a build did (``res``: :class:`eventpipe.build.BuildResult`).
+
+    ``title`` is the dataset's published name, shown in the SYNTHETIC warning.
+    """
     for note in res.notes:
         click.echo(note)
     label = click.style(res.data_label, fg="red" if res.synthetic else "green", bold=True)
     if res.synthetic:
         click.echo(
-            f"{label} data: {raw_dir} holds generated recordings, NOT the real SL-Animals-DVS "
+            f"{label} data: {raw_dir} holds generated recordings, NOT the real {title} "
             f"dataset; the cache is marked synthetic=True."
         )
     head = f"profile {res.profile_name} (hash {res.profile_hash[:16]})"
@@ -160,3 +173,31 @@ def command(
         f"{res.seconds:.1f} s, {res.events_per_second / 1e6:.1f} M raw events/s, "
         f"{res.workers} worker(s) ({res.executor})"
     )
+
+
+def check_dataset(profile: str, overrides: tuple[str, ...], dataset: str, subset: str) -> None:
+    """Refuse ``--dataset`` naming another dataset than ``--profile``'s, and a ``--subset`` the
+    dataset does not have.
+
+    Raises:
+        ProfileError: the profile is of another dataset (one ``error:`` line naming both).
+        click.BadParameter: unknown subset for the dataset.
+    """
+    from eventpipe import datasets
+    from eventpipe.profile import load_profile
+
+    p = load_profile(profile, overrides)
+    if p.dataset != dataset:
+        raise ProfileError(
+            f"--dataset {dataset} does not match --profile {p.name}, a profile of dataset "
+            f"{p.dataset}; leave out --dataset or choose a profile of {dataset}"
+        )
+    check_subset(datasets.get(dataset), subset)
+
+
+def dataset_title(profile: str, overrides: tuple[str, ...], dataset: str | None) -> str:
+    """The published name of the dataset built (``--dataset``, else the profile's)."""
+    from eventpipe import datasets
+    from eventpipe.profile import load_profile
+
+    return datasets.get(dataset or load_profile(profile, overrides).dataset).title

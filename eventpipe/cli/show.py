@@ -10,7 +10,12 @@ import click
 
 @click.command(name="show")
 @click.argument("cache", type=click.Path(dir_okay=False), default="data/cache.h5")
-@click.option("--sample", type=int, required=True, help="Sample id (recording index * 19 + row).")
+@click.option(
+    "--sample",
+    type=int,
+    required=True,
+    help="Sample id (/samples sample_id; SL-Animals-DVS: recording index * 19 + row).",
+)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),

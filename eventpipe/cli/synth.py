@@ -1,4 +1,4 @@
-"""``python -m eventpipe synth``: write the synthetic SL-Animals-DVS stand-in."""
+"""``python -m eventpipe synth``: write a dataset's synthetic stand-in (default SL-Animals-DVS)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,29 @@ from pathlib import Path
 
 import click
 
+from eventpipe import datasets
+from eventpipe.cli.options import dataset_option
+
+_DEFAULT = datasets.get(datasets.DEFAULT)
+#: every registered dataset's scales; the chosen dataset's are checked in the command
+_SCALES = tuple(dict.fromkeys(s for n in datasets.names() for s in datasets.get(n).synth_scales))
+
 
 @click.command(name="synth")
+@dataset_option("Dataset to imitate")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("data/raw"),
     show_default=True,
-    help="Folder to write (release layout + manifest.json).",
+    help="Folder to write (the official archive's layout + manifest.json).",
 )
 @click.option(
     "--scale",
-    type=click.Choice(["tiny", "small", "full"]),
-    default="small",
-    show_default=True,
-    help="Event rate: tiny (tests), small (quick start), full (real DVS128 rates).",
+    type=click.Choice(_SCALES),
+    default=None,
+    help=f"Event rate: tiny (tests), small (quick start), full (real sensor rates) "
+    f"[default: the dataset's first scale, {_DEFAULT.synth_scales[0]}].",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option(
@@ -31,30 +39,39 @@ import click
     "--stems",
     default=None,
     metavar="STEM[,STEM...]",
-    help="Only these recordings (e.g. user25_imse,user40_dc); default all 59.",
+    help=f"Only these recordings (e.g. {','.join(_DEFAULT.recording_names('full')[-2:])}); "
+    "default all of the dataset.",
 )
 @click.option("--workers", type=int, default=None, help="Processes (default: CPU count).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def command(
+    dataset: str,
     out: Path,
-    scale: str,
+    scale: str | None,
     seed: int,
     force: bool,
     stems: str | None,
     workers: int | None,
     quiet: bool,
 ) -> None:
-    """Generate SYNTHETIC SL-Animals-DVS-like recordings (59 x 19 signs) into --out.
+    """Generate a SYNTHETIC stand-in for --dataset into --out (SL-Animals-DVS: 59 x 19 signs).
 
-    The files have the published names and format (AEDAT 2.0 + tag CSVs), so every other
-    command runs on them; manifest.json marks them as synthetic. Deterministic for a seed.
+    The files have the published names and format (SL-Animals-DVS: AEDAT 2.0 + tag CSVs), so
+    every other command runs on them; manifest.json marks them as synthetic. Deterministic for
+    a seed.
     """
-    from eventpipe.datasets.slanimals.synth import generate_dataset
-
+    spec = datasets.get(dataset)
+    scale = scale or spec.synth_scales[0]
+    if scale not in spec.synth_scales:
+        raise click.BadParameter(
+            f"{scale!r} is not a scale of {spec.name}; expected one of "
+            f"{', '.join(spec.synth_scales)}",
+            param_hint="'--scale'",
+        )
     chosen = [s.strip() for s in stems.split(",") if s.strip()] if stems else None
     t0 = time.perf_counter()
     try:
-        res = generate_dataset(
+        res = spec.synthesize(
             out, scale, seed, chosen, force=force, workers=workers, progress=not quiet
         )
     except ValueError as exc:
@@ -71,4 +88,5 @@ def command(
         click.echo(f"{label}: {what} written to {out} in {time.perf_counter() - t0:.1f} s")
     else:
         click.echo(f"{label}: {out} is up to date ({what}); --force regenerates it")
-    click.echo(f"next: python -m eventpipe summary --raw {out}")
+    flag = "" if spec.name == datasets.DEFAULT else f" --dataset {spec.name}"
+    click.echo(f"next: python -m eventpipe summary{flag} --raw {out}")

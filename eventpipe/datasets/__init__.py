@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-from eventpipe.datasets.base import DatasetSpec, Fold, Recording
+from eventpipe.datasets.base import DatasetSpec, Fold, Recording, SynthResult
 from eventpipe.errors import EventpipeError
 
 #: registry name -> subpackage that defines ``DATASET``; the first entry is the default
@@ -50,4 +50,13 @@ def get(name: str = DEFAULT) -> DatasetSpec:
     return importlib.import_module(module).DATASET
 
 
-__all__ = ["DEFAULT", "DatasetSpec", "Fold", "Recording", "UnknownDatasetError", "get", "names"]
+__all__ = [
+    "DEFAULT",
+    "DatasetSpec",
+    "Fold",
+    "Recording",
+    "SynthResult",
+    "UnknownDatasetError",
+    "get",
+    "names",
+]

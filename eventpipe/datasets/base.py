@@ -22,12 +22,15 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eventpipe.errors import CacheError
+
+if TYPE_CHECKING:
+    # numpy and pandas are imported where a table is split, not with the registry: the CLI
+    # reads dataset facts before the build sets OPENBLAS_NUM_THREADS (runtime.platform)
+    import numpy as np
+    import pandas as pd
 
 
 class Recording(Protocol):
@@ -96,6 +99,8 @@ class Fold:
 
 
 def _ids_for(samples: pd.DataFrame, recordings: Sequence[str], *, strict: bool) -> np.ndarray:
+    import numpy as np
+
     rec = samples["recording"]
     if rec.dtype == object and len(rec) and isinstance(rec.iloc[0], bytes):
         rec = rec.str.decode("ascii")
@@ -113,9 +118,25 @@ def _ids_for(samples: pd.DataFrame, recordings: Sequence[str], *, strict: bool) 
     if missing and strict:
         raise CacheError(
             f"samples table has no sample of recordings {missing}; build the cache from them or "
-            "pass recordings= to the split function (strict=False to skip them)"
+            "split only the recordings the cache holds"
         )
     return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """What a dataset's ``synthesize`` did.
+
+    Attributes:
+        out_dir: the folder written (the raw layout of the official archive + a manifest).
+        written: False when ``out_dir`` already held this exact synthetic set (nothing written).
+        manifest: the manifest (``synthetic: true``, generator, scale, seed, ``totals`` with
+            ``recordings``, ``samples``, ``events``, ``bytes``).
+    """
+
+    out_dir: Path
+    written: bool
+    manifest: dict
 
 
 @dataclass(frozen=True)
@@ -140,8 +161,10 @@ class DatasetSpec:
             from one recording, in order.
         splits: ``(recordings, protocol, subset) -> [Fold]``: the official folds over the
             recording names, for protocol ``"cv"`` (train/val/test) or ``"train-test"``.
-        synthesize: ``(out_dir, scale, seed, names, force, workers, progress) -> Path``: write
-            a synthetic stand-in in the official on-disk format and layout.
+        synthesize: ``(out_dir, scale, seed, names, force, workers, progress) -> SynthResult``:
+            write a synthetic stand-in in the official on-disk format and layout (``names``:
+            recording names, ``None`` for all; raises ``ValueError`` for an unknown scale or
+            name, :class:`~eventpipe.errors.LayoutError` to protect real or other data).
         is_synthetic: ``raw_dir -> bool``: whether ``raw_dir`` holds this dataset's synthetic
             stand-in (its manifest), so every output can say SYNTHETIC.
         summarize: ``(raw_dir, subset, progress) -> dict``: counts, lengths and problems of a
@@ -163,7 +186,7 @@ class DatasetSpec:
     max_events: Callable[[Recording], int]
     samples: Callable[[Recording, Any], Sequence[tuple[Any, np.ndarray]]]
     splits: Callable[[Iterable[str] | None, str, str], list[Fold]]
-    synthesize: Callable[..., Path]
+    synthesize: Callable[..., SynthResult]
     is_synthetic: Callable[[str | os.PathLike], bool]
     summarize: Callable[..., dict[str, Any]]
     render_summary: Callable[..., None]

@@ -9,7 +9,7 @@ Events
     :class:`TonicDataset` wraps a cache as a tonic-style dataset.
 
 Frames
-    :class:`eventpipe.data.loader.CacheDataset` batches are ``[N, T, P, H, W]`` (tonic/spikingjelly
+    :class:`eventpipe.data.CacheDataset` batches are ``[N, T, P, H, W]`` (tonic/spikingjelly
     sample order, batch first). The layouts other frameworks expect are views, no copy:
 
     * spikingjelly (multi-step), snntorch, norse: ``[T, N, P, H, W]``,
@@ -31,9 +31,8 @@ import h5py
 import numpy as np
 import torch
 
-from eventpipe.cache.hdf5 import CacheFile
-from eventpipe.data.loader import select_rows
-from eventpipe.events import CLASS_NAMES, EVENT_DTYPE
+from eventpipe.data.index import CacheIndex
+from eventpipe.events import DVS128_SENSOR_SIZE, EVENT_DTYPE
 
 _Array = torch.Tensor | np.ndarray
 
@@ -104,11 +103,13 @@ class TonicDataset:
         ``/samples`` (DataFrame).
 
     >>> ds = TonicDataset("data/cache.h5", transform=tonic.transforms.ToFrame(
-    ...     sensor_size=TonicDataset.sensor_size, time_window=30_000))       # doctest: +SKIP
+    ...     sensor_size=(128, 128, 2), time_window=30_000))                  # doctest: +SKIP
+    >>> ds.sensor_size, ds.classes[:2]                                       # doctest: +SKIP
+    ((128, 128, 2), ['cat', 'dog'])
     >>> frames, target = ds[0]                                               # doctest: +SKIP
     """
 
-    sensor_size: tuple[int, int, int] = (128, 128, 2)
+    sensor_size: tuple[int, int, int] = DVS128_SENSOR_SIZE  # replaced by the cache's
     ordering = "xytp"
     dtype = EVENT_DTYPE
 
@@ -124,16 +125,15 @@ class TonicDataset:
         self.transform = transform
         self.target_transform = target_transform
         self.transforms = transforms
-        with CacheFile(self.path) as cache:
-            table = cache.samples
-            self.sensor_size = cache.sensor_size
-            self.synthetic = cache.synthetic
-            self._offsets = np.asarray(cache.event_offsets, dtype=np.int64)
-            rows = select_rows(table, samples, self.path)
+        index = CacheIndex(self.path)
+        self.sensor_size = index.sensor_size
+        self.synthetic = index.synthetic
+        self._offsets = index.event_offsets
+        rows = index.rows(samples)
         self._rows = rows
-        self.meta = table.iloc[rows].reset_index(drop=True)
+        self.meta = index.samples.iloc[rows].reset_index(drop=True)
         self.targets: list[int] = self.meta["class_id"].astype(int).tolist()
-        self.classes: list[str] = list(CLASS_NAMES)
+        self.classes: list[str] = list(index.class_names)
         self._h5: h5py.File | None = None
         self._pid: int | None = None
 

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from eventpipe.cache.hdf5 import CacheFile
 from eventpipe.errors import CacheError
@@ -83,53 +84,16 @@ def export_npy(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    dtype = (
+        PUBLISHED_DTYPE
+        if published_dtype
+        else np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "u1")])
+    )
     with CacheFile(cache) as c:
-        table = c.samples.sort_values("sample_id", kind="stable")
-        if recordings is not None:
-            wanted = list(dict.fromkeys(recordings))
-            have = set(table["recording"])
-            missing = [r for r in wanted if r not in have]
-            if missing:
-                raise CacheError(f"{c.path}: no samples of recordings {missing} in this cache")
-            table = table[table["recording"].isin(wanted)]
-        row_in_rec = table.groupby("recording", sort=False).cumcount().to_numpy()
-        dtype = (
-            PUBLISHED_DTYPE
-            if published_dtype
-            else np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "u1")])
-        )
-        off = c.event_offsets
-        g = c.h5["events"]
-        rows = table.index.to_numpy()
-        recs = table["recording"].tolist()
-        t_start = table["t_start_us"].to_numpy()
-        bar = _progress(progress, len(rows))
-        with bar:
-            task = bar.add_task("export npy", total=len(rows))
-            # read each recording's events with one slice per field, then cut per sample
-            start = 0
-            while start < len(rows):
-                stop = start
-                while (
-                    stop + 1 < len(rows)
-                    and recs[stop + 1] == recs[start]
-                    and rows[stop + 1] == rows[stop] + 1
-                ):
-                    stop += 1
-                a, b = int(off[rows[start]]), int(off[rows[stop] + 1])
-                block = {k: g[k][a:b] for k in ("x", "y", "t", "p")}
-                for j in range(start, stop + 1):
-                    lo, hi = int(off[rows[j]]) - a, int(off[rows[j] + 1]) - a
-                    ev = np.empty(hi - lo, dtype=dtype)
-                    ev["x"], ev["y"] = block["x"][lo:hi], block["y"][lo:hi]
-                    ev["t"] = block["t"][lo:hi] + (int(t_start[j]) if absolute_time else 0)
-                    ev["p"] = block["p"][lo:hi]
-                    path = out / slice_name(recs[j], row_in_rec[j])
-                    _save_atomic(path, ev)
-                    written.append(path)
-                    bar.advance(task)
-                start = stop + 1
+        table = _selected(c, recordings)
+        with _progress(progress, len(table)) as bar:
+            task = bar.add_task("export npy", total=len(table))
+            written = _write_slices(c, table, out, dtype, absolute_time, lambda: bar.advance(task))
         manifest = {
             "cache": str(Path(cache).resolve()),
             "profile_hash": c.profile_hash,
@@ -141,6 +105,62 @@ def export_npy(
             "dtype": [list(d) for d in dtype.descr],
         }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return written
+
+
+def _selected(c: CacheFile, recordings: Iterable[str] | None) -> pd.DataFrame:
+    """The samples table in sample-id order, only ``recordings`` when given (CacheError
+    naming the recordings the cache does not hold)."""
+    table = c.samples.sort_values("sample_id", kind="stable")
+    if recordings is None:
+        return table
+    wanted = list(dict.fromkeys(recordings))
+    have = set(table["recording"])
+    missing = [r for r in wanted if r not in have]
+    if missing:
+        raise CacheError(f"{c.path}: no samples of recordings {missing} in this cache")
+    return table[table["recording"].isin(wanted)]
+
+
+def _write_slices(
+    c: CacheFile,
+    table: pd.DataFrame,
+    out: Path,
+    dtype: np.dtype,
+    absolute_time: bool,
+    advance: Callable[[], None],
+) -> list[Path]:
+    """Write one ``.npy`` per row of ``table``; each run of consecutive rows of a recording
+    is read with one slice per field, then cut per sample."""
+    row_in_rec = table.groupby("recording", sort=False).cumcount().to_numpy()
+    off = c.event_offsets
+    g = c.h5["events"]
+    rows = table.index.to_numpy()
+    recs = table["recording"].tolist()
+    t_start = table["t_start_us"].to_numpy()
+    written: list[Path] = []
+    start = 0
+    while start < len(rows):
+        stop = start
+        while (
+            stop + 1 < len(rows)
+            and recs[stop + 1] == recs[start]
+            and rows[stop + 1] == rows[stop] + 1
+        ):
+            stop += 1
+        a, b = int(off[rows[start]]), int(off[rows[stop] + 1])
+        block = {k: g[k][a:b] for k in ("x", "y", "t", "p")}
+        for j in range(start, stop + 1):
+            lo, hi = int(off[rows[j]]) - a, int(off[rows[j] + 1]) - a
+            ev = np.empty(hi - lo, dtype=dtype)
+            ev["x"], ev["y"] = block["x"][lo:hi], block["y"][lo:hi]
+            ev["t"] = block["t"][lo:hi] + (int(t_start[j]) if absolute_time else 0)
+            ev["p"] = block["p"][lo:hi]
+            path = out / slice_name(recs[j], row_in_rec[j])
+            _save_atomic(path, ev)
+            written.append(path)
+            advance()
+        start = stop + 1
     return written
 
 

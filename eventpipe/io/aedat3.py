@@ -359,6 +359,22 @@ def _header_bytes(lines: list[str], newline: str) -> bytes:
     return "".join(f"#{line}{newline}" for line in lines).encode("ascii")
 
 
+def _packet_header(
+    event_type: int, source: int, ts_overflow: int, capacity: int, number: int
+) -> np.ndarray:
+    """One packet header of 8-byte events (timestamp at offset 4), every event valid."""
+    hdr = np.zeros(1, dtype=PACKET_HEADER_DTYPE)
+    hdr["eventType"] = event_type
+    hdr["eventSource"] = source
+    hdr["eventSize"] = 8
+    hdr["eventTSOffset"] = 4
+    hdr["eventTSOverflow"] = ts_overflow
+    hdr["eventCapacity"] = capacity
+    hdr["eventNumber"] = number
+    hdr["eventValid"] = number
+    return hdr
+
+
 def write_aedat3(
     path: str | os.PathLike,
     events: np.ndarray,
@@ -420,14 +436,7 @@ def write_aedat3(
         fh.write(_header_bytes(lines, newline))
         for i, (s, e) in enumerate(itertools.pairwise(bounds)):
             m = e - s
-            hdr = np.zeros(1, dtype=PACKET_HEADER_DTYPE)
-            hdr["eventType"] = POLARITY_EVENT
-            hdr["eventSource"] = source
-            hdr["eventSize"] = 8
-            hdr["eventTSOffset"] = 4
-            hdr["eventTSOverflow"] = overflow[s]
-            hdr["eventCapacity"] = m + capacity_slack
-            hdr["eventNumber"] = m
+            hdr = _packet_header(POLARITY_EVENT, source, int(overflow[s]), m + capacity_slack, m)
             hdr["eventValid"] = int(vbit[s:e].sum())
             body = np.zeros(m + capacity_slack, dtype=POLARITY_DTYPE)
             body["data"][:m] = data[s:e]
@@ -435,13 +444,7 @@ def write_aedat3(
             fh.write(hdr.tobytes())
             fh.write(body.tobytes())
             if special_every and (i + 1) % special_every == 0:
-                sp = np.zeros(1, dtype=PACKET_HEADER_DTYPE)
-                sp["eventType"] = SPECIAL_EVENT
-                sp["eventSource"] = source
-                sp["eventSize"] = 8
-                sp["eventTSOffset"] = 4
-                sp["eventTSOverflow"] = overflow[e - 1]
-                sp["eventCapacity"] = sp["eventNumber"] = sp["eventValid"] = 1
+                sp = _packet_header(SPECIAL_EVENT, source, int(overflow[e - 1]), 1, 1)
                 ev = np.zeros(1, dtype=POLARITY_DTYPE)
                 ev["data"] = 1 | (2 << 1)  # valid bit + an arbitrary special-event type (2)
                 ev["timestamp"] = ts[e - 1]

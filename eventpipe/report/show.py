@@ -144,8 +144,6 @@ def show_sample(
     Returns:
         :class:`ShowResult`.
     """
-    from PIL import Image, ImageDraw
-
     with CacheFile(cache) as c:
         row = _find_row(c, sample)
         meta = c.samples.iloc[row]
@@ -159,68 +157,94 @@ def show_sample(
         f"{meta['class_name']} (class {int(meta['class_id'])}) | {meta['recording']} | "
         f"{meta['group']} {meta['lighting']} | sample {int(meta['sample_id'])} | {tag}"
     )
-    duration_ms = n * dt_us / 1000
-    font, small = _font(12), _font(10)
-
-    gif_path = None
-    fw, fh = w * scale, h * scale + HEADER_PX
+    gif_path = grid_path = grid_size = None
+    picks: tuple[int, ...] = ()
+    frame_size = (w * scale, h * scale + HEADER_PX)
     if out is not None:
-        images = []
-        for k in range(n):
-            im = Image.new("RGB", (fw, fh), (0, 0, 0))
-            big = Image.fromarray(rgb[k]).resize((w * scale, h * scale), Image.NEAREST)
-            im.paste(big, (0, HEADER_PX))
-            d = ImageDraw.Draw(im)
-            d.text((3, 2), title, fill=(255, 255, 255), font=small)
-            t0, t1 = k * dt_us / 1000, (k + 1) * dt_us / 1000
-            d.text(
-                (3, 17),
-                f"{t0:g}-{t1:g} ms of {duration_ms:g} ms ({source})   ON green / OFF red",
-                fill=(200, 200, 200),
-                font=small,
-            )
-            images.append(im)
-        gif_path = Path(out)
-        gif_path.parent.mkdir(parents=True, exist_ok=True)
-        images[0].save(
-            gif_path,
-            save_all=True,
-            append_images=images[1:],
-            duration=max(round(1000 / fps), 20),
-            loop=0,
-            disposal=1,
-            optimize=False,
-        )
-
-    grid_path, grid_size, picks = None, None, ()
+        gif_path = _write_gif(Path(out), rgb, title, source, dt_us, scale, fps)
     if grid is not None:
         picks = tuple(np.unique(np.linspace(0, n - 1, min(n, grid_max_frames)).round().astype(int)))
-        gs = max(scale - 1, 1)
-        cols = min(grid_columns, len(picks))
-        rows = -(-len(picks) // cols)
-        pad = 4
-        tw, th = w * gs, h * gs + LABEL_PX
-        gw, gh = cols * tw + (cols + 1) * pad, HEADER_PX + rows * (th + pad) + pad
-        sheet = Image.new("RGB", (gw, gh), (25, 25, 25))
-        d = ImageDraw.Draw(sheet)
-        d.text((pad, 2), title, fill=(255, 255, 255), font=font)
+        grid_size = _write_grid(Path(grid), rgb, picks, title, source, dt_us, scale, grid_columns)
+        grid_path = Path(grid)
+    return ShowResult(title, n, frame_size, gif_path, grid_path, grid_size, picks)
+
+
+def _write_gif(
+    path: Path, rgb: np.ndarray, title: str, source: str, dt_us: int, scale: int, fps: float
+) -> Path:
+    """An animated GIF of ``rgb`` frames (``[n, H, W, 3]`` uint8), a caption per frame."""
+    from PIL import Image, ImageDraw
+
+    n, h, w = rgb.shape[:3]
+    duration_ms = n * dt_us / 1000
+    small = _font(10)
+    images = []
+    for k in range(n):
+        im = Image.new("RGB", (w * scale, h * scale + HEADER_PX), (0, 0, 0))
+        big = Image.fromarray(rgb[k]).resize((w * scale, h * scale), Image.NEAREST)
+        im.paste(big, (0, HEADER_PX))
+        d = ImageDraw.Draw(im)
+        d.text((3, 2), title, fill=(255, 255, 255), font=small)
+        t0, t1 = k * dt_us / 1000, (k + 1) * dt_us / 1000
         d.text(
-            (pad, 18),
-            f"{len(picks)} of {n} frames ({source}), ON green / OFF red",
+            (3, 17),
+            f"{t0:g}-{t1:g} ms of {duration_ms:g} ms ({source})   ON green / OFF red",
             fill=(200, 200, 200),
             font=small,
         )
-        for j, k in enumerate(picks):
-            x0 = pad + (j % cols) * (tw + pad)
-            y0 = HEADER_PX + (j // cols) * (th + pad)
-            tile = Image.fromarray(rgb[k]).resize((w * gs, h * gs), Image.NEAREST)
-            sheet.paste(tile, (x0, y0 + LABEL_PX))
-            d.text((x0, y0 + 1), f"{k * dt_us / 1000:g} ms", fill=(220, 220, 220), font=small)
-        grid_path = Path(grid)
-        grid_path.parent.mkdir(parents=True, exist_ok=True)
-        sheet.save(grid_path)
-        grid_size = (gw, gh)
-    return ShowResult(title, n, (fw, fh), gif_path, grid_path, grid_size, picks)
+        images.append(im)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(
+        path,
+        save_all=True,
+        append_images=images[1:],
+        duration=max(round(1000 / fps), 20),
+        loop=0,
+        disposal=1,
+        optimize=False,
+    )
+    return path
+
+
+def _write_grid(
+    path: Path,
+    rgb: np.ndarray,
+    picks: tuple[int, ...],
+    title: str,
+    source: str,
+    dt_us: int,
+    scale: int,
+    columns: int,
+) -> tuple[int, int]:
+    """A PNG sheet of the ``picks`` frames of ``rgb`` (tiles at ``scale - 1``); its size."""
+    from PIL import Image, ImageDraw
+
+    n, h, w = rgb.shape[:3]
+    font, small = _font(12), _font(10)
+    gs = max(scale - 1, 1)
+    cols = min(columns, len(picks))
+    rows = -(-len(picks) // cols)
+    pad = 4
+    tw, th = w * gs, h * gs + LABEL_PX
+    gw, gh = cols * tw + (cols + 1) * pad, HEADER_PX + rows * (th + pad) + pad
+    sheet = Image.new("RGB", (gw, gh), (25, 25, 25))
+    d = ImageDraw.Draw(sheet)
+    d.text((pad, 2), title, fill=(255, 255, 255), font=font)
+    d.text(
+        (pad, 18),
+        f"{len(picks)} of {n} frames ({source}), ON green / OFF red",
+        fill=(200, 200, 200),
+        font=small,
+    )
+    for j, k in enumerate(picks):
+        x0 = pad + (j % cols) * (tw + pad)
+        y0 = HEADER_PX + (j // cols) * (th + pad)
+        tile = Image.fromarray(rgb[k]).resize((w * gs, h * gs), Image.NEAREST)
+        sheet.paste(tile, (x0, y0 + LABEL_PX))
+        d.text((x0, y0 + 1), f"{k * dt_us / 1000:g} ms", fill=(220, 220, 220), font=small)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return gw, gh
 
 
 __all__ = ["ShowResult", "colour_frames", "sample_frames", "show_sample", "upright"]

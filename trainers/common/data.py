@@ -3,8 +3,12 @@
 The protocol only needs the samples table (recording, group, class of each sample id), the cache
 identity (profile hash, synthetic flag), the frame geometry, and a way to make a
 ``torch.utils.data.Dataset`` for a list of sample ids. :class:`CacheSource` provides these from
-an HDF5 cache through ``eventpipe.cache.hdf5.CacheFile`` and ``eventpipe.data.loader.CacheDataset``;
-tests pass a small in-memory source with the same attributes.
+an HDF5 cache: it reads the cache once into an ``eventpipe.data.CacheIndex`` that every
+``eventpipe.data.CacheDataset`` of the run (each part of each fold) shares; tests pass a small
+in-memory source with the same attributes.
+
+Loaders are chosen by the dataset's type: a ``CacheDataset`` takes its whole-batch path, any
+other torch dataset a plain ``DataLoader`` (after ``set_epoch`` if it is :class:`EpochAware`).
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from eventpipe.events import CLASS_NAMES
+from eventpipe.data import CacheDataset, CacheIndex, IndexBatches, collate
+from eventpipe.data.batch import whole_batch
 
 
 class DataSource(Protocol):
@@ -51,6 +56,13 @@ class DataSource(Protocol):
         ...
 
 
+@runtime_checkable
+class EpochAware(Protocol):
+    """A dataset whose random crops depend on the epoch (``set_epoch`` before each pass)."""
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+
 def _decode(v: Any) -> Any:
     return v.decode("ascii") if isinstance(v, bytes) else v
 
@@ -68,6 +80,8 @@ class CacheSource:
             kernel may use Numba's threads in the main process).
 
     Attributes:
+        index: the cache's :class:`~eventpipe.data.CacheIndex`, shared by every dataset made.
+        dataset_name: registry name of the cache's dataset (its profile's ``dataset``).
         parallel: let the datasets' batch kernel use Numba's thread pool (default
             ``workers == 0``). Distributed runs turn it off: Numba's OpenMP pool would raise
             torch's thread count above torchrun's ``OMP_NUM_THREADS=1``.
@@ -84,33 +98,30 @@ class CacheSource:
         uint8: bool = True,
         workers: int = 0,
     ) -> None:
-        from eventpipe.cache.hdf5 import CacheFile
-        from eventpipe.data.loader import collate
-
         self.path = str(path)
         self.view = view
         self.in_memory = in_memory
         self.workers = workers
         self.parallel = workers == 0
-        with CacheFile(path) as cf:
-            v = cf.view(view)
-            self.attrs = dict(cf.attrs)
-            self.view_attrs = dict(v.attrs)
-            self.samples = cf.samples.copy()
-            self.synthetic = cf.synthetic
-            self.profile_hash = cf.profile_hash
-            self.sensor_size = tuple(v.sensor_size)
-            self.binning = v.binning
-        self.class_names = tuple(CLASS_NAMES)
+        self.index = CacheIndex(path)
+        v = self.index.view(view)
+        self.attrs = dict(self.index.attrs)
+        self.view_attrs = dict(v.attrs)
+        self.samples = self.index.samples.copy()
+        self.synthetic = self.index.synthetic
+        self.profile_hash = self.index.profile_hash
+        self.sensor_size = v.sensor_size
+        self.binning = v.binning
+        self.class_names = self.index.class_names
+        self.dataset_name = self.index.dataset_name
         self.frame_dtype = torch.uint8 if (uint8 and self.binning == "OR") else torch.float32
         self.collate = collate
 
-    def dataset(self, sample_ids: np.ndarray, train: bool, seed: int) -> torch.utils.data.Dataset:
-        """An ``eventpipe.data.loader.CacheDataset`` of exactly ``sample_ids`` (in that order)."""
-        from eventpipe.data.loader import CacheDataset
-
+    def dataset(self, sample_ids: np.ndarray, train: bool, seed: int) -> CacheDataset:
+        """A :class:`~eventpipe.data.CacheDataset` of exactly ``sample_ids`` (in that order),
+        sharing this source's :class:`~eventpipe.data.CacheIndex` (the cache is not re-read)."""
         return CacheDataset(
-            self.path,
+            self.index,
             self.view,
             samples=[int(i) for i in sample_ids],
             train=train,
@@ -135,13 +146,10 @@ class CacheSource:
         }
 
 
-def _is_cache_dataset(ds: Any) -> bool:
-    return hasattr(ds, "loader") and hasattr(ds, "batch")
-
-
-def _whole_batch(batch: Any) -> Any:
-    """``collate_fn`` of the whole-batch path: the dataset already returns a batch."""
-    return batch
+def _start_epoch(ds: Any, epoch: int) -> None:
+    """``ds.set_epoch(epoch)`` for a dataset with epoch-dependent crops."""
+    if isinstance(ds, EpochAware):
+        ds.set_epoch(epoch)
 
 
 def make_batch_loader(
@@ -160,19 +168,16 @@ def make_batch_loader(
     other dataset a ``DataLoader`` with these batches as ``batch_sampler`` after
     ``ds.set_epoch(epoch)`` if it has one.
     """
-    from trainers.common.distributed import IndexBatches
-
-    if _is_cache_dataset(ds):
+    if isinstance(ds, CacheDataset):
         return torch.utils.data.DataLoader(
             ds,
             batch_size=None,
             sampler=IndexBatches(batches, epoch, requests=True),
             num_workers=workers,
-            collate_fn=_whole_batch,
+            collate_fn=whole_batch,
             pin_memory=pin_memory,
         )
-    if hasattr(ds, "set_epoch"):
-        ds.set_epoch(epoch)
+    _start_epoch(ds, epoch)
     return torch.utils.data.DataLoader(
         ds,
         batch_sampler=IndexBatches(batches),
@@ -221,7 +226,7 @@ def make_loader(
             pin_memory=pin_memory,
             collate=collate,
         )
-    if _is_cache_dataset(ds):
+    if isinstance(ds, CacheDataset):
         return ds.loader(
             batch_size=batch_size,
             shuffle=shuffle,
@@ -229,8 +234,7 @@ def make_loader(
             num_workers=workers,
             pin_memory=pin_memory,
         )
-    if hasattr(ds, "set_epoch"):
-        ds.set_epoch(epoch)
+    _start_epoch(ds, epoch)
     return torch.utils.data.DataLoader(
         ds,
         batch_size=batch_size,

@@ -26,16 +26,16 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import Sampler
 from torch.utils.data.distributed import DistributedSampler
 
+from eventpipe.data.samplers import IndexBatches  # noqa: F401  (moved; importable from here too)
 from eventpipe.errors import EventpipeError
 
 T = TypeVar("T")
@@ -267,31 +267,6 @@ def eval_batches(n: int, batch_size: int, world_size: int, rank: int) -> list[tu
         (b, list(range(b * batch_size, min(n, (b + 1) * batch_size))))
         for b in range(rank, n_batches, world_size)
     ]
-
-
-class IndexBatches(Sampler):
-    """A batch sampler over fixed lists of dataset indices (one pass = these batches).
-
-    With ``requests=True`` it yields ``eventpipe.data.loader.BatchRequest(epoch, indices)`` for a
-    ``CacheDataset`` (whole-batch path, crops from ``(seed, epoch, sample id)``), else the index
-    lists themselves (a ``DataLoader`` ``batch_sampler``).
-    """
-
-    def __init__(self, batches: list[list[int]], epoch: int = 0, requests: bool = False) -> None:
-        self.batches = [list(map(int, b)) for b in batches]
-        self.epoch, self.requests = int(epoch), requests
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self) -> Iterator[Any]:
-        if self.requests:
-            from eventpipe.data.loader import BatchRequest
-
-            for b in self.batches:
-                yield BatchRequest(self.epoch, tuple(b))
-        else:
-            yield from (list(b) for b in self.batches)
 
 
 def chunk(indices: list[int], batch_size: int) -> list[list[int]]:

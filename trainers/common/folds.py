@@ -3,8 +3,8 @@
 The folds are the dataset's own (its :class:`~eventpipe.datasets.base.DatasetSpec` ``splits``),
 found through the registry by the name the cache was built for: the ``dataset`` key of the
 profile stored in the cache's attributes. Caches built before profiles named their dataset are
-SL-Animals-DVS caches (:data:`LEGACY_DATASET`). A source without a cache (the toy source of the
-tests) may name its dataset in a ``dataset_name`` attribute.
+SL-Animals-DVS caches (:data:`eventpipe.cache.schema.DEFAULT_DATASET`). A source without a cache
+(the toy source of the tests) may name its dataset in a ``dataset_name`` attribute.
 
 >>> from trainers.common.toy import ToySource
 >>> dataset_name(ToySource(n_per_group=1))
@@ -19,13 +19,11 @@ from typing import Any
 import numpy as np
 
 from eventpipe import datasets
+from eventpipe.cache import schema
 from eventpipe.datasets.base import DatasetSpec, Fold
 from trainers.common.config import RunConfig
 from trainers.common.data import DataSource, recordings_of
 from trainers.common.errors import RunError
-
-#: the dataset of a cache whose profile has no ``dataset`` key (built before there were others)
-LEGACY_DATASET = "slanimals"
 
 
 def dataset_name(source: DataSource) -> str:
@@ -34,14 +32,12 @@ def dataset_name(source: DataSource) -> str:
     if isinstance(name, str) and name:
         return name
     profile = (getattr(source, "attrs", None) or {}).get("profile")
-    if isinstance(profile, (str, bytes)):
+    if isinstance(profile, str | bytes):
         try:
             profile = json.loads(profile)
         except ValueError:
             profile = None
-    if isinstance(profile, dict) and profile.get("dataset"):
-        return str(profile["dataset"])
-    return LEGACY_DATASET
+    return schema.dataset_name(profile if isinstance(profile, dict) else {})
 
 
 def dataset_spec(source: DataSource) -> DatasetSpec:

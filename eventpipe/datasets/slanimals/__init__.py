@@ -18,9 +18,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from eventpipe.datasets.base import DatasetSpec, Fold
-from eventpipe.datasets.slanimals.facts import GROUPS, SUBSETS, stems_for_subset
-from eventpipe.events import CLASS_NAMES, DVS128_SENSOR_SIZE
+from eventpipe.datasets.base import DatasetSpec, Fold, SynthResult
+from eventpipe.datasets.slanimals.facts import (
+    CLASS_NAMES,
+    GROUPS,
+    SENSOR_SIZE,
+    SUBSETS,
+    stems_for_subset,
+)
 
 
 def _find(raw_dir: Path, subset: str = "full", strict: bool = True) -> list:
@@ -59,10 +64,12 @@ def _splits(
 
 def _synthesize(out_dir: str | os.PathLike, scale: str = "small", seed: int = 0,
                 names: Iterable[str] | None = None, *, force: bool = False,
-                workers: int | None = None, progress: bool = False) -> Path:  # fmt: skip
-    from eventpipe.datasets.slanimals.synth import generate
+                workers: int | None = None, progress: bool = False) -> SynthResult:  # fmt: skip
+    from eventpipe.datasets.slanimals.synth import generate_dataset
 
-    return generate(out_dir, scale, seed, names, force=force, workers=workers, progress=progress)
+    return generate_dataset(
+        out_dir, scale, seed, names, force=force, workers=workers, progress=progress
+    )
 
 
 def _is_synthetic(raw_dir: str | os.PathLike) -> bool:
@@ -86,7 +93,7 @@ def _render(summary: dict, console: Any = None) -> None:
 DATASET = DatasetSpec(
     name="slanimals",
     title="SL-Animals-DVS",
-    sensor_size=DVS128_SENSOR_SIZE,
+    sensor_size=SENSOR_SIZE,
     classes=CLASS_NAMES,
     subsets=SUBSETS,
     groups=tuple(GROUPS),

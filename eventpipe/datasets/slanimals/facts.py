@@ -1,4 +1,4 @@
-"""SL-Animals-DVS facts: the 59 published recording stems, their groups and lighting.
+"""SL-Animals-DVS facts: the 19 classes, the 59 published recording stems, groups and lighting.
 
 Groups as published (DESIGN "The data, exactly as published")::
 
@@ -16,7 +16,16 @@ import re
 from dataclasses import dataclass
 
 from eventpipe.errors import LayoutError
-from eventpipe.events import CLASS_NAMES, N_CLASSES
+
+#: The 19 SL-Animals-DVS classes; index = 0-based class id (CSV class - 1).
+CLASS_NAMES: tuple[str, ...] = (
+    "cat", "dog", "camel", "cow", "sheep", "goat", "wolf", "squirrel", "mouse", "dolphin",
+    "shark", "lion", "monkey", "snake", "spider", "butterfly", "bird", "duck", "zebra",
+)  # fmt: skip
+N_CLASSES = len(CLASS_NAMES)
+
+#: DVS128 ``(W, H, P)``, as :data:`eventpipe.events.DVS128_SENSOR_SIZE` (kept numpy-free here)
+SENSOR_SIZE: tuple[int, int, int] = (128, 128, 2)
 
 SAMPLES_PER_RECORDING = N_CLASSES  # 19 gestures per recording
 
@@ -78,7 +87,9 @@ def stems_for_subset(subset: str = "full") -> tuple[str, ...]:
 __all__ = [
     "CLASS_NAMES",
     "GROUPS",
+    "N_CLASSES",
     "SAMPLES_PER_RECORDING",
+    "SENSOR_SIZE",
     "STEMS",
     "SUBSETS",
     "Group",

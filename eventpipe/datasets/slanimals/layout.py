@@ -226,7 +226,7 @@ def discover(
         raise LayoutError(
             f"{where}: {len(report.pairs)} complete recordings; "
             + "; ".join(problems)
-            + ". Use strict=False to skip these and use the complete pairs."
+            + ". Use --allow-missing to skip these and build from the complete pairs."
         )
     if not report.pairs:
         raise LayoutError(

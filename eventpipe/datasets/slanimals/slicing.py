@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from eventpipe.datasets.slanimals.facts import SAMPLES_PER_RECORDING, STEMS
+from eventpipe.datasets.slanimals.facts import CLASS_NAMES, SAMPLES_PER_RECORDING, STEMS
 from eventpipe.errors import TagError
-from eventpipe.events import CLASS_NAMES, as_events, event_columns
+from eventpipe.events import as_events, event_columns
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class SampleMeta:
         group: ``"S1"`` .. ``"S4"``.
         lighting: ``"daylight"`` | ``"neon"`` | ``"sunlight"``.
         class_id: 0-based class (CSV class - 1).
-        class_name: :data:`~eventpipe.events.CLASS_NAMES` entry.
+        class_name: :data:`~eventpipe.datasets.slanimals.facts.CLASS_NAMES` entry.
         t_start_us: time of the first event (us, device clock, unwrapped).
         t_end_us: time of the last event (us, inclusive).
         n_events: number of events in the sample.

@@ -42,6 +42,66 @@ def _stats(values: np.ndarray, digits: int = 1) -> dict[str, float] | None:
     }
 
 
+def _empty_groups(expected: tuple[str, ...], subset: str) -> dict[str, dict[str, Any]]:
+    """Per group (S1..S4, without S3 for ``reduced``): facts and zeroed counters."""
+    groups: dict[str, dict[str, Any]] = {}
+    for name in GROUP_ORDER:
+        g = GROUPS[name]
+        groups[name] = {
+            "lighting": g.lighting,
+            "description": g.description,
+            "recordings": 0,
+            "expected": sum(parse_stem(s)[1].name == name for s in expected),
+            "samples": 0,
+            "events": 0,
+            "duration_s": 0.0,
+        }
+    if subset == "reduced":
+        groups.pop("S3")
+    return groups
+
+
+def _read_one(
+    rec: Any, grp: dict[str, Any], problems: list[str]
+) -> tuple[dict[str, Any], np.ndarray | None, np.ndarray | None]:
+    """Read and slice one recording, adding to its group's counters and to ``problems``.
+
+    Returns:
+        ``(per-recording entry, sample lengths in ms, events per sample)``; the two arrays are
+        None when the recording or its tags could not be read (the problem is recorded).
+    """
+    from eventpipe.datasets.slanimals.slicing import slice_recording
+    from eventpipe.datasets.slanimals.tags import read_tags
+    from eventpipe.io import read_events
+
+    entry: dict[str, Any] = {"stem": rec.stem, "group": rec.group, "ok": False}
+    try:
+        events = read_events(rec.aedat)
+    except EventpipeError as exc:
+        problems.append(str(exc))
+        return entry, None, None
+    t = events["t"]
+    n = len(events)
+    duration = float(t[-1] - t[0]) / 1e6 if n else 0.0
+    entry.update(n_events=n, duration_s=round(duration, 3))
+    grp["recordings"] += 1
+    grp["events"] += n
+    grp["duration_s"] += duration
+    try:
+        tags = read_tags(rec.tags, n_events=n)
+        samples = slice_recording(rec, events=events, tags=tags)
+    except EventpipeError as exc:
+        problems.append(str(exc))
+        return entry, None, None
+    if len(samples) != SAMPLES_PER_RECORDING:
+        problems.append(f"{rec.tags}: {len(samples)} samples; expected 19")
+    dur = np.array([m.duration_us for m, _ in samples], dtype=np.float64) / 1e3
+    cnt = np.array([m.n_events for m, _ in samples], dtype=np.float64)
+    grp["samples"] += len(samples)
+    entry.update(ok=True, samples=len(samples))
+    return entry, dur, cnt
+
+
 def summarize(
     raw_dir: str | os.PathLike, subset: str = "full", progress: bool = False
 ) -> dict[str, Any]:
@@ -65,10 +125,7 @@ def summarize(
         LayoutError: no raw directory or no recordings folder at all (nothing to summarise).
     """
     from eventpipe.datasets.slanimals.layout import scan_layout
-    from eventpipe.datasets.slanimals.slicing import slice_recording
     from eventpipe.datasets.slanimals.synth import is_synthetic, read_manifest
-    from eventpipe.datasets.slanimals.tags import read_tags
-    from eventpipe.io import read_events
 
     raw_dir = Path(raw_dir)
     report = scan_layout(raw_dir, subset=subset, strict=False)
@@ -76,55 +133,18 @@ def summarize(
     synthetic = is_synthetic(raw_dir)
     manifest = read_manifest(raw_dir) if synthetic else None
     expected = stems_for_subset(subset)
-    groups: dict[str, dict[str, Any]] = {}
-    for name in GROUP_ORDER:
-        g = GROUPS[name]
-        groups[name] = {
-            "lighting": g.lighting,
-            "description": g.description,
-            "recordings": 0,
-            "expected": sum(parse_stem(s)[1].name == name for s in expected),
-            "samples": 0,
-            "events": 0,
-            "duration_s": 0.0,
-        }
-    if subset == "reduced":
-        groups.pop("S3")
+    groups = _empty_groups(expected, subset)
     per_rec: list[dict[str, Any]] = []
     lengths: list[np.ndarray] = []
     counts: list[np.ndarray] = []
     with _progress(progress, len(report.pairs)) as advance:
         for rec in report.pairs:
             advance(rec.stem)
-            entry: dict[str, Any] = {"stem": rec.stem, "group": rec.group, "ok": False}
+            entry, dur, cnt = _read_one(rec, groups[rec.group], problems)
             per_rec.append(entry)
-            try:
-                events = read_events(rec.aedat)
-            except EventpipeError as exc:
-                problems.append(str(exc))
-                continue
-            t = events["t"]
-            n = len(events)
-            duration = float(t[-1] - t[0]) / 1e6 if n else 0.0
-            entry.update(n_events=n, duration_s=round(duration, 3))
-            grp = groups[rec.group]
-            grp["recordings"] += 1
-            grp["events"] += n
-            grp["duration_s"] += duration
-            try:
-                tags = read_tags(rec.tags, n_events=n)
-                samples = slice_recording(rec, events=events, tags=tags)
-            except EventpipeError as exc:
-                problems.append(str(exc))
-                continue
-            if len(samples) != SAMPLES_PER_RECORDING:
-                problems.append(f"{rec.tags}: {len(samples)} samples; expected 19")
-            dur = np.array([m.duration_us for m, _ in samples], dtype=np.float64) / 1e3
-            cnt = np.array([m.n_events for m, _ in samples], dtype=np.float64)
-            lengths.append(dur)
-            counts.append(cnt)
-            grp["samples"] += len(samples)
-            entry.update(ok=True, samples=len(samples))
+            if dur is not None:
+                lengths.append(dur)
+                counts.append(cnt)
     all_len = np.concatenate(lengths) if lengths else np.zeros(0)
     all_cnt = np.concatenate(counts) if counts else np.zeros(0)
     total_events = sum(g["events"] for g in groups.values())
@@ -191,7 +211,6 @@ def render(summary: dict[str, Any], console=None) -> None:
     """Print a summary dict as rich tables (what ``python -m eventpipe summary`` shows)."""
     from rich.console import Console
     from rich.panel import Panel
-    from rich.table import Table
 
     console = console or Console()
     if summary["synthetic"]:
@@ -212,7 +231,28 @@ def render(summary: dict[str, Any], console=None) -> None:
         f"raw dir: {summary['raw_dir']}  (layout {summary['layout']}, subset {summary['subset']})"
     )
 
-    wide = console.width >= 110
+    console.print(_groups_table(summary, wide=console.width >= 110))
+    console.print(_samples_table(summary))
+    if summary["synthetic"]:
+        console.print(
+            "published SL-Animals-DVS: 59 recordings, 1121 samples, sample length 880 .. 9466 ms, "
+            "mean 4360 +- 1189 ms",
+            style="dim",
+        )
+
+    problems = summary["problems"]
+    if problems:
+        console.print(f"[bold red]{len(problems)} problem(s) found:[/bold red]")
+        for p in problems:
+            console.print(f"  - {p}", markup=False, highlight=False, soft_wrap=True)
+    else:
+        console.print("[green]no problems found[/green]")
+
+
+def _groups_table(summary: dict[str, Any], wide: bool) -> Any:
+    """Recordings, samples, events and event rate per group, and the total."""
+    from rich.table import Table
+
     table = Table(title="Recordings per group")
     for col, just in (
         ("group", "left"),
@@ -249,7 +289,12 @@ def render(summary: dict[str, Any], console=None) -> None:
         f"{rate:,.0f}",
         style="bold",
     )
-    console.print(table)
+    return table
+
+
+def _samples_table(summary: dict[str, Any]) -> Any:
+    """Sample length (ms) and events per sample: min, mean +- std, max."""
+    from rich.table import Table
 
     stats = Table(title="Samples (t_last - t_first of each tagged slice)")
     stats.add_column("quantity")
@@ -269,21 +314,7 @@ def render(summary: dict[str, Any], console=None) -> None:
                 f"{s['mean']:,.0f} +- {s['std']:,.0f}{unit}",
                 f"{s['max']:,.0f}{unit}",
             )
-    console.print(stats)
-    if summary["synthetic"]:
-        console.print(
-            "published SL-Animals-DVS: 59 recordings, 1121 samples, sample length 880 .. 9466 ms, "
-            "mean 4360 +- 1189 ms",
-            style="dim",
-        )
-
-    problems = summary["problems"]
-    if problems:
-        console.print(f"[bold red]{len(problems)} problem(s) found:[/bold red]")
-        for p in problems:
-            console.print(f"  - {p}", markup=False, highlight=False, soft_wrap=True)
-    else:
-        console.print("[green]no problems found[/green]")
+    return stats
 
 
 __all__ = ["render", "summarize"]

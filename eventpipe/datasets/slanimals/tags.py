@@ -6,9 +6,9 @@ One CSV per recording (``tags_updated_19_08_2020/<stem>.csv``)::
     1,12345,67890
     ...                     (19 rows)
 
-``class`` is 1..19 (CSV, 1-based; :data:`~eventpipe.events.CLASS_NAMES` index = class - 1); the
-other two columns are **event indices** into the recording as the published reader returns it,
-``[start, end)`` (end exclusive), not times.
+``class`` is 1..19 (CSV, 1-based; :data:`~eventpipe.datasets.slanimals.facts.CLASS_NAMES` index =
+class - 1); the other two columns are **event indices** into the recording as the published
+reader returns it, ``[start, end)`` (end exclusive), not times.
 
 Rules :func:`read_tags` enforces (each failure is a :class:`~eventpipe.errors.TagError` naming the
 file, the 1-based data row and the CSV line number, and the rule):
@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eventpipe.datasets.slanimals.facts import N_CLASSES
 from eventpipe.errors import TagError
-from eventpipe.events import N_CLASSES
 
 #: Tag rows: 0-based class id, start and end event indices (end exclusive), file row order.
 TAGS_DTYPE = np.dtype([("class_id", "<i2"), ("start", "<i8"), ("end", "<i8")])
@@ -134,10 +134,28 @@ def read_tags(
     185
     """
     path = Path(path)
-    text = _read_text(path)
+    data = _data_rows(path)
+    out = np.zeros(N_CLASSES, dtype=TAGS_DTYPE)
+    seen: dict[int, int] = {}
+    for i, (line, cells) in enumerate(data):
+        where = f"{path}: data row {i + 1} (line {line})"
+        cls, start, end = _parse_row(where, cells)
+        if not 1 <= cls <= N_CLASSES:
+            raise TagError(f"{where}: class {cls} out of range; expected 1..{N_CLASSES}")
+        if cls in seen:
+            raise TagError(f"{where}: class {cls} repeated (first on data row {seen[cls]})")
+        seen[cls] = i + 1
+        _check_range(where, start, end, n_events)
+        if check_order and i > 0:
+            _check_order(where, start, end, int(out["start"][i - 1]), int(out["end"][i - 1]))
+        out[i] = (cls - 1, start, end)
+    return out
 
-    # (1-based CSV line, cells) of the header and the first 19 data rows; later rows are only
-    # counted, so a long file costs no memory beyond its text
+
+def _data_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """``(1-based CSV line, cells)`` of the 19 data rows, after checking the header and the
+    row count; later rows are only counted, so a long file costs no memory beyond its text."""
+    text = _read_text(path)
     rows: list[tuple[int, list[str]]] = []
     n_rows = 0
     try:
@@ -160,59 +178,58 @@ def read_tags(
             f"{path}: line {line0}: header is {_show(','.join(head), 200)}; "
             f"expected {','.join(TAG_HEADER)!r}"
         )
-    data = rows[1:]
     if n_rows - 1 != N_CLASSES:
         raise TagError(
             f"{path}: {n_rows - 1} data rows; expected exactly {N_CLASSES} (one per class)"
         )
+    return rows[1:]
 
-    out = np.zeros(N_CLASSES, dtype=TAGS_DTYPE)
-    seen: dict[int, int] = {}
-    for i, (line, cells) in enumerate(data):
-        where = f"{path}: data row {i + 1} (line {line})"
-        if len(cells) != 3:
-            raise TagError(f"{where}: {len(cells)} cells; expected 3 ({','.join(TAG_HEADER)})")
-        values = [_parse_int(c) for c in cells]
-        for name, cell, v in zip(TAG_HEADER, cells, values):
-            if v is None:
-                raise TagError(f"{where}: {name} {_show(cell)} is not an integer")
-            if not _INT64_MIN <= v <= _INT64_MAX:
-                raise TagError(
-                    f"{where}: {name} {_show(cell)} is out of range; expected a 64-bit integer"
-                )
-        cls, start, end = values
-        assert cls is not None and start is not None and end is not None
-        if not 1 <= cls <= N_CLASSES:
-            raise TagError(f"{where}: class {cls} out of range; expected 1..{N_CLASSES}")
-        if cls in seen:
-            raise TagError(f"{where}: class {cls} repeated (first on data row {seen[cls]})")
-        seen[cls] = i + 1
-        if start < 0:
-            raise TagError(f"{where}: startTime_ev {start} is negative; expected >= 0")
-        if end <= start:
+
+def _parse_row(where: str, cells: list[str]) -> tuple[int, int, int]:
+    """``(class, start, end)`` of one data row, as 64-bit integers."""
+    if len(cells) != 3:
+        raise TagError(f"{where}: {len(cells)} cells; expected 3 ({','.join(TAG_HEADER)})")
+    values = [_parse_int(c) for c in cells]
+    for name, cell, v in zip(TAG_HEADER, cells, values):
+        if v is None:
+            raise TagError(f"{where}: {name} {_show(cell)} is not an integer")
+        if not _INT64_MIN <= v <= _INT64_MAX:
             raise TagError(
-                f"{where}: endTime_ev {end} <= startTime_ev {start}; expected start < end "
-                "(end is exclusive)"
+                f"{where}: {name} {_show(cell)} is out of range; expected a 64-bit integer"
             )
-        if n_events is not None and end > n_events:
-            raise TagError(
-                f"{where}: endTime_ev {end} exceeds the recording's {n_events} events; "
-                f"expected end <= {n_events}"
-            )
-        if check_order and i > 0:
-            prev_start, prev_end = int(out["start"][i - 1]), int(out["end"][i - 1])
-            if start < prev_start:
-                raise TagError(
-                    f"{where}: startTime_ev {start} < previous row's {prev_start}; expected rows "
-                    "ordered by start"
-                )
-            if start < prev_end:
-                raise TagError(
-                    f"{where}: overlaps the previous row ([{start}, {end}) starts before its "
-                    f"end {prev_end}); expected non-overlapping rows"
-                )
-        out[i] = (cls - 1, start, end)
-    return out
+    cls, start, end = values
+    assert cls is not None and start is not None and end is not None
+    return cls, start, end
+
+
+def _check_range(where: str, start: int, end: int, n_events: int | None) -> None:
+    """``0 <= start < end`` (end exclusive) and ``end <= n_events`` when known."""
+    if start < 0:
+        raise TagError(f"{where}: startTime_ev {start} is negative; expected >= 0")
+    if end <= start:
+        raise TagError(
+            f"{where}: endTime_ev {end} <= startTime_ev {start}; expected start < end "
+            "(end is exclusive)"
+        )
+    if n_events is not None and end > n_events:
+        raise TagError(
+            f"{where}: endTime_ev {end} exceeds the recording's {n_events} events; "
+            f"expected end <= {n_events}"
+        )
+
+
+def _check_order(where: str, start: int, end: int, prev_start: int, prev_end: int) -> None:
+    """Rows ordered by start and not overlapping the previous row."""
+    if start < prev_start:
+        raise TagError(
+            f"{where}: startTime_ev {start} < previous row's {prev_start}; expected rows "
+            "ordered by start"
+        )
+    if start < prev_end:
+        raise TagError(
+            f"{where}: overlaps the previous row ([{start}, {end}) starts before its "
+            f"end {prev_end}); expected non-overlapping rows"
+        )
 
 
 def write_tags(path: str | os.PathLike, tags: np.ndarray, *, newline: str = "\n") -> None:

@@ -32,13 +32,13 @@ import json
 import os
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eventpipe import __version__
+from eventpipe.datasets.base import SynthResult
 from eventpipe.datasets.slanimals.facts import STEMS
 from eventpipe.datasets.slanimals.synth.design import (
     TARGET_MAX_MS,
@@ -214,7 +214,7 @@ def _check_target(out_dir: Path, wanted: dict, force: bool) -> tuple[bool, dict 
         have = ", ".join(f"{k} {old.get(k)!r}" for k in settings)
         raise LayoutError(
             f"{out_dir}: already holds synthetic data of other settings ({have}); pass "
-            "--force (force=True) to replace it"
+            "--force to replace it"
         )
     return False, old
 
@@ -235,13 +235,8 @@ def generate(
     ).out_dir
 
 
-@dataclass(frozen=True)
-class GenerateResult:
-    """What :func:`generate_dataset` did: ``written`` is False when the data was up to date."""
-
-    out_dir: Path
-    written: bool
-    manifest: dict
+#: what :func:`generate_dataset` returns (``written`` is False when the data was up to date)
+GenerateResult = SynthResult
 
 
 def generate_dataset(
@@ -293,7 +288,26 @@ def generate_dataset(
         return GenerateResult(out_dir, False, old)
     (out_dir / AEDAT_DIR).mkdir(parents=True, exist_ok=True)
     (out_dir / TAGS_DIR).mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = {
+    manifest = _new_manifest(sc, wanted, chosen)
+    _write_json(out_dir / MANIFEST, manifest)
+    # remove files of an earlier synthetic run that this one does not rewrite
+    for stem, entry in (old or {}).get("recordings", {}).items():
+        if stem not in chosen:
+            for key in ("aedat", "tags"):
+                (out_dir / entry[key]).unlink(missing_ok=True)
+    entries = _write_recordings(out_dir, chosen, sc.name, int(seed), workers, progress)
+    manifest["recordings"] = entries
+    manifest["totals"] = _totals(entries)
+    manifest["complete"] = True
+    _write_json(out_dir / MANIFEST, manifest)
+    for leftover in (out_dir / AEDAT_DIR).glob("*.tmp"):
+        leftover.unlink(missing_ok=True)
+    return GenerateResult(out_dir, True, manifest)
+
+
+def _new_manifest(sc: Scale, wanted: dict, chosen: tuple[str, ...]) -> dict[str, Any]:
+    """The manifest written before the recordings (``complete: false`` until they are)."""
+    return {
         "synthetic": True,
         "complete": False,
         "generator": GENERATOR,
@@ -317,33 +331,41 @@ def generate_dataset(
         },
         "recordings": {},
     }
-    _write_json(out_dir / MANIFEST, manifest)
-    # remove files of an earlier synthetic run that this one does not rewrite
-    for stem, entry in (old or {}).get("recordings", {}).items():
-        if stem not in chosen:
-            for key in ("aedat", "tags"):
-                (out_dir / entry[key]).unlink(missing_ok=True)
 
+
+def _write_recordings(
+    out_dir: Path,
+    chosen: tuple[str, ...],
+    scale: str,
+    seed: int,
+    workers: int | None,
+    progress: bool,
+) -> dict[str, dict]:
+    """Write each chosen recording (in-process or in a process pool); their manifest entries."""
     if workers is None:
         workers = 1 if len(chosen) < 8 else min(len(chosen), os.cpu_count() or 1)
     entries: dict[str, dict] = {}
-    with _progress(progress, len(chosen), f"synth ({sc.name}, seed {seed})") as advance:
+    with _progress(progress, len(chosen), f"synth ({scale}, seed {seed})") as advance:
         if workers <= 1:
             for stem in chosen:
-                entries[stem] = _write_recording(out_dir, stem, sc.name, int(seed))
+                entries[stem] = _write_recording(out_dir, stem, scale, seed)
                 advance(stem)
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 futures = {
-                    stem: pool.submit(_write_recording, out_dir, stem, sc.name, int(seed))
+                    stem: pool.submit(_write_recording, out_dir, stem, scale, seed)
                     for stem in chosen
                 }
                 for stem, fut in futures.items():
                     entries[stem] = fut.result()
                     advance(stem)
-    manifest["recordings"] = entries
+    return entries
+
+
+def _totals(entries: dict[str, dict]) -> dict[str, Any]:
+    """Recordings, samples, events, bytes and sample-length statistics (ms) of the entries."""
     lengths = np.array([v for e in entries.values() for v in e["sample_lengths_us"]]) / 1000.0
-    manifest["totals"] = {
+    return {
         "recordings": len(entries),
         "samples": len(lengths),
         "events": int(sum(e["n_events"] for e in entries.values())),
@@ -355,11 +377,6 @@ def generate_dataset(
             "max": round(float(lengths.max()), 3),
         },
     }
-    manifest["complete"] = True
-    _write_json(out_dir / MANIFEST, manifest)
-    for leftover in (out_dir / AEDAT_DIR).glob("*.tmp"):
-        leftover.unlink(missing_ok=True)
-    return GenerateResult(out_dir, True, manifest)
 
 
 class _progress:

@@ -22,7 +22,7 @@ from functools import cached_property
 
 import numpy as np
 
-from eventpipe.events import CLASS_NAMES
+from eventpipe.datasets.slanimals.facts import CLASS_NAMES
 
 TAU = 2.0 * np.pi
 

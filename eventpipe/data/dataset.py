@@ -1,4 +1,4 @@
-"""PyTorch data layer over an eventpipe cache: crop + densify at load time, per item or per batch.
+"""A torch Dataset of one view of an eventpipe cache: crop + densify at load time.
 
 A cache view (``/views/<name>``) stores each sample's binned frames sparsely (CSR over samples,
 entries sorted by ``(bin, p, y, x)``). :class:`CacheDataset` selects samples, picks a temporal
@@ -21,6 +21,10 @@ Two ways to iterate:
 
       for frames, labels, meta in ds.loader(batch_size=8, num_workers=2): ...
 
+Several datasets of one cache (the parts of every fold) share one
+:class:`~eventpipe.data.index.CacheIndex`: pass it instead of the path, and the cache's samples
+table and view offsets are read once for all of them.
+
 Random crops are drawn from ``numpy.random.default_rng((seed, epoch, sample_id))``: distinct per
 sample and per epoch (so DataLoader workers never repeat each other's crops), reproducible, and
 independent of the number of workers, the batch size, the sampler order and the fold the sample
@@ -41,9 +45,7 @@ Layouts for other frameworks are views (no copy), see :mod:`eventpipe.interop.fr
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +53,16 @@ import h5py
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
-from eventpipe.cache.hdf5 import CacheFile
 from eventpipe.cache.schema import VIEW_FIELDS, VIEW_VALUE_DTYPES
+from eventpipe.data.batch import BatchRequest, OutputPool, shared_empty, whole_batch
+from eventpipe.data.index import VIEW_ENTRY_FIELDS as _FIELDS
+from eventpipe.data.index import CacheIndex, ViewIndex
+from eventpipe.data.samplers import EpochBatchSampler
+from eventpipe.datasets.base import Fold
 from eventpipe.errors import CacheError
 from eventpipe.kernels import crop as _crop
-from eventpipe.datasets.slanimals.splits import Fold
-
-_FIELDS = ("bin", "p", "y", "x", "value")
 
 _TORCH_TO_NUMPY = {
     torch.float32: np.float32,
@@ -74,74 +77,16 @@ _META_COLUMNS = (
 )  # fmt: skip
 
 
-def _refs_when_free() -> int:
-    bufs = [np.empty(1)]
-    for buf in bufs:
-        return sys.getrefcount(buf)
-    raise AssertionError  # pragma: no cover
-
-
-class OutputPool:
-    """Recycles output arrays whose tensors are gone, so batches do not pay for fresh pages.
-
-    A fresh multi-megabyte tensor per batch costs a page fault per 4 KiB page on first write
-    (measured: allocating + writing a new batch takes 2-4x as long as writing into memory that
-    is already mapped). The pool hands out ``torch.from_numpy(buffer)``; the tensor's storage
-    (and every view of it, numpy arrays from ``.numpy()`` included) keeps a reference to the
-    numpy buffer, so a buffer is reused only when its reference count shows that no tensor,
-    view or storage uses it any more. Keeping a batch (``batches.append(x)``) is therefore
-    always safe: that buffer is simply not reused.
-
-    Args:
-        max_per_shape: buffers kept per (shape, dtype); more live batches get plain memory.
-        max_bytes: total bytes the pool may keep.
-    """
-
-    _FREE = _refs_when_free()  # list + loop variable + getrefcount's argument
-
-    def __init__(self, max_per_shape: int = 4, max_bytes: int = 2 << 30) -> None:
-        self.max_per_shape, self.max_bytes = max_per_shape, max_bytes
-        self._bufs: dict[tuple, list[np.ndarray]] = {}
-        self.nbytes = 0
-        self.reused = 0
-
-    def tensor(self, shape: tuple[int, ...], dtype: np.dtype) -> torch.Tensor:
-        """An uninitialised tensor of ``shape``/``dtype``, on recycled memory when possible."""
-        key = (tuple(shape), np.dtype(dtype).str)
-        bufs = self._bufs.setdefault(key, [])
-        for buf in bufs:
-            if sys.getrefcount(buf) <= self._FREE:
-                self.reused += 1
-                return torch.from_numpy(buf)
-        buf = np.empty(shape, dtype=dtype)
-        if len(bufs) < self.max_per_shape and self.nbytes + buf.nbytes <= self.max_bytes:
-            bufs.append(buf)
-            self.nbytes += buf.nbytes
-        return torch.from_numpy(buf)
-
-    def clear(self) -> None:
-        """Forget all buffers (memory is freed once their tensors are gone)."""
-        self._bufs.clear()
-        self.nbytes = 0
-
-
-@dataclass(frozen=True)
-class BatchRequest:
-    """What :class:`EpochBatchSampler` yields: dataset indices of one batch and its epoch."""
-
-    epoch: int
-    indices: tuple[int, ...]
-
-
 class CacheDataset(Dataset):
     """A torch Dataset of one view of an eventpipe HDF5 cache.
 
     Args:
-        path: the cache file (``data/cache.h5``).
+        path: the cache file (``data/cache.h5``), or a :class:`~eventpipe.data.index.CacheIndex`
+            of it shared with other datasets (the cache is then not opened again).
         view: view name (``stbp``, ``slayer``, ``decolle``...).
         samples: which samples, in this order: ``None`` (all, sample-id order), a sequence of
             sample ids (ints), a sequence of recording stems (all their samples, recording by
-            recording), or ``(fold, part)`` with a :class:`~eventpipe.datasets.slanimals.splits.Fold` and
+            recording), or ``(fold, part)`` with a :class:`~eventpipe.datasets.base.Fold` and
             ``"train" | "val" | "test"`` (see :meth:`from_fold`).
         train: training mode (random crop of the view's ``train_crop`` bins, new every epoch)
             or evaluation mode (fixed crop of ``test_crop`` bins from bin 0). The crop modes
@@ -158,8 +103,9 @@ class CacheDataset(Dataset):
 
     Items are ``(frames, class_id, meta)``: ``frames`` a ``[T, P, H, W]`` tensor of ``dtype``
     (T = crop length in bins, P polarities, H, W the view's sensor size), ``class_id`` an int
-    in 0..18, ``meta`` a dict (sample_id, recording, subject, group, lighting, class_id,
-    class_name, t_start_us, t_end_us, n_events, n_bins, crop_start, crop_length, synthetic).
+    (0-based index into ``index.class_names``), ``meta`` a dict (sample_id, recording, subject,
+    group, lighting, class_id, class_name, t_start_us, t_end_us, n_events, n_bins, crop_start,
+    crop_length, synthetic).
 
     >>> ds = CacheDataset("data/cache.h5", "stbp", train=True)   # doctest: +SKIP
     >>> frames, label, meta = ds[0]                              # doctest: +SKIP
@@ -169,7 +115,7 @@ class CacheDataset(Dataset):
 
     def __init__(
         self,
-        path: str | os.PathLike,
+        path: str | os.PathLike | CacheIndex,
         view: str,
         samples: Sequence[int] | Sequence[str] | tuple[Fold, str] | None = None,
         train: bool = False,
@@ -180,7 +126,6 @@ class CacheDataset(Dataset):
         parallel: bool = False,
         reuse_buffers: bool = True,
     ) -> None:
-        self.path = Path(path)
         self.view = view
         self.train = bool(train)
         self.seed = int(seed)
@@ -189,52 +134,15 @@ class CacheDataset(Dataset):
             raise ValueError(f"dtype must be one of {list(_TORCH_TO_NUMPY)}, got {dtype}")
         self.dtype = dtype
         self._np_dtype = np.dtype(_TORCH_TO_NUMPY[dtype])
-
-        with CacheFile(self.path) as cache:
-            table = cache.samples
-            v = cache.view(view)
-            self.view_attrs: dict[str, Any] = dict(v.attrs)
-            self.sensor_size: tuple[int, int, int] = v.sensor_size
-            self.synthetic = cache.synthetic
-            self._offsets = np.asarray(v.offsets, dtype=np.int64)
-            self._all_n_bins = np.asarray(v.n_bins, dtype=np.int64)
-            rows = select_rows(table, samples, self.path)
-            self._rows = rows
-            self.meta: pd.DataFrame = table.iloc[rows].reset_index(drop=True)
-            self._memory = self._load(v, rows) if self.in_memory else None
-            # uncompressed chunks are read in place: no chunk cache (it would pull whole
-            # chunks, megabytes, for a crop window of kilobytes; measured 2x slower)
-            self._chunk_cache = (
-                0 if all(getattr(v, k).compression is None for k in _FIELDS) else None
-            )
-
-        self.binning = str(self.view_attrs["binning"])
-        self._field_dtypes = tuple(
-            np.dtype(VIEW_FIELDS[k] if k != "value" else VIEW_VALUE_DTYPES[self.binning])
-            for k in _FIELDS
-        )
+        self.index = path if isinstance(path, CacheIndex) else CacheIndex(path)
+        self.path: Path = self.index.path
+        v = self.index.view(view)
+        self._select(v, samples)
+        self._set_view(v)
+        self._set_crop(train, length)
         self.parallel = bool(parallel)
-        if self._np_dtype == np.uint8 and self.binning != "OR":
-            raise ValueError(
-                f"view {view!r} is {self.binning}-binned; uint8 output is only exact for OR views "
-                "(use a float dtype)"
-            )
-        kind = "train" if self.train else "test"
-        self.crop_mode = str(
-            self.view_attrs.get(f"{kind}_crop_mode", "random" if train else "fixed")
-        )
-        crop = self.view_attrs.get(f"{kind}_crop") if length is None else length
-        if crop in (None, "", "auto"):
-            raise CacheError(
-                f"{self.path}: view {view!r} has no resolved {kind}_crop length; pass length="
-            )
-        self.length = int(crop)
-        if self.length <= 0:
-            raise ValueError(f"crop length must be > 0 bins, got {self.length}")
-        self.dt_us = int(self.view_attrs["dt_us"])
         self.class_ids: np.ndarray = self.meta["class_id"].to_numpy().astype(np.int64)
         self.sample_ids: np.ndarray = self.meta["sample_id"].to_numpy().astype(np.int64)
-        self.n_bins: np.ndarray = self._all_n_bins[rows]
         self._records = self._meta_records()
         # the epoch lives in shared memory so persistent DataLoader workers see set_epoch()
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
@@ -247,10 +155,56 @@ class CacheDataset(Dataset):
         self._pool: OutputPool | None = OutputPool() if self.reuse_buffers else None
 
     # ---- construction helpers ------------------------------------------------------------
+    def _select(self, v: ViewIndex, samples: Any) -> None:
+        """The selected rows, their metadata and (``in_memory``) their sparse entries."""
+        self.synthetic = self.index.synthetic
+        self._offsets = v.offsets
+        self._all_n_bins = v.n_bins
+        rows = self.index.rows(samples)
+        self._rows = rows
+        self.meta: pd.DataFrame = self.index.samples.iloc[rows].reset_index(drop=True)
+        self.n_bins: np.ndarray = self._all_n_bins[rows]
+        self._memory = read_rows(self.path, v, rows) if self.in_memory else None
+        # uncompressed chunks are read in place: no chunk cache (it would pull whole
+        # chunks, megabytes, for a crop window of kilobytes; measured 2x slower)
+        self._chunk_cache = None if v.compressed else 0
+
+    def _set_view(self, v: ViewIndex) -> None:
+        """View facts: attributes, sensor size, binning, entry dtypes (checks ``dtype``)."""
+        self.view_attrs: dict[str, Any] = dict(v.attrs)
+        self.sensor_size: tuple[int, int, int] = v.sensor_size
+        self.binning = str(self.view_attrs["binning"])
+        self._field_dtypes = tuple(
+            np.dtype(VIEW_FIELDS[k] if k != "value" else VIEW_VALUE_DTYPES[self.binning])
+            for k in _FIELDS
+        )
+        if self._np_dtype == np.uint8 and self.binning != "OR":
+            raise ValueError(
+                f"view {self.view!r} is {self.binning}-binned; uint8 output is only exact for OR "
+                "views (use a float dtype)"
+            )
+        self.dt_us = int(self.view_attrs["dt_us"])
+
+    def _set_crop(self, train: bool, length: int | None) -> None:
+        """Crop mode and length (bins) of this dataset's mode (train or test)."""
+        kind = "train" if self.train else "test"
+        self.crop_mode = str(
+            self.view_attrs.get(f"{kind}_crop_mode", "random" if train else "fixed")
+        )
+        crop = self.view_attrs.get(f"{kind}_crop") if length is None else length
+        if crop in (None, "", "auto"):
+            raise CacheError(
+                f"{self.path}: view {self.view!r} has no resolved {kind}_crop length; rebuild "
+                "the cache (`python -m eventpipe build --force`) or pass length= to CacheDataset"
+            )
+        self.length = int(crop)
+        if self.length <= 0:
+            raise ValueError(f"crop length must be > 0 bins, got {self.length}")
+
     @classmethod
     def from_fold(
         cls,
-        path: str | os.PathLike,
+        path: str | os.PathLike | CacheIndex,
         view: str,
         fold: Fold,
         part: str,
@@ -259,38 +213,13 @@ class CacheDataset(Dataset):
     ) -> CacheDataset:
         """The samples of one part of a fold; ``train`` defaults to ``part == "train"``.
 
-        >>> from eventpipe.datasets.slanimals.splits import published_folds                      # doctest: +SKIP
-        >>> fold = published_folds()[0]                                      # doctest: +SKIP
+        >>> from eventpipe import datasets                                       # doctest: +SKIP
+        >>> fold = datasets.get("slanimals").splits(None, "cv", "full")[0]       # doctest: +SKIP
         >>> train = CacheDataset.from_fold("data/cache.h5", "stbp", fold, "train")  # doctest: +SKIP
         """
         if train is None:
             train = part == "train"
         return cls(path, view, samples=(fold, part), train=train, **kwargs)
-
-    def _load(self, v, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """Compact in-memory CSR of the selected rows (contiguous row runs read at once)."""
-        starts, ends = self._offsets[rows], self._offsets[rows + 1]
-        order = np.argsort(rows, kind="stable")
-        counts = ends - starts
-        local = np.zeros(len(rows) + 1, dtype=np.int64)
-        local[1:] = np.cumsum(counts)
-        out = {k: np.empty(int(local[-1]), dtype=getattr(v, k).dtype) for k in _FIELDS}
-        # read runs of consecutive rows (e.g. whole recordings) with one slice per field
-        srows = rows[order]
-        i = 0
-        while i < len(srows):
-            j = i
-            while j + 1 < len(srows) and srows[j + 1] == srows[j] + 1:
-                j += 1
-            a, b = int(self._offsets[srows[i]]), int(self._offsets[srows[j] + 1])
-            chunk = {k: getattr(v, k)[a:b] for k in _FIELDS}
-            for pos in order[i : j + 1]:
-                s, e = int(starts[pos]) - a, int(ends[pos]) - a
-                for k in _FIELDS:
-                    out[k][local[pos] : local[pos + 1]] = chunk[k][s:e]
-            i = j + 1
-        out["offsets"] = local
-        return out
 
     def _meta_records(self) -> list[dict[str, Any]]:
         cols = {c: self.meta[c].tolist() for c in _META_COLUMNS}
@@ -394,7 +323,7 @@ class CacheDataset(Dataset):
         are consumed by :func:`collate` in the same process).
         """
         if final and torch.utils.data.get_worker_info() is not None:
-            return _shared_empty(shape, self.dtype)
+            return shared_empty(shape, self.dtype)
         if self._pool is not None:
             return self._pool.tensor(shape, self._np_dtype)
         return torch.empty(shape, dtype=self.dtype)
@@ -484,7 +413,7 @@ class CacheDataset(Dataset):
             batch_size=None,
             sampler=sampler,
             num_workers=num_workers,
-            collate_fn=_identity,
+            collate_fn=whole_batch,
             **kwargs,
         )
 
@@ -499,126 +428,42 @@ class CacheDataset(Dataset):
         )
 
 
-def select_rows(table: pd.DataFrame, samples: Any, path: str | os.PathLike = "cache") -> np.ndarray:
-    """Row numbers of ``/samples`` for a selection, in the requested order.
+def read_rows(path: str | os.PathLike, view: ViewIndex, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """A compact in-memory CSR of the given sample rows of a view.
 
     Args:
-        table: the samples table (``CacheFile.samples``).
-        samples: ``None`` (all rows), sample ids (ints), recording stems (str: all their
-            samples, recording by recording) or ``(fold, part)``.
-        path: the cache, named in error messages.
+        path: the HDF5 cache.
+        view: the view's index (its ``offsets`` locate the rows' entries).
+        rows: int64 sample rows, in the order wanted.
 
-    Raises:
-        CacheError: a requested sample id or recording is not in the table.
-        TypeError: anything else.
+    Returns:
+        ``{"bin", "p", "y", "x", "value"}`` -> the rows' entries concatenated in ``rows`` order,
+        and ``"offsets"``: int64 ``[len(rows) + 1]`` (row ``k`` = ``offsets[k]:offsets[k+1]``).
+        Runs of consecutive rows (e.g. whole recordings) are read with one slice per field.
     """
-    ids = table["sample_id"].to_numpy().astype(np.int64)
-    if samples is None:
-        return np.arange(len(table), dtype=np.int64)
-    if isinstance(samples, Fold):
-        raise TypeError("pass (fold, part) or use CacheDataset.from_fold(path, view, fold, part)")
-    if isinstance(samples, tuple) and len(samples) == 2 and isinstance(samples[0], Fold):
-        fold, part = samples
-        samples = fold.sample_ids(table, part)
-    items = list(samples) if not isinstance(samples, np.ndarray) else samples.tolist()
-    if not items:
-        return np.zeros(0, dtype=np.int64)
-    if all(isinstance(s, str) for s in items):
-        rec = table["recording"].to_numpy().astype(str)
-        missing = [s for s in items if not (rec == s).any()]
-        if missing:
-            raise CacheError(f"{path}: no samples of recordings {missing} in this cache")
-        return np.concatenate([np.flatnonzero(rec == s) for s in items]).astype(np.int64)
-    if all(isinstance(s, int | np.integer) and not isinstance(s, bool) for s in items):
-        pos = {int(s): i for i, s in enumerate(ids)}
-        missing = [int(s) for s in items if int(s) not in pos]
-        if missing:
-            shown = missing[:10]
-            raise CacheError(
-                f"{path}: sample ids {shown}{'...' if len(missing) > 10 else ''} are not "
-                f"in this cache ({len(ids)} samples, ids {ids.min()}..{ids.max()})"
-            )
-        return np.array([pos[int(s)] for s in items], dtype=np.int64)
-    raise TypeError(
-        "samples must be None, sample ids (ints), recording stems (str) or (fold, part)"
-    )
+    offsets = view.offsets
+    starts, ends = offsets[rows], offsets[rows + 1]
+    order = np.argsort(rows, kind="stable")
+    local = np.zeros(len(rows) + 1, dtype=np.int64)
+    local[1:] = np.cumsum(ends - starts)
+    with h5py.File(path, "r") as f:
+        g = f["views"][view.name]
+        out = {k: np.empty(int(local[-1]), dtype=g[k].dtype) for k in _FIELDS}
+        srows = rows[order]
+        i = 0
+        while i < len(srows):
+            j = i
+            while j + 1 < len(srows) and srows[j + 1] == srows[j] + 1:
+                j += 1
+            a, b = int(offsets[srows[i]]), int(offsets[srows[j] + 1])
+            chunk = {k: g[k][a:b] for k in _FIELDS}
+            for pos in order[i : j + 1]:
+                s, e = int(starts[pos]) - a, int(ends[pos]) - a
+                for k in _FIELDS:
+                    out[k][local[pos] : local[pos + 1]] = chunk[k][s:e]
+            i = j + 1
+    out["offsets"] = local
+    return out
 
 
-def _shared_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialised tensor in shared memory (as torch's default_collate makes in workers)."""
-    numel = int(np.prod(shape))
-    storage = torch.empty(0, dtype=dtype)._typed_storage()._new_shared(numel)
-    return torch.empty(0, dtype=dtype).new(storage).view(shape)
-
-
-def _identity(x):
-    return x
-
-
-class EpochBatchSampler(Sampler):
-    """Yields one :class:`BatchRequest` per batch; each ``iter()`` is one epoch.
-
-    The shuffle order of epoch ``e`` is ``np.random.default_rng((seed, e)).permutation(n)``;
-    the epoch number travels with every request, so workers need no shared state.
-    """
-
-    def __init__(
-        self,
-        n: int,
-        batch_size: int,
-        shuffle: bool = False,
-        drop_last: bool = False,
-        seed: int = 0,
-        epoch: int = 0,
-    ) -> None:
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be > 0, got {batch_size}")
-        self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
-        self.seed, self.epoch = int(seed), int(epoch)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Epoch of the next pass."""
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        full, rest = divmod(self.n, self.batch_size)
-        return full if (self.drop_last or rest == 0) else full + 1
-
-    def __iter__(self) -> Iterator[BatchRequest]:
-        epoch = self.epoch
-        self.epoch += 1
-        if self.shuffle:
-            order = np.random.default_rng((self.seed, epoch)).permutation(self.n)
-        else:
-            order = np.arange(self.n)
-        for k in range(len(self)):
-            chunk = order[k * self.batch_size : (k + 1) * self.batch_size]
-            yield BatchRequest(epoch, tuple(int(i) for i in chunk))
-
-
-def collate(
-    items: Iterable[tuple[torch.Tensor, int, dict[str, Any]]],
-) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
-    """Stack items into ``(frames [N, T, P, H, W], labels int64 [N], list of meta dicts)``.
-
-    In a DataLoader worker the stacked frames are allocated in shared memory (no copy when the
-    batch is sent to the main process), like torch's default collate.
-    """
-    items = list(items)
-    tensors = [it[0] for it in items]
-    out = None
-    if tensors and torch.utils.data.get_worker_info() is not None:
-        out = _shared_empty((len(tensors), *tensors[0].shape), tensors[0].dtype)
-    frames = torch.stack(tensors, out=out)
-    labels = torch.tensor([int(it[1]) for it in items], dtype=torch.int64)
-    return frames, labels, [it[2] for it in items]
-
-
-__all__ = [
-    "BatchRequest",
-    "CacheDataset",
-    "EpochBatchSampler",
-    "OutputPool",
-    "collate",
-    "select_rows",
-]
+__all__ = ["CacheDataset", "read_rows"]
