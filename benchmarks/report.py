@@ -24,10 +24,11 @@ BENCHMARKS: dict[str, dict] = {
     "build": {
         "title": "Build: published per-sample pipeline vs `eventpipe build`",
         "compares": (
-            "The published approach (tonic's `read_dvs_128`, slicing at the tag indices into one "
-            "`.npy` per sample, then tonic `TimeAlignment -> Denoise -> ToFrame` per sample for the "
-            "STBP and SLAYER inputs) against `python -m eventpipe build --profile lascas2024` on "
-            "the same SYNTHETIC recordings, each in a fresh process with its peak memory sampled. "
+            "The published approach (tonic's `read_dvs_128`, slicing at the tag indices into "
+            "one `.npy` per sample, then tonic `TimeAlignment -> Denoise -> ToFrame` per sample "
+            "for the STBP and SLAYER inputs) against "
+            "`python -m eventpipe build --profile lascas2024` on the same SYNTHETIC recordings, "
+            "each in a fresh process with its peak memory sampled. "
             "eventpipe does more work (a third view and the Parquet copy); the *same output* rows "
             "build only what the reference builds. At full scale the reference is timed on a few "
             "recordings and extrapolated per raw event (the results file says so). Numba compile "
@@ -165,7 +166,7 @@ def section(name: str, data: dict | None) -> str:
     out += info["commands"]
     out += ["```", ""]
     if data is None:
-        out += [f"No results yet: run the first command above (`benchmarks/results/{name}.json`).", ""]
+        out += [f"No results yet: run the first command (`benchmarks/results/{name}.json`).", ""]
         return "\n".join(out)
     tag = "SYNTHETIC" if data.get("synthetic", True) else "REAL"
     out += [
