@@ -154,7 +154,9 @@ def _number(value: float | None) -> str:
 def _ratio(r: dict) -> str:
     if r.get("ratio") is None:
         return "-"
-    text = f"{r['ratio']:.2f} x the reference, same run"
+    ratio = r["ratio"]
+    digits = 0 if ratio >= 10 else 1 if ratio >= 1 else 2
+    text = f"{ratio:.{digits}f} x the reference, same run"
     return f"*memory*: {text}" if r.get("ratio_of") == "memory" else text
 
 
