@@ -171,15 +171,19 @@ def section(name: str, data: dict | None) -> str:
         out += [f"No results yet: run the first command (`benchmarks/results/{name}.json`).", ""]
         return "\n".join(out)
     tag = "SYNTHETIC" if data.get("synthetic", True) else "REAL"
+    names = {r["reference_name"] for r in data["rows"] if r.get("reference_name")}
+    out += [f"Results ({tag} data) of `{data['command']}`."]
+    if len(names) == 1:
+        out[-1] += f" Reference: {names.pop()}."
+        names = set()
     out += [
-        f"Results ({tag} data) of `{data['command']}`:",
         "",
         "| measure | unit | eventpipe | reference | ratio |",
         "|---|---|---:|---:|---|",
     ]
     for r in data["rows"]:
         ref = _number(r["reference"])
-        if r.get("reference_name") and r["reference"] is not None:
+        if names and r.get("reference_name") and r["reference"] is not None:
             ref = f"{ref} ({r['reference_name']})"
         out.append(
             f"| {r['label']} | {r['unit']} | {_number(r['eventpipe'])} | {ref} | {_ratio(r)} |"
