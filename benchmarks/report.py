@@ -102,6 +102,18 @@ BENCHMARKS: dict[str, dict] = {
             "python benchmarks/stbp_frameworks.py",
         ],
     },
+    "stbp_cuda": {
+        "title": "STBP on CUDA",
+        "compares": (
+            "The STBP benchmark on a CUDA device: the fused model (torch operations per step, "
+            "cuDNN convolutions), the same under `--amp` (float16 autocast), and the eager "
+            "baseline, in the same run. Written only on a machine with a GPU."
+        ),
+        "commands": [
+            "python benchmarks/stbp.py --device cuda --repeat 5 --variants fused,fused-amp,eager "
+            "--json benchmarks/results/stbp_cuda.json",
+        ],
+    },
     "slayer": {
         "title": "SLAYER: fused model vs eager PyTorch",
         "compares": (
@@ -116,6 +128,17 @@ BENCHMARKS: dict[str, dict] = {
             "python benchmarks/slayer.py --quick",
             "python benchmarks/slayer.py",
             "python benchmarks/slayer.py --device cuda",
+        ],
+    },
+    "slayer_cuda": {
+        "title": "SLAYER on CUDA",
+        "compares": (
+            "The SLAYER benchmark on a CUDA device: the fast model's torch path against the "
+            "eager baseline, in the same run. Written only on a machine with a GPU."
+        ),
+        "commands": [
+            "python benchmarks/slayer.py --device cuda --runs 3 "
+            "--json benchmarks/results/slayer_cuda.json",
         ],
     },
 }
