@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 from _machine import describe
+from _results import add_arguments, row, save
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -360,11 +361,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--memory-check", action="store_true",
                     help="also build the largest recording alone; compare peak memory")  # fmt: skip
     ap.add_argument("--compression", action="store_true", help="run the HDF5 compression study")
-    ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--compression-only", type=Path, default=None, metavar="CACHE",
                     help="only run the compression study on an existing cache")  # fmt: skip
     ap.add_argument("--run-reference", nargs=3, metavar=("RAW", "STEMS", "OUT"),
                     help=argparse.SUPPRESS)  # fmt: skip
+    add_arguments(ap, "build")
     args = ap.parse_args(argv)
 
     if args.run_reference:
@@ -376,8 +377,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.compression_only:
         rows = compression_study(args.compression_only, args.bench_dir)
         print(json.dumps(rows, indent=1))
-        if args.json:
-            args.json.write_text(json.dumps(rows, indent=2))
+        save("build", compression_rows(rows), {"compression": rows}, argv=argv,
+             json_path=args.json, no_save=args.no_save)  # fmt: skip
         return {"compression": rows}
 
     from eventpipe.datasets.slanimals.layout import discover
@@ -529,13 +530,53 @@ def main(argv: list[str] | None = None) -> dict:
         results["compression"] = rows
         print(f"{'compression':>11} {'chunk':>8} {'MB':>8} {'seq Mev/s':>10} {'seq CPU s':>10} "
               f"{'ms/sample':>10} {'CPU ms/sample':>14}")  # fmt: skip
-        for row in rows:
-            print(f"{row['compression']:>11} {row['chunk']:>8} {row['bytes'] / 1e6:>8.1f} "
-                  f"{row['events_seq_Mev_s']:>10.0f} {row['events_seq_read_cpu_s']:>10.2f} "
-                  f"{row['ms_per_sample']:>10.3f} {row['cpu_ms_per_sample']:>14.3f}")  # fmt: skip
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        for c in rows:
+            print(f"{c['compression']:>11} {c['chunk']:>8} {c['bytes'] / 1e6:>8.1f} "
+                  f"{c['events_seq_Mev_s']:>10.0f} {c['events_seq_read_cpu_s']:>10.2f} "
+                  f"{c['ms_per_sample']:>10.3f} {c['cpu_ms_per_sample']:>14.3f}")  # fmt: skip
+    save("build", table_rows(results), results, argv=argv, json_path=args.json,
+         no_save=args.no_save)  # fmt: skip
     return results
+
+
+def table_rows(results: dict) -> list[dict]:
+    """The figures docs/benchmarks.md shows: eventpipe against the reference of the same run."""
+    ep, same, ref = results["eventpipe"], results["eventpipe_same_work"], results.get("reference")
+    name = "published (tonic, per sample, .npy)"
+    ref_s = ref["seconds_whole_dataset"] if ref else None
+    ref_cpu = None
+    if ref:
+        ref_cpu = ref["cpu_seconds_timed"] / ref["n_raw_events_timed"] * ep["n_raw_events"]
+    rows = [
+        row("whole dataset, wall time (eventpipe: all views + Parquet)", "s", ep["seconds"],
+            ref_s, name),
+        row("whole dataset, CPU time (eventpipe: all views + Parquet)", "s", ep["cpu_seconds"],
+            ref_cpu, name),
+        row("same output as the reference (stbp + slayer, no Parquet), wall time", "s",
+            same["seconds"], ref_s, name),
+        row("same output as the reference, CPU time", "s", same["cpu_seconds"], ref_cpu, name),
+        row("raw events per second", "M events/s", ep["Mev_s"], ref["Mev_s"] if ref else None,
+            name, lower_is_better=False),
+        row("peak memory", "MiB", ep["peak_rss"] / 2**20,
+            ref["peak_rss"] / 2**20 if ref else None, name, memory=True),
+        row("Numba compile (empty cache)", "s", results["numba"]["compile_s"]),
+        row("Numba cache load", "s", results["numba"]["cached_s"]),
+    ]  # fmt: skip
+    return rows + compression_rows(results.get("compression", []))
+
+
+def compression_rows(study: list[dict]) -> list[dict]:
+    """The compression study as table rows (figures only: no reference approach to compare)."""
+    rows = []
+    for r in study:
+        name = f"HDF5 {r['compression']}, chunks of {r['chunk']} elements"
+        rows += [
+            row(f"{name}: file size", "MB", r["bytes"] / 1e6),
+            row(f"{name}: all events, sequential read", "M events/s", r["events_seq_Mev_s"]),
+            row(f"{name}: one random sample", "ms", r["ms_per_sample"]),
+            row(f"{name}: one random sample, CPU", "ms", r["cpu_ms_per_sample"]),
+        ]
+    return rows
 
 
 if __name__ == "__main__":

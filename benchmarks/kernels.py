@@ -249,11 +249,14 @@ def main(argv=None) -> int:
     ap.add_argument("--sample-events", type=float, default=1e6, help="input of tonic ToFrame")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--no-loader", action="store_true", help="skip the densify_batch section")
+    sys.path.insert(0, str(ROOT))
+    from benchmarks._results import add_arguments, row, save
+
+    add_arguments(ap, "kernels")
     args = ap.parse_args(argv)
 
     cache_dir = tempfile.mkdtemp(prefix="eventpipe-numba-")
     os.environ["NUMBA_CACHE_DIR"] = cache_dir
-    sys.path.insert(0, str(ROOT))
     import numba
 
     compile_s = warm_up(tiny_events())
@@ -295,6 +298,18 @@ def main(argv=None) -> int:
         f"memory-bound numpy pass (copy x, y, t, p out of the records): {t_np * 1e3:.0f} ms = "
         f"{n / t_np / 1e6:.1f} M events/s\n"
     )
+    figures: dict = {
+        "events": n,
+        "tonic_loop_events": sizes["loop"],
+        "tonic_sample_events": sizes["sample"],
+        "runs": args.runs,
+        "compile_s_total": sum(compile_s.values()),
+        "cache_load_s": cache_load_s,
+        "numpy_pass_s": t_np,
+        "kernels": [],
+        "densify_batch": [],
+    }
+    rows = [row("memory-bound numpy pass (copy x, y, t, p)", "M events/s", n / t_np / 1e6)]
     print("| kernel | compile s | ours ms | ours M ev/s | tonic M ev/s | x tonic | x copy |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     ours = kernel_calls(ev)
@@ -304,11 +319,17 @@ def main(argv=None) -> int:
         which = TONIC_INPUT[name]
         tt = best_of(theirs[which][name], 1 if which != "full" else args.runs)
         r_ours, r_tonic = n / t / 1e6, sizes[which] / tt / 1e6
+        figures["kernels"].append(
+            dict(kernel=name, compile_s=compile_s[name], seconds=t, Mev_s=r_ours,
+                 tonic_Mev_s=r_tonic, tonic_events=sizes[which], x_copy=t / t_np)
+        )  # fmt: skip
+        rows.append(row(name, "M events/s", r_ours, r_tonic, "tonic", lower_is_better=False))
         print(
             f"| {name} | {compile_s[name]:.2f} | {t * 1e3:.0f} | {r_ours:.1f} | {r_tonic:.3f} | "
             f"{r_ours / r_tonic:.0f} | {t / t_np:.1f} |"
         )
     t_u = best_of(lambda: unique_binning(ev, 5_000), max(1, args.runs // 2))
+    figures["sort_based_binning_s"] = t_u
     print(
         f"\nsort-based alternative (int64 key + np.unique), 5 ms: {t_u * 1e3:.0f} ms = "
         f"{n / t_u / 1e6:.1f} M events/s\n"
@@ -323,6 +344,12 @@ def main(argv=None) -> int:
         for length, dt, nbytes, t_o, t_p, t_f, t_t in loader_rows(
             ev[: min(n, 4_000_000)], args.runs
         ):
+            figures["densify_batch"].append(
+                dict(bins=length, dtype=dt, out_bytes=nbytes, seconds=t_o, parallel_s=t_p,
+                     fill_s=t_f, tonic_s=t_t)
+            )  # fmt: skip
+            label = f"densify_batch, 8 samples x {length} bins, {dt}"
+            rows.append(row(label, "ms", t_o * 1e3, t_t * 1e3, "tonic ToFrame"))
             print(
                 f"| {length} bins {dt} | {nbytes / 1e6:.1f} | {t_o * 1e3:.1f} | {t_p * 1e3:.1f} | "
                 f"{t_f * 1e3:.1f} | {t_t * 1e3:.0f} | {t_t / t_o:.0f} |"
@@ -332,6 +359,7 @@ def main(argv=None) -> int:
             f"parallel {compile_s['densify_batch parallel']:.2f} s"
         )
     shutil.rmtree(cache_dir, ignore_errors=True)
+    save("kernels", rows, figures, argv=argv, json_path=args.json, no_save=args.no_save)
     return 0
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import json
 import os
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _machine import describe
+from _results import add_arguments, row, save
 from torch.utils.data import DataLoader, Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeat", type=int, default=2, help="timed epochs per configuration (best)")
     ap.add_argument("--max-samples", type=int, default=None, help="cap the epoch length")
     ap.add_argument("--skip-published", action="store_true")
-    ap.add_argument("--json", type=Path, default=None)
+    add_arguments(ap, "loader")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)  # a loader competes with the model for cores; compare like for like
@@ -327,8 +327,17 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"  w={workers} {name:30s} " + ", ".join(parts))
     results["summary"] = summary
     print(f"\n({'SYNTHETIC' if results['synthetic'] else 'REAL'} data; {results['machine']})")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    rows = []
+    for kind in ("train", "eval"):
+        for workers in args.workers:
+            pub = rate(kind, "published (npy + tonic ToFrame)", workers)
+            for name in ("eventpipe per item, h5", "eventpipe batch, h5",
+                         "eventpipe batch, in_memory", "eventpipe batch, h5, uint8"):  # fmt: skip
+                rows.append(row(f"{kind}, {workers} workers, {name}", "samples/s",
+                                rate(kind, name, workers), pub, "published (npy + tonic ToFrame)",
+                                lower_is_better=False))  # fmt: skip
+    save("loader", rows, results, argv=argv, json_path=args.json, no_save=args.no_save,
+         synthetic=results["synthetic"])  # fmt: skip
     return results
 
 

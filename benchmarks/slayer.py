@@ -161,7 +161,9 @@ def main() -> None:
         help="implementations to run; the eager eval at 872 bins needs ~18 GB of RAM and ~15 min",
     )
     ap.add_argument("--quick", action="store_true", help="64x64, 40/120 bins: a smoke run")
-    ap.add_argument("--json", type=Path, help="write all results here")
+    from benchmarks._results import add_arguments, row, save
+
+    add_arguments(ap, "slayer")
     ap.add_argument("--variant", help=argparse.SUPPRESS)  # internal: impl:workload
     args = ap.parse_args()
     if args.quick:
@@ -175,7 +177,7 @@ def main() -> None:
     import platform
 
     results = []
-    passthrough = [a for a in sys.argv[1:] if not a.startswith("--json")]
+    passthrough = [a for a in sys.argv[1:] if not a.startswith("--json") and a != "--no-save"]
     if "--json" in sys.argv:  # drop the value following --json too
         i = sys.argv.index("--json")
         passthrough = sys.argv[1:i] + sys.argv[i + 2 :]
@@ -229,9 +231,19 @@ def main() -> None:
     fast_train = next((r for r in results if r["impl"] == "fast"), None)
     if fast_train and fast_train["layer_spike_density"]:
         print(f"spike density per layer (fast, first sample): {fast_train['layer_spike_density']}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"results": results, "summary": summary}, indent=2))
+    rows = []
+    for workload in args.workloads.split(","):
+        f = next((r for r in results if r["impl"] == "fast" and r["workload"] == workload), None)
+        e = next((r for r in results if r["impl"] == "eager" and r["workload"] == workload), None)
+        if f is None:
+            continue
+        label = f"{workload}, {f['bins']} bins, batch {args.batch}, {args.size}x{args.size}x2"
+        rows.append(row(f"{label}: time per batch", "ms", f["wall_s"] * 1e3,
+                        e["wall_s"] * 1e3 if e else None, "eager PyTorch"))  # fmt: skip
+        rows.append(row(f"{label}: peak memory", "MB", f["peak_mb"],
+                        e["peak_mb"] if e else None, "eager PyTorch", memory=True))  # fmt: skip
+    save("slayer", rows, {"results": results, "summary": summary, "density": args.density},
+         argv=None, json_path=args.json, no_save=args.no_save)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -318,7 +318,13 @@ def compare(ref: dict, other: dict) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+def main(
+    argv: list[str] | None = None, *, name: str = "stbp", command: list[str] | None = None
+) -> list[dict]:
+    """Run the benchmark; ``name`` and ``command`` (the arguments stored as the command line,
+    default ``argv``) say which results file it writes (``benchmarks/stbp_frameworks.py``)."""
+    from benchmarks._results import add_arguments, save
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--variants", default=DEFAULT_VARIANTS)
     ap.add_argument("--modes", default="train,eval")
@@ -354,7 +360,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         default=True,
         help="THP_MEM_ALLOC_ENABLE=1 (huge pages for large tensors) in every worker",
     )
-    ap.add_argument("--json", type=Path, help="also write the results here")
+    add_arguments(ap, name)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--variant", help=argparse.SUPPRESS)
     ap.add_argument("--mode", help=argparse.SUPPRESS)
@@ -392,11 +398,31 @@ def main(argv: list[str] | None = None) -> list[dict]:
     _table(rows)
     if args.rounds > 1:
         _round_ratios(runs)
-    if args.json:
-        args.json.write_text(
-            json.dumps({"machine": machine(), "rows": rows, "runs": runs}, indent=2)
-        )
+    save(name, table_rows(rows), {"rows": rows, "runs": runs, "density": args.density},
+         argv=argv if command is None else command, json_path=args.json,
+         no_save=args.no_save, synthetic=True)  # fmt: skip
     return rows
+
+
+def table_rows(rows: list[dict]) -> list[dict]:
+    """docs/benchmarks.md's table: each variant's best time and peak memory against ``eager``."""
+    from benchmarks._results import row
+
+    out = []
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        group = [r for r in rows if r["mode"] == mode and "skipped" not in r]
+        eager = next((r for r in group if r["variant"] == "eager"), None)
+        for r in group:
+            if r["variant"] == "eager":
+                continue
+            ref_ms = min(eager["times_s"]) * 1e3 if eager else None
+            ref_mb = eager["peak_bytes"] / 2**20 if eager else None
+            label = f"{mode}, T={r['T']}, batch {r['N']}, {r['variant']}"
+            out.append(row(f"{label}: best time", "ms", min(r["times_s"]) * 1e3, ref_ms,
+                           "eager PyTorch"))  # fmt: skip
+            out.append(row(f"{label}: peak memory", "MiB", r["peak_bytes"] / 2**20, ref_mb,
+                           "eager PyTorch", memory=True))  # fmt: skip
+    return out
 
 
 def _merge_rounds(runs: list[dict]) -> list[dict]:

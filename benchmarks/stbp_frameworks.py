@@ -47,6 +47,12 @@ detach_reset=False, surrogate_function=Rect(1/a1))``, decay ``1 - 1/tau_sj = tau
 PiecewiseQuadratic, PiecewiseExp, SoftSign, SuperSpike and Erf surrogates, so with ``Rect``
 ``LIFNode`` runs its Python reference loop with autograd per step, like :class:`STBPNode`.
 Only the torch backend exists on CPU (cupy/triton are CUDA-only).
+
+Run as a script, it times these two against ``fused`` and ``eager`` (``benchmarks/stbp.py`` with
+``--variants fused,eager,snntorch,spikingjelly``; every other option is passed on) and writes
+``benchmarks/results/stbp_frameworks.json``::
+
+    python benchmarks/stbp_frameworks.py --repeat 2
 """
 
 from __future__ import annotations
@@ -245,3 +251,22 @@ def load_weights(model: nn.Module, state_dict: dict) -> nn.Module:
     if bad or len(layers) != 8:
         raise KeyError(f"state dict does not match SLANIMALSNet layers: {bad or sorted(layers)}")
     return model
+
+
+FRAMEWORK_VARIANTS = "fused,eager,snntorch,spikingjelly"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``benchmarks/stbp.py`` restricted to the framework comparison (results: stbp_frameworks)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.stbp import main as stbp_main
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    stbp_main(["--variants", FRAMEWORK_VARIANTS, *args], name="stbp_frameworks", command=args)
+
+
+if __name__ == "__main__":
+    main()
