@@ -37,6 +37,7 @@ import pandas as pd
 
 from eventpipe.cache.hdf5 import CacheFile
 from eventpipe.errors import CacheError
+from eventpipe.runtime.durable import atomic_file
 
 #: what ``tonic.io.read_dvs_128`` returns and the published slices hold
 PUBLISHED_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "?")])
@@ -53,10 +54,8 @@ def slice_name(recording: str, row: int) -> str:
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_file(path) as fh:
         np.save(fh, array, allow_pickle=False)
-    os.replace(tmp, path)
 
 
 def export_npy(

@@ -54,6 +54,7 @@ from eventpipe.errors import FormatError
 from eventpipe.events import EVENT_DTYPE
 from eventpipe.io.header import AedatHeader, file_size, read_header
 from eventpipe.kernels.aedat import decode_aedat2_kernel
+from eventpipe.runtime.durable import atomic_file
 
 #: The orientations :func:`read_aedat2` knows (see the module docstring).
 ORIENTATIONS = ("published", "jaer")
@@ -86,7 +87,7 @@ def write_aedat2(
     """Write events as an AEDAT 2.0 file (what jAER writes for a DVS128).
 
     Args:
-        path: output file. Written to ``path + '.tmp'`` then renamed (atomic).
+        path: output file, written atomically (:func:`eventpipe.runtime.durable.atomic_file`).
         events: structured array with x, y, t (us), p. ``t`` is stored modulo 2**32, as the
             device clock wraps; readers unwrap it.
         header_lines: lines after ``#!AER-DAT2.0`` (without ``#`` or newline).
@@ -98,13 +99,9 @@ def write_aedat2(
     rec = np.empty(len(events), dtype=RECORD_DTYPE)
     rec["address"] = encode_addresses(events["x"], events["y"], events["p"])
     rec["timestamp"] = (np.asarray(events["t"], dtype=np.int64) & 0xFFFFFFFF).astype(np.uint32)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_file(path) as fh:
         fh.write(header)
         fh.write(rec.tobytes())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def check_orientation(orientation: str) -> str:

@@ -56,6 +56,7 @@ from eventpipe.errors import FormatError
 from eventpipe.events import EVENT_DTYPE
 from eventpipe.io.aedat2 import check_orientation
 from eventpipe.io.header import AedatHeader, file_size, read_header
+from eventpipe.runtime.durable import atomic_file
 
 #: The 28-byte packet header.
 PACKET_HEADER_DTYPE = np.dtype(
@@ -390,7 +391,7 @@ def write_aedat3(
     """Write events as an AEDAT 3.1 file (for tests, fixtures and conversions).
 
     Args:
-        path: output file; written to ``path + '.tmp'`` then renamed (atomic).
+        path: output file, written atomically (:func:`eventpipe.runtime.durable.atomic_file`).
         events: structured array with ``x, y`` (stored as-is, 0..32767), ``t`` (us, >= 0,
             non-decreasing within an overflow epoch) and ``p``.
         events_per_packet: maximum polarity events per packet; a packet also ends where
@@ -431,8 +432,7 @@ def write_aedat3(
         *(header_lines or []),
         "!END-HEADER",
     ]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_file(path) as fh:
         fh.write(_header_bytes(lines, newline))
         for i, (s, e) in enumerate(itertools.pairwise(bounds)):
             m = e - s
@@ -450,9 +450,6 @@ def write_aedat3(
                 ev["timestamp"] = ts[e - 1]
                 fh.write(sp.tobytes())
                 fh.write(ev.tobytes())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 __all__ = [

@@ -22,11 +22,13 @@ never a torn one):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -64,22 +66,43 @@ def fsync_path(path: str | os.PathLike, drop: bool = False) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temporary file in the same folder
-    (``.<name>.<random>.tmp``), flush, fsync, ``os.replace``. Creates missing parent folders;
-    on any error the temporary file is removed and the target left as it was."""
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "wb", **open_kw: Any) -> Iterator[IO]:
+    """Open a temporary file next to ``path`` for writing; on a clean exit flush, fsync and
+    ``os.replace`` it over ``path``.
+
+    The temporary file is ``.<name>.<random>.tmp`` in the target's folder (missing parent folders
+    are created). On any error inside the block it is removed and the target left as it was.
+
+    Args:
+        path: the file to write.
+        mode: ``"wb"`` or ``"w"`` (text; pass ``encoding=`` / ``newline=`` in ``open_kw``).
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> with atomic_file(target, "w", encoding="ascii") as fh:
+    ...     _ = fh.write("done")
+    >>> target.read_text()
+    'done'
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        with os.fdopen(fd, mode, **open_kw) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_file`)."""
+    with atomic_file(path) as fh:
+        fh.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -108,6 +131,7 @@ def _nan_to_none(obj: Any) -> Any:
 
 
 __all__ = [
+    "atomic_file",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",

@@ -40,6 +40,7 @@ import numpy as np
 
 from eventpipe.datasets.slanimals.facts import N_CLASSES
 from eventpipe.errors import TagError
+from eventpipe.runtime.durable import atomic_file
 
 #: Tag rows: 0-based class id, start and end event indices (end exclusive), file row order.
 TAGS_DTYPE = np.dtype([("class_id", "<i2"), ("start", "<i8"), ("end", "<i8")])
@@ -244,12 +245,8 @@ def write_tags(path: str | os.PathLike, tags: np.ndarray, *, newline: str = "\n"
     path = Path(path)
     lines = [",".join(TAG_HEADER)]
     lines += [f"{int(r['class_id']) + 1},{int(r['start'])},{int(r['end'])}" for r in tags]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="ascii", newline="") as fh:
+    with atomic_file(path, "w", encoding="ascii", newline="") as fh:
         fh.write(newline.join(lines) + newline)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 __all__ = ["MAX_TAG_BYTES", "TAGS_DTYPE", "TAG_HEADER", "read_tags", "write_tags"]

@@ -52,6 +52,7 @@ from eventpipe.datasets.slanimals.synth.design import (
 from eventpipe.datasets.slanimals.synth.render import SCALES, Scale, render_recording
 from eventpipe.errors import LayoutError
 from eventpipe.events import EVENT_DTYPE
+from eventpipe.runtime.durable import atomic_write_text
 
 #: bump when the bytes a (stem, scale, seed) produces change
 GENERATOR_VERSION = "1.0"
@@ -168,9 +169,7 @@ def is_synthetic(raw_dir: str | os.PathLike) -> bool:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def _up_to_date(out_dir: Path, manifest: dict, wanted: dict) -> bool:
