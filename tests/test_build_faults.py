@@ -1,6 +1,6 @@
 """Builds under faults: SIGKILL at random points, readers during a rebuild, I/O errors.
 
-Guarantees tested (README "Failure behaviour"):
+Guarantees tested (docs/failures.md):
 
 * a build killed with SIGKILL at any point leaves the previous cache byte-identical (or no cache
   if there was none, or the complete new one if the kill came after the commit), and the next

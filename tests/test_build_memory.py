@@ -4,11 +4,11 @@ Two builds of full-scale synthetic recordings (DVS128 event rates, ~2-4 M raw ev
 ~20 MB of AEDAT each): N = 6 recordings and 2N = 12 (the same 6 plus 6 more), each in a fresh
 interpreter with ``--workers 1`` (in-process: one process to measure, deterministic order).
 The peak resident set size is the kernel's ``ru_maxrss`` of that child, read by a wrapper.
-The build streams recordings into the cache (README "build"), so doubling the dataset must
+The build streams recordings into the cache (docs/cache-format.md), so doubling the dataset must
 leave the peak where it was: it is set by the largest recording plus the interpreter, numba and
 h5py, not by the count.
 
-Measured on a 2-core x86_64 CPU, no GPU (README "Failure behaviour"; ``pytest -s`` prints the
+Measured on a 2-core x86_64 CPU, no GPU (docs/failures.md; ``pytest -s`` prints the
 line ``peak RSS ...``): 6 recordings 483 MiB (196 MB cache), 12 recordings 490 MiB (379 MB
 cache), ratio 1.015.
 """

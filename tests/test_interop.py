@@ -1,4 +1,4 @@
-"""Reuse recipes (README "Using the cache elsewhere"): tonic, time-first and time-last layouts,
+"""Reuse recipes (docs/loading.md): tonic, time-first and time-last layouts,
 and the Parquet dataset read by pandas, dask, polars and duckdb without eventpipe."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def test_cache_events_go_straight_into_tonic_transforms(cache):
     ds = CacheDataset(cache, "stbp")
     with CacheFile(cache) as c:
         for row in (0, 7):
-            events = c.events(row)  # README recipe
+            events = c.events(row)  # docs/loading.md recipe
             frames = tonic.transforms.ToFrame(sensor_size=c.sensor_size, time_window=30_000)(events)
             denoised = tonic.transforms.Denoise(filter_time=10_000)(events)
             n = min(len(frames), ds.length)
@@ -46,7 +46,7 @@ def test_cache_events_go_straight_into_tonic_transforms(cache):
             assert not ours[n:].any()
             assert denoised.dtype == events.dtype and len(denoised) <= len(events)
             assert np.isin(denoised["t"], events["t"]).all()
-    # the same from plain h5py, without eventpipe's reader (README recipe)
+    # the same from plain h5py, without eventpipe's reader (docs/loading.md recipe)
     with h5py.File(cache, "r") as f:
         off = f["events/offsets"][:]
         a, b = off[7], off[8]
@@ -110,7 +110,7 @@ def test_time_first_and_time_last_layouts_are_views(cache):
     assert torch.equal(to_tnchw(f2), tn)
 
 
-# The README recipe, run in a fresh interpreter that never imports eventpipe.
+# The docs/loading.md recipe, run in a fresh interpreter that never imports eventpipe.
 PARQUET_RECIPE = """
 import sys, json
 import pandas as pd

@@ -1,6 +1,6 @@
 """The Parquet dataset lets pyarrow and dask read one recording or one sample without the rest.
 
-Layout (README "cache"): ``events/recording=<stem>/part-0.parquet``, one row group per sample,
+Layout (docs/cache-format.md): ``events/recording=<stem>/part-0.parquet``, one row group per sample,
 min/max statistics on ``sample_id``. A filter on the hive column ``recording`` prunes whole files;
 a filter on ``sample_id`` prunes row groups from the footer statistics. The tests check both the
 plan (fragments / row groups / dask partitions selected) and the I/O: a counting filesystem

@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: Elements per HDF5 chunk of the event and view datasets: 2**16 (512 KiB of int64 timestamps,
-#: 128 KiB of int16 coordinates). Measured on the full-scale synthetic cache (51 M events, README
-#: "HDF5 compression and chunking"): a random sample's view slices cost 0.53 ms CPU with 2**16,
+#: 128 KiB of int16 coordinates). Measured on the full-scale synthetic cache (51 M events, the
+#: build benchmark's compression study): a random sample's view slices cost 0.53 ms CPU with 2**16,
 #: 1.2 ms with 2**18, 3.1 ms with 2**20 (whole chunks go through the chunk cache); a sequential
 #: read of all events 1.15 s vs 0.47 s. Training reads samples at random, so 2**16.
 CHUNK_ELEMENTS = 1 << 16

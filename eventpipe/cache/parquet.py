@@ -50,7 +50,7 @@ EVENTS_SCHEMA = pa.schema(
     ]
 )
 COMPRESSION = "zstd"
-#: ParquetWriter options for the events files (README "Benchmarks"). Every column is
+#: ParquetWriter options for the events files (docs/benchmarks.md). Every column is
 #: DELTA_BINARY_PACKED (Parquet format 2 encoding, read by pyarrow, pandas, dask, polars, duckdb,
 #: Spark): t is non-decreasing within a sample, sample_id constant, x/y/p small integers, so the
 #: deltas bit-pack to a few bits and zstd has 4x less to compress. Measured on 7.1 M events of 8

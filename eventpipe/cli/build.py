@@ -1,6 +1,6 @@
 """``python -m eventpipe build``: raw recordings -> HDF5 cache + Parquet (thin wrapper).
 
-Calls :func:`eventpipe.build.build_cache`; see its docstring and the README "build" section.
+Calls :func:`eventpipe.build.build_cache`; see its docstring and docs/cache-format.md.
 """
 
 from __future__ import annotations
