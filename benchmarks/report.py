@@ -5,7 +5,8 @@
 
 Every figure on the page comes from a results file written by a benchmark script (see
 ``benchmarks/_results.py`` for the format); nothing is typed by hand. Each section says what the
-benchmark compares, how to run it, and the machine, CPU model, date and commit of the run.
+benchmark compares, how to run it, and the machine and CPU model of the run (its date and
+commit stay in the results file).
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ data**, and every ratio below comes from one such run: "N x the reference, same 
 measured code (eventpipe, or the variant the row names) was N times as fast as the reference
 (rows marked *memory*: needed N times the reference's memory).
 Absolute times depend on the machine and on what else ran on it; the ratios are the figures to
-compare. Each section names the machine, CPU model, date and commit of its run. Inputs are
+compare. Each section names the machine and CPU model of its run; the date and commit are in its
+results file. Inputs are
 SYNTHETIC (generated recordings or random frames) unless a section says REAL.
 
 To refresh a section, run its command (each script writes `benchmarks/results/<name>.json`;
@@ -219,8 +221,8 @@ def section(name: str, data: dict | None) -> str:
         out += ["", "Skipped in this run: " + "; ".join(skipped) + "."]
     out += [
         "",
-        f"Machine: {data['machine']}. CPU model: {data['cpu_model']}. "
-        f"Date: {data['date']}. Commit: {data['commit']}.",
+        f"Machine: {data['machine']}. CPU model: {data['cpu_model']}. The date and commit of "
+        f"the run are in `benchmarks/results/{name}.json`.",
         "",
     ]
     return "\n".join(out)
