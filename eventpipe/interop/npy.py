@@ -37,6 +37,7 @@ import pandas as pd
 
 from eventpipe.cache.hdf5 import CacheFile
 from eventpipe.errors import CacheError
+from eventpipe.report.progress import progress_bar
 from eventpipe.runtime.durable import atomic_file
 
 #: what ``tonic.io.read_dvs_128`` returns and the published slices hold
@@ -90,7 +91,7 @@ def export_npy(
     )
     with CacheFile(cache) as c:
         table = _selected(c, recordings)
-        with _progress(progress, len(table)) as bar:
+        with progress_bar(enabled=progress and len(table) > 0, timing=False, transient=True) as bar:
             task = bar.add_task("export npy", total=len(table))
             written = _write_slices(c, table, out, dtype, absolute_time, lambda: bar.advance(task))
         manifest = {
@@ -161,18 +162,6 @@ def _write_slices(
             advance()
         start = stop + 1
     return written
-
-
-def _progress(enabled: bool, total: int):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        disable=not enabled or total == 0,
-        transient=True,
-    )
 
 
 __all__ = ["MANIFEST", "PUBLISHED_DTYPE", "export_npy", "slice_name"]

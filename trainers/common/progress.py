@@ -13,14 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+
+from eventpipe.report.progress import progress_bar
 
 
 def fmt_duration(seconds: float) -> str:
@@ -45,16 +39,7 @@ class RunProgress:
         self.epoch_seconds: list[float] = []
         self.bar = None
         if console.is_terminal and not quiet:
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[stats]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            )
+            self.bar = progress_bar("{task.fields[stats]}", console=console, transient=True)
 
     def __enter__(self) -> RunProgress:
         if self.bar is not None:

@@ -26,6 +26,7 @@ from eventpipe.datasets.slanimals.facts import (
     stems_for_subset,
 )
 from eventpipe.errors import EventpipeError
+from eventpipe.report.progress import ItemProgress
 
 #: groups in the order the dataset paper lists them
 GROUP_ORDER = ("S1", "S2", "S3", "S4")
@@ -137,7 +138,9 @@ def summarize(
     per_rec: list[dict[str, Any]] = []
     lengths: list[np.ndarray] = []
     counts: list[np.ndarray] = []
-    with _progress(progress, len(report.pairs)) as advance:
+    with ItemProgress(
+        progress, len(report.pairs), "reading", timing=False, transient=True
+    ) as advance:
         for rec in report.pairs:
             advance(rec.stem)
             entry, dur, cnt = _read_one(rec, groups[rec.group], problems)
@@ -174,37 +177,6 @@ def summarize(
         "per_recording": per_rec,
         "problems": problems,
     }
-
-
-class _progress:
-    def __init__(self, on: bool, total: int):
-        self.on, self.total = on, total
-
-    def __enter__(self):
-        if not self.on:
-            return lambda stem: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self.bar.__enter__()
-        task = self.bar.add_task("reading", total=self.total)
-
-        def advance(stem: str) -> None:
-            self.bar.update(task, advance=1, description=f"reading {stem}")
-
-        return advance
-
-    def __exit__(self, *exc):
-        if self.on:
-            self.bar.__exit__(*exc)
-        return False
 
 
 def render(summary: dict[str, Any], console=None) -> None:

@@ -52,6 +52,7 @@ from eventpipe.datasets.slanimals.synth.design import (
 from eventpipe.datasets.slanimals.synth.render import SCALES, Scale, render_recording
 from eventpipe.errors import LayoutError
 from eventpipe.events import EVENT_DTYPE
+from eventpipe.report.progress import ItemProgress
 from eventpipe.runtime.durable import atomic_write_text
 
 #: bump when the bytes a (stem, scale, seed) produces change
@@ -344,7 +345,7 @@ def _write_recordings(
     if workers is None:
         workers = 1 if len(chosen) < 8 else min(len(chosen), os.cpu_count() or 1)
     entries: dict[str, dict] = {}
-    with _progress(progress, len(chosen), f"synth ({scale}, seed {seed})") as advance:
+    with ItemProgress(progress, len(chosen), f"synth ({scale}, seed {seed})") as advance:
         if workers <= 1:
             for stem in chosen:
                 entries[stem] = _write_recording(out_dir, stem, scale, seed)
@@ -376,48 +377,6 @@ def _totals(entries: dict[str, dict]) -> dict[str, Any]:
             "max": round(float(lengths.max()), 3),
         },
     }
-
-
-class _progress:
-    """``with _progress(on, total, title) as advance: advance(stem)`` (no-op when off)."""
-
-    def __init__(self, on: bool, total: int, title: str):
-        self.on, self.total, self.title = on, total, title
-
-    def __enter__(self):
-        if not self.on:
-            return lambda stem: None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self.bar.__enter__()
-        task = self.bar.add_task(self.title, total=self.total)
-
-        def advance(stem: str) -> None:
-            self.bar.update(task, advance=1, description=f"{self.title}: {stem}")
-
-        return advance
-
-    def __exit__(self, *exc):
-        if self.on:
-            self.bar.update(self.bar.task_ids[0], description=self.title)
-            self.bar.__exit__(*exc)
-        return False
 
 
 __all__ = [
