@@ -17,10 +17,12 @@ Schema (all times in microseconds)::
       refractory: {enabled: false, period_us: 1000}       # 3. tonic RefractoryPeriod
       downsample: {spatial_factor: 1.0}                   # 4. tonic Downsample (truncation)
       floor_ms: true                 #   5. t = (t // 1000) * 1000, as the published code
+      clock: unwrap                  # unwrap (default) | wrap32 (the published 32-bit clock)
     views:                           # one binned sparse view per entry
       stbp:
         dt_us: 30000                 # bin width; bins [k*dt, (k+1)*dt), incomplete last bin dropped
         binning: OR                  # OR (u1 0/1) | SUM (u2 counts) | SUM_NORM (f4 counts / max)
+        rule: tonic_frames           # tonic_frames (floor from t0) | slayer_td (round(t / dt))
         spatial_factor: 1.0          # extra downsample for this view only (decolle: 0.25)
         train_crop: {mode: random, bins: 17}     # bins: int > 0 or "auto"
         test_crop:  {mode: fixed,  bins: 145}
@@ -30,6 +32,10 @@ Schema (all times in microseconds)::
 the largest whole number of bins strictly shorter than the shortest sample, test =
 ``round(mean(d) / dt_us)``. The numbers chosen are recorded in the view attributes and in the
 cache's ``profile_resolved`` attribute.
+
+Two keys stay out of the hash at their defaults, so profiles written before they existed keep
+their hashes: ``events.clock`` when ``unwrap`` and ``views.<name>.rule`` when ``tonic_frames``
+(see :meth:`Profile.canonical_json`).
 
 >>> p = load_profile("lascas2024", overrides=["events.denoise.enabled=false"])
 >>> p.events.denoise.enabled, p.views["stbp"].dt_us
@@ -111,6 +117,10 @@ class EventsStage(_Model):
     refractory: Refractory = Refractory()
     downsample: Downsample = Downsample()
     floor_ms: bool = False
+    #: ``unwrap``: the AEDAT 2.0 reader's unwrapped 64-bit clock (correct). ``wrap32``: the
+    #: timestamps the published pipeline sees (tonic ``read_dvs_128`` does not unwrap):
+    #: ``t mod 2**32``, applied to each recording before slicing, for exact comparisons.
+    clock: Literal["unwrap", "wrap32"] = "unwrap"
 
 
 class Crop(_Model):
@@ -125,9 +135,22 @@ class View(_Model):
 
     dt_us: int = Field(gt=0)
     binning: Literal["OR", "SUM", "SUM_NORM"]
+    #: ``tonic_frames``: tonic ``ToFrame(time_window=dt)`` bins ``[t0 + k*dt, t0 + (k+1)*dt)``.
+    #: ``slayer_td``: slayerPytorch ``event.toSpikeTensor``, bin ``round(t / dt)`` (half to even),
+    #: OR only; the published tensor holds ``1/Ts`` (view attribute ``value_scale``).
+    rule: Literal["tonic_frames", "slayer_td"] = "tonic_frames"
     spatial_factor: float = Field(1.0, gt=0, le=1)
     train_crop: Crop
     test_crop: Crop
+
+    @model_validator(mode="after")
+    def _check_rule(self) -> View:
+        if self.rule == "slayer_td" and self.binning != "OR":
+            raise ValueError(
+                f"binning: the slayer_td rule stores OR spikes only (as slayerPytorch's "
+                f"toSpikeTensor, whose SUM adds once per cell), got {self.binning!r}"
+            )
+        return self
 
 
 class Profile(_Model):
@@ -171,11 +194,17 @@ class Profile(_Model):
 
         ``dataset`` is left out when it is ``slanimals``, the only dataset before profiles
         named theirs: SL-Animals profiles keep the hash they had, so caches and run folders
-        named after it stay current.
+        named after it stay current. For the same reason ``events.clock`` is left out when
+        ``unwrap`` and a view's ``rule`` when ``tonic_frames`` (their defaults).
         """
         data = self.to_dict()
         if data.get("dataset") == "slanimals":
             del data["dataset"]
+        if data["events"].get("clock") == "unwrap":
+            del data["events"]["clock"]
+        for view in data["views"].values():
+            if view.get("rule") == "tonic_frames":
+                del view["rule"]
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
     @property
@@ -320,8 +349,9 @@ def _format_errors(exc: ValidationError, source: str) -> str:
     for err in exc.errors():
         path = ".".join(str(k) for k in err["loc"] if k != "[key]")
         msg = _message(err)
-        if not path and ": " in msg and msg.split(": ", 1)[0].replace(".", "").isidentifier():
-            path, msg = msg.split(": ", 1)  # model-level check that names its key itself
+        if ": " in msg and msg.split(": ", 1)[0].replace(".", "").isidentifier():
+            key, msg = msg.split(": ", 1)  # model-level check that names its key itself
+            path = f"{path}.{key}" if path else key
         lines.append(f"{path}: {msg}" if path else msg)
     head = f"{source}: invalid profile"
     if len(lines) == 1:

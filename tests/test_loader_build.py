@@ -81,8 +81,11 @@ def _check_view(raw, cache, view, dt_ms, stems):
 
 
 @pytest.mark.slow
-def test_paper2021_slayer_frames_equal_the_published_pipeline(raw, paper_cache):
-    _check_view(raw, paper_cache, "slayer", 5, STEMS_HERE[:2])
+def test_paper2021_tonicframes_slayer_frames_equal_the_published_pipeline(raw, tmp_path):
+    """The TonicFrames variant of paper2021's slayer view (the SlayerTD default is checked in
+    tests/test_slayer_td.py)."""
+    cache = _build(raw, tmp_path / "tf.h5", "paper2021", ["views.slayer.rule=tonic_frames"])
+    _check_view(raw, cache, "slayer", 5, STEMS_HERE[:2])
 
 
 def test_paper2021_frames_equal_the_published_pipeline(raw, paper_cache, tmp_path):

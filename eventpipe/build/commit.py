@@ -33,7 +33,7 @@ from eventpipe import __version__
 from eventpipe.build.arena import clean_stale, pid_alive
 from eventpipe.build.plan import BuildPlan
 from eventpipe.build.results import RecordingResult
-from eventpipe.build.stages import N_BINS_RULE
+from eventpipe.build.stages import VIEW_N_BINS_RULES, value_scale
 from eventpipe.cache.digest import digest_to_json
 from eventpipe.cache.hdf5 import CacheWriter
 from eventpipe.cache.schema import FORMAT, FORMAT_VERSION, LAYOUT
@@ -217,7 +217,9 @@ def cache_attrs(
             "sensor_size": list(profile.view_sensor_size(name, plan.spec.sensor_size)),
             "layout": LAYOUT,
             "time_floor_ms": profile.events.floor_ms,
-            "n_bins_rule": N_BINS_RULE,
+            "n_bins_rule": VIEW_N_BINS_RULES[v.rule],
+            "rule": v.rule,
+            "value_scale": value_scale(v.rule, v.dt_us),
         }
         for name, v in profile.views.items()
     }

@@ -36,8 +36,17 @@ if TYPE_CHECKING:
 
 #: the large per-entry arrays of a view (the rest: offsets, n_bins)
 VIEW_KEYS = ("bin", "p", "y", "x", "value")
-#: frame-count rule of every view (``n_bins_rule`` attribute), see eventpipe.kernels.binning
+#: frame-count rule of a ``tonic_frames`` view (``n_bins_rule`` attribute), see
+#: eventpipe.kernels.binning
 N_BINS_RULE = "tonic"
+#: ``n_bins_rule`` attribute of a view, by the view's binning rule
+VIEW_N_BINS_RULES = {"tonic_frames": N_BINS_RULE, "slayer_td": "slayer_td"}
+
+
+def value_scale(rule: str, dt_us: int) -> float:
+    """What the published code stores where a view stores 1: ``1/Ts`` (``Ts`` in ms) for
+    ``slayer_td`` (slayerPytorch's ``toSpikeTensor`` writes ``1/samplingTime``), else 1."""
+    return 1000.0 / dt_us if rule == "slayer_td" else 1.0
 
 
 def stage_plan(profile: Profile, sensor_size: tuple[int, int, int]) -> StagePlan:
@@ -63,6 +72,7 @@ class ViewPlan:
         dt_us: bin width (us). binning: ``OR``, ``SUM`` or ``SUM_NORM``.
         spatial_factor: extra downsample of the view, in ``(0, 1]``.
         sensor_size: ``(W, H, P)`` of the events it bins (the stage output's).
+        rule: ``tonic_frames`` or ``slayer_td`` (see :mod:`eventpipe.kernels.binning`).
     """
 
     name: str
@@ -70,13 +80,14 @@ class ViewPlan:
     binning: str
     spatial_factor: float
     sensor_size: tuple[int, int, int]
+    rule: str = "tonic_frames"
 
 
 def view_plans(profile: Profile, sensor_size: tuple[int, int, int]) -> tuple[ViewPlan, ...]:
     """The views of ``profile``, in profile order, binning events of ``sensor_size``."""
     size = tuple(int(s) for s in sensor_size)
     return tuple(
-        ViewPlan(name, v.dt_us, v.binning, v.spatial_factor, size)  # type: ignore[arg-type]
+        ViewPlan(name, v.dt_us, v.binning, v.spatial_factor, size, v.rule)  # type: ignore[arg-type]
         for name, v in profile.views.items()
     )
 
@@ -97,6 +108,8 @@ class TaskPlan:
         recycle: reuse a file released by an earlier result of ``owner`` (its pages exist
             already), and have the receiver keep this one until
             :meth:`RecordingResult.release`.
+        clock: ``unwrap`` (the reader's clock) or ``wrap32`` (each recording's timestamps
+            taken mod 2**32 before slicing, the published clock; ``events.clock``).
     """
 
     dataset: str
@@ -107,6 +120,7 @@ class TaskPlan:
     transfer_dir: str | None = None
     owner: int | None = None
     recycle: bool = False
+    clock: str = "unwrap"
 
     @classmethod
     def from_profile(
@@ -118,6 +132,7 @@ class TaskPlan:
             sensor_size = datasets.get(profile.dataset).sensor_size
         stage = stage_plan(profile, sensor_size)
         views = view_plans(profile, stage.out_sensor_size)
+        transport.setdefault("clock", profile.events.clock)
         return cls(profile.dataset, profile.orientation, stage, views, **transport)
 
 
@@ -144,6 +159,7 @@ def view_frames(
         n_bins_rule=N_BINS_RULE,
         out=out,
         spatial_factor=view.spatial_factor,
+        rule=view.rule,  # type: ignore[arg-type]
     )
 
 
@@ -287,6 +303,10 @@ def process_recording(rec: Recording, task: TaskPlan, order: int = 0) -> Recordi
     spec = datasets.get(task.dataset)
     t_start = time.perf_counter()
     raw = _read(rec, spec, task)
+    if task.clock == "wrap32":
+        from eventpipe.io.aedat2 import wrap32_timestamps
+
+        wrap32_timestamps(raw["t"], out=raw["t"])
     t_read = time.perf_counter()
     sliced = spec.samples(rec, raw)
     t_slice = time.perf_counter()
@@ -355,11 +375,13 @@ def warm_up(plan: TaskPlan | Profile) -> float:
 __all__ = [
     "N_BINS_RULE",
     "VIEW_KEYS",
+    "VIEW_N_BINS_RULES",
     "TaskPlan",
     "ViewPlan",
     "process_recording",
     "stage_and_views",
     "stage_plan",
+    "value_scale",
     "view_frames",
     "view_plans",
     "warm_up",

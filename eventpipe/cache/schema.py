@@ -23,7 +23,8 @@ HDF5 file (``data/cache.h5``)::
                            attrs: dt_us, n_bins_rule, binning (OR|SUM|SUM_NORM), sensor_size,
                                   spatial_factor, train_crop (bins), train_crop_mode,
                                   train_crop_auto, test_crop (bins), test_crop_mode,
-                                  test_crop_auto, layout="TPHW", time_floor_ms (bool)
+                                  test_crop_auto, layout="TPHW", time_floor_ms (bool),
+                                  rule (tonic_frames|slayer_td), value_scale (float)
 
 Parquet dataset (``data/cache.parquet/``)::
 

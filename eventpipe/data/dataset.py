@@ -107,6 +107,10 @@ class CacheDataset(Dataset):
     group, lighting, class_id, class_name, t_start_us, t_end_us, n_events, n_bins, crop_start,
     crop_length, synthetic).
 
+    Frames hold the view's stored values (1 for OR). A ``slayer_td`` view (``paper2021``'s
+    ``slayer``) equals the published SlayerTD tensor as ``(frames * float32(ds.value_scale))
+    .permute(1, 2, 3, 0)`` (``value_scale = 1/Ts``; the published layout is ``[P, H, W, T]``).
+
     >>> ds = CacheDataset("data/cache.h5", "stbp", train=True)   # doctest: +SKIP
     >>> frames, label, meta = ds[0]                              # doctest: +SKIP
     >>> frames.shape                                             # doctest: +SKIP
@@ -184,6 +188,8 @@ class CacheDataset(Dataset):
                 "views (use a float dtype)"
             )
         self.dt_us = int(self.view_attrs["dt_us"])
+        #: binning rule and published value per stored 1 (:attr:`ViewIndex.value_scale`)
+        self.rule, self.value_scale = v.rule, v.value_scale
 
     def _set_crop(self, train: bool, length: int | None) -> None:
         """Crop mode and length (bins) of this dataset's mode (train or test)."""

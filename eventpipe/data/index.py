@@ -79,6 +79,19 @@ class ViewIndex:
         """Bin width in microseconds."""
         return int(self.attrs["dt_us"])
 
+    @property
+    def rule(self) -> str:
+        """Binning rule: ``tonic_frames`` or ``slayer_td`` (caches without the attribute:
+        ``tonic_frames``, the only rule then)."""
+        return str(self.attrs.get("rule", "tonic_frames"))
+
+    @property
+    def value_scale(self) -> float:
+        """What the published code stores where this view stores 1: ``1/Ts`` (ms) for a
+        ``slayer_td`` view, else 1.0. The loader does not apply it (the SLAYER trainer scales
+        its input by ``1/Ts`` itself); multiply by ``float32(value_scale)`` to compare tensors."""
+        return float(self.attrs.get("value_scale", 1.0))
+
 
 class CacheIndex:
     """A cache's samples table, identity and view indexes, read once and shared.

@@ -14,7 +14,9 @@ unchanged on it: point them at a directory holding these files (their ``data/fil
 as ``t + t_start_us`` (the sample's first raw event):
 
 * profile without event transforms and without ``floor_ms``: the files are identical to what
-  ``slice_data.py`` writes from the same recordings;
+  ``slice_data.py`` writes from the same recordings, for recordings whose 32-bit clock does not
+  wrap (after a wrap the published reader's times are ``t mod 2**32``; a profile with
+  ``events.clock: wrap32`` writes those);
 * with ``floor_ms`` (both shipped profiles): times are the published millisecond clock shifted
   by ``t_start_us``, so the published ``Downsample(time_factor=0.001) + TimeAlignment`` gives
   the same millisecond times, and the same frames, as the cache's views;

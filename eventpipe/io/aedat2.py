@@ -154,6 +154,23 @@ def unwrap_timestamps(ts: np.ndarray) -> np.ndarray:
     return t
 
 
+def wrap32_timestamps(t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The published pipeline's clock: unwrapped timestamps (us) back to ``t mod 2**32``.
+
+    tonic ``read_dvs_128`` (the published reader) keeps the raw unsigned 32-bit timestamps:
+    after a wrap its times restart near 0. :func:`unwrap_timestamps` only ever adds whole
+    multiples of ``2**32`` to the raw values, so ``t mod 2**32`` is exactly what the published
+    code sees (profile option ``events.clock: wrap32``). Vectorised; ``out`` may be ``t``.
+
+    >>> wrap32_timestamps(np.array([4294967291, 4294967299], dtype=np.int64)).tolist()
+    [4294967291, 3]
+    """
+    t = np.asarray(t)
+    if not np.issubdtype(t.dtype, np.integer):
+        raise ValueError(f"timestamps must be integers (microseconds), got dtype {t.dtype}")
+    return np.bitwise_and(t, t.dtype.type(_WRAP - 1), out=out)
+
+
 def _unwrap_inplace(t: np.ndarray, prev: int | None, epoch: int) -> tuple[int, int]:
     """Unwrap one chunk of raw timestamps (int64, modified in place).
 

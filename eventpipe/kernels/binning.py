@@ -24,6 +24,21 @@ timestamp (events before ``t0`` or after the last bin are dropped) and agree wit
 
 Entries come out unique and sorted by ``(bin, p, y, x)``; :func:`eventpipe.kernels.crop.densify`
 turns them into ``[T, P, H, W]`` frames equal to tonic's (``> 0`` for ``OR``).
+
+``rule="slayer_td"`` bins as slayerPytorch's ``event.toSpikeTensor`` does (``src/spikeFileIO.py``,
+``tEvent = np.round(self.t / samplingTime)``), the published SLAYER code's default for its fixed
+1500 ms crops (``SlayerTD``, see :func:`slayer_td_kernel`):
+
+* bin ``k = round(t / dt)``, rounding half to even (numpy ``np.round``), with ``t`` the time from
+  the sample's origin (the stage output); bin 0 is half a bin wide (``t < dt/2``, plus ``dt/2``
+  itself), bin ``k`` holds ``(k - 1/2) dt .. (k + 1/2) dt``; events with ``k < 0`` are dropped;
+* frame count ``max(k_max + 1, 1)``, so every event is in a frame; a crop of ``T`` bins from 0
+  keeps ``k < T`` as the published ``validInd`` does (``k == T`` is dropped);
+* polarity ``p - min(p)`` over the whole sample (slayer's ``event.__init__``: ``self.p -=
+  self.p.min()``): a two-polarity sample whose events are all ON puts them in channel 0;
+* OR only (value 1); the published tensor holds ``1/Ts`` there, recorded by the build as the
+  view's ``value_scale`` (the published layout is ``[P, H, W, T]``: ``frames.permute(1, 2, 3,
+  0)`` of the dense ``[T, P, H, W]``).
 """
 
 from __future__ import annotations
@@ -47,6 +62,8 @@ from eventpipe.runtime.jit import DISABLED, jit
 
 Binning = Literal["OR", "SUM", "SUM_NORM"]
 NBinsRule = Literal["tonic", "complete"]
+Rule = Literal["tonic_frames", "slayer_td"]
+RULES = ("tonic_frames", "slayer_td")
 VALUE_DTYPES = {"OR": np.dtype("u1"), "SUM": np.dtype("<u2"), "SUM_NORM": np.dtype("<f4")}
 #: what the binning kernel writes as value (see :func:`bin_counts_kernel`)
 VALUE_MODES = {"OR": 1, "SUM": 2, "SUM_NORM": 0}
@@ -298,6 +315,36 @@ def bin_order_kernel(t, t0, dt, n_bins):
     return order
 
 
+@jit
+def slayer_td_kernel(t, p, dt, out_t):
+    """slayerPytorch's time bin of every event: ``out_t[i] = k * dt`` with ``k = round(t[i] / dt)``
+    rounded half to even (numpy ``np.round``), in exact integer arithmetic.
+
+    Transcribes ``tEvent = np.round(self.t / samplingTime).astype(int)`` of slayerPytorch's
+    ``event.toSpikeTensor`` (``src/spikeFileIO.py``) on ``t = 1000 * t_ms``, ``dt = 1000 * Ts``:
+    ``t / dt == t_ms / Ts`` exactly, and the float64 quotient is a tie exactly when this one is.
+
+    Returns:
+        ``(k_max, p_min)``: the largest bin (-1 when there are no events) and the smallest
+        polarity (0 when there are no events).
+    """
+    k_max = np.int64(-1)
+    p_min = 0
+    for i in range(t.shape[0]):
+        ti = t[i]
+        q = ti // dt  # floor division, also for t < 0
+        r2 = 2 * (ti - q * dt)
+        if r2 > dt or (r2 == dt and (q & 1) == 1):
+            q += 1
+        out_t[i] = q * dt
+        if i == 0 or q > k_max:
+            k_max = q
+        pi = np.int64(p[i])
+        if i == 0 or pi < p_min:
+            p_min = pi
+    return k_max, p_min
+
+
 def n_bins_for(t_first: int, t_last: int, dt_us: int, rule: NBinsRule = "tonic") -> int:
     """Number of frames for a sample spanning ``[t_first, t_last]`` (see the module doc)."""
     complete = max((int(t_last) - int(t_first)) // int(dt_us), 0)
@@ -323,6 +370,7 @@ def bin_sparse(
     n_bins_rule: NBinsRule = "tonic",
     out: tuple[np.ndarray, ...] | None = None,
     spatial_factor: float | tuple[float, float] = 1.0,
+    rule: Rule = "tonic_frames",
 ) -> SparseFrames:
     """Bin events into sparse frames of width ``dt_us`` (tonic ``ToFrame(time_window=dt_us)``).
 
@@ -340,6 +388,9 @@ def bin_sparse(
         spatial_factor: bin ``downsample(events, sensor_size, spatial_factor)`` instead (tonic
             ``Downsample`` truncation, :func:`eventpipe.kernels.downsample`), computed on the
             fly; the frames' sensor size is then the downsampled one.
+        rule: ``"tonic_frames"`` (default, the above) or ``"slayer_td"`` (slayerPytorch's
+            ``round(t / dt)`` bins, see the module doc; ``binning`` must be ``"OR"`` and
+            ``n_bins_rule`` is not used).
 
     Returns:
         :class:`SparseFrames` with entries sorted by ``(bin, p, y, x)``, unique.
@@ -367,11 +418,24 @@ def bin_sparse(
         fx = fy = 1.0
         in_w, in_h = w, h
     size = (w, h, npol)
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if rule == "slayer_td" and binning != "OR":
+        raise ValueError(f"the slayer_td rule bins OR only, got binning {binning!r}")
     if n == 0:
-        return _empty_frames(n_bins_for(0, 0, dt, n_bins_rule), size, dt, binning)
+        nb0 = 1 if rule == "slayer_td" else n_bins_for(0, 0, dt, n_bins_rule)
+        return _empty_frames(nb0, size, dt, binning)
     x, y, p = events["x"], events["y"], events["p"]
-    t0 = int(t[0])
-    nb = n_bins_for(t0, int(t[-1]), dt, n_bins_rule)
+    if rule == "slayer_td":
+        t = np.empty(n, dtype=np.int64)
+        k_max, p_min = slayer_td_kernel(events["t"], p, dt, t)
+        if p_min > 0:
+            p = (p - p.dtype.type(p_min)).astype(p.dtype)
+        events = {"x": x, "y": y, "t": t, "p": p}
+        t0, nb = 0, max(int(k_max) + 1, 1)
+    else:
+        t0 = int(t[0])
+        nb = n_bins_for(t0, int(t[-1]), dt, n_bins_rule)
     vmode = VALUE_MODES[binning]
     cnt_dt = np.int32 if vmode == 0 else vdt  # SUM_NORM divides the counts afterwards
     if out is not None:
@@ -386,7 +450,7 @@ def bin_sparse(
     if status != 0 and (fx, fy) != (1.0, 1.0):
         # off the sensor or not time-sorted: the unfused path (its checks and errors)
         ev, _ = downsample(as_events(events), (in_w, in_h, npol), (fx, fy))
-        return bin_sparse(ev, size, dt, binning, n_bins_rule, out)
+        return bin_sparse(ev, size, dt, binning, n_bins_rule, out, rule=rule)  # idempotent
     if status == 2:
         if npol == 1 and 0 <= x[i] < w and 0 <= y[i] < h:
             raise ValueError("single-polarity sensor (P=1), but the events have both polarities")
@@ -464,10 +528,13 @@ def bin_dense(
     binning: Binning = "SUM",
     n_bins_rule: NBinsRule = "tonic",
     dtype=None,
+    rule: Rule = "tonic_frames",
 ) -> np.ndarray:
     """Dense ``[n_bins, P, H, W]`` frames (tests, interop); same semantics as :func:`bin_sparse`.
 
     ``binning="SUM"`` gives tonic ``ToFrame(sensor_size, time_window=dt_us)(events)`` exactly (as
     uint16 unless ``dtype`` is given).
     """
-    return bin_sparse(events, sensor_size, dt_us, binning, n_bins_rule).dense(dtype=dtype)
+    return bin_sparse(events, sensor_size, dt_us, binning, n_bins_rule, rule=rule).dense(
+        dtype=dtype
+    )
