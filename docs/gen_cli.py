@@ -74,6 +74,11 @@ def render() -> str:
         module = importlib.import_module(f"trainers.{method}.method")
         prog = f"python -m trainers.{method}"
         parts.append(_section("##", prog, _help(build_command(module.METHOD), [], prog)))
+    from trainers.stbp.published import cli as published
+
+    prog = "python -m trainers.stbp.published"
+    parts.append(_section("##", prog, _help(published, [], prog)))
+    parts.append(_section("###", f"{prog} convert", _help(published, ["convert"], prog)))
     return "\n".join(parts)
 
 

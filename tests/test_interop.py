@@ -21,7 +21,9 @@ from eventpipe.cache.parquet import export_parquet
 from eventpipe.data import CacheDataset, collate
 from eventpipe.datasets.slanimals.facts import CLASS_NAMES
 from eventpipe.interop.frameworks import TonicDataset, from_nchwt, from_tnchw, to_nchwt, to_tnchw
+from eventpipe.interop.published import from_published, to_published
 from tests.test_loader_fixture import write_fixture_cache
+from tests.test_published_orientation import _published_tonic_frames
 
 STEMS_HERE = ("user02_indoor", "user30_imse")
 
@@ -142,6 +144,35 @@ print(json.dumps({
     "duckdb": [[int(a), int(b), int(c)] for a, b, c in db],
 }))
 """
+
+
+def test_interop_axis_orders_against_the_published_tensors(cache):
+    """docs/loading.md, "Axis order of the published tensors": each interop layout, built from
+    the same events as the published STBP/SLAYER-TonicFrames tensor, by its exact permutation."""
+    ds = CacheDataset(cache, "stbp")
+    rows = [0, 3, 7]
+    frames, _, _ = ds.batch(rows)  # [N, T, P, y, x]
+    with CacheFile(cache) as c:  # the published Dataset on the same events, stacked by a loader
+        pub = torch.from_numpy(
+            np.stack([_published_tonic_frames(c.events(r), 30, ds.length) for r in rows])
+        ).float()  # [N, P, x, y, T]
+    assert torch.equal(pub, frames.permute(0, 2, 4, 3, 1))
+    assert torch.equal(to_published(frames, "stbp"), pub)
+    assert torch.equal(from_published(pub, "stbp"), frames)
+    # to_nchwt (lava-dl, slayerPytorch) is [N, P, y, x, T]: SlayerTD's order, and the spatial
+    # transpose of the published STBP / TonicFrames tensor
+    lava = to_nchwt(frames)
+    assert torch.equal(lava, to_published(frames, "slayer-slayertd"))
+    assert torch.equal(lava.transpose(2, 3), pub) and not torch.equal(lava, pub)
+    # to_tnchw is [T, N, P, y, x]
+    assert torch.equal(to_tnchw(frames).permute(1, 2, 4, 3, 0), pub)
+    # TonicDataset + tonic's ToFrame gives eventpipe's own [T, P, y, x] (the identity)
+    to_frame = tonic.transforms.ToFrame(sensor_size=(128, 128, 2), time_window=30_000)
+    tds = TonicDataset(cache, transform=to_frame)
+    for k, r in enumerate(rows):
+        f = tds[r][0]
+        n = min(len(f), ds.length)
+        np.testing.assert_array_equal((f[:n] > 0).astype(np.float32), frames[k, :n].numpy())
 
 
 def test_parquet_readers_without_eventpipe(cache, tmp_path):
