@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_protocol import _assert_same_run
+from tests.test_protocol import _assert_same_run, toy_run_fresh
 from trainers.common.checkpoints import load_checkpoint
 from trainers.common.protocol import RunError
 from trainers.common.toy import toy_run
@@ -87,7 +87,7 @@ def _assert_complete_files(out: Path) -> None:
 @pytest.mark.slow
 def test_random_sigkills_then_resume_give_the_uninterrupted_weights(tmp_path):
     straight = tmp_path / "straight"
-    toy_run(straight, epochs=3, folds=(1, 2))
+    toy_run_fresh(straight)  # every compared run in a fresh process (see toy_run_fresh)
 
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -126,7 +126,7 @@ def test_random_sigkills_then_resume_give_the_uninterrupted_weights(tmp_path):
 
     print("kill points (attempt: where):", kills)  # shown with -s
     assert len(kills) >= 3 and mid_write >= 1, kills
-    resumed = toy_run(out, resume=True, epochs=3, folds=(1, 2))
+    resumed = toy_run_fresh(out, resume=True)
     assert resumed["complete"]
     _assert_same_run(out, straight)
     assert _temporaries(out) == []  # --resume removed what the killed writes left
