@@ -402,7 +402,42 @@ class SparseSample:
         return out
 
 
-class CacheView:
+class ViewAttrs:
+    """Typed accessors of a view's attributes (``self.attrs``, strings decoded), shared by the
+    open :class:`CacheView` and the detached :class:`eventpipe.data.index.ViewIndex`."""
+
+    attrs: dict[str, Any]
+
+    @property
+    def sensor_size(self) -> tuple[int, int, int]:
+        """``(W, H, P)`` of this view's frames."""
+        return tuple(int(v) for v in self.attrs["sensor_size"])  # type: ignore[return-value]
+
+    @property
+    def dt_us(self) -> int:
+        """Bin width in microseconds."""
+        return int(self.attrs["dt_us"])
+
+    @property
+    def binning(self) -> str:
+        """``OR``, ``SUM`` or ``SUM_NORM``."""
+        return str(self.attrs["binning"])
+
+    @property
+    def rule(self) -> str:
+        """Binning rule: ``tonic_frames`` or ``slayer_td`` (caches without the attribute:
+        ``tonic_frames``, the only rule then)."""
+        return str(self.attrs.get("rule", "tonic_frames"))
+
+    @property
+    def value_scale(self) -> float:
+        """What the published code stores where this view stores 1: ``1/Ts`` (ms) for a
+        ``slayer_td`` view, else 1.0. The loader does not apply it (the SLAYER trainer scales
+        its input by ``1/Ts`` itself); multiply by ``float32(value_scale)`` to compare tensors."""
+        return float(self.attrs.get("value_scale", 1.0))
+
+
+class CacheView(ViewAttrs):
     """A binned view (``/views/<name>``): attributes, per-sample n_bins and lazy CSR datasets.
 
     ``bin, p, y, x, value`` are h5py datasets (read slices of them); ``offsets`` and
@@ -419,19 +454,6 @@ class CacheView:
         self.bin, self.p, self.y, self.x, self.value = (
             group[k] for k in ("bin", "p", "y", "x", "value")
         )
-
-    @property
-    def sensor_size(self) -> tuple[int, int, int]:
-        """``(W, H, P)`` of this view."""
-        return tuple(int(v) for v in self.attrs["sensor_size"])  # type: ignore[return-value]
-
-    @property
-    def dt_us(self) -> int:
-        return int(self.attrs["dt_us"])
-
-    @property
-    def binning(self) -> str:
-        return str(self.attrs["binning"])
 
     def __len__(self) -> int:
         return len(self.n_bins)
@@ -604,6 +626,7 @@ __all__ = [
     "CacheView",
     "CacheWriter",
     "SparseSample",
+    "ViewAttrs",
     "read_attrs",
     "samples_frame",
     "write_cache",

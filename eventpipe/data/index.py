@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eventpipe.cache.hdf5 import CacheFile, CacheView
+from eventpipe.cache.hdf5 import CacheFile, CacheView, ViewAttrs
 from eventpipe.cache.schema import dataset_name
 from eventpipe.data.select import select_rows
 from eventpipe.errors import CacheError
@@ -34,7 +34,7 @@ VIEW_ENTRY_FIELDS = ("bin", "p", "y", "x", "value")
 
 
 @dataclass(frozen=True, eq=False)
-class ViewIndex:
+class ViewIndex(ViewAttrs):
     """One view's metadata: attributes and per-sample CSR offsets (no sparse entries).
 
     Attributes:
@@ -45,6 +45,9 @@ class ViewIndex:
             ``offsets[i]:offsets[i + 1]`` of ``/views/<name>/{bin,p,y,x,value}``.
         n_bins: int64 ``[n_samples]``: complete bins of each sample row.
         compressed: whether any entry dataset is compressed (decides the chunk cache).
+
+    ``sensor_size``, ``dt_us``, ``binning``, ``rule`` and ``value_scale`` read ``attrs``
+    (:class:`~eventpipe.cache.hdf5.ViewAttrs`).
     """
 
     name: str
@@ -63,34 +66,6 @@ class ViewIndex:
             n_bins=np.asarray(view.n_bins, dtype=np.int64),
             compressed=any(getattr(view, k).compression is not None for k in VIEW_ENTRY_FIELDS),
         )
-
-    @property
-    def sensor_size(self) -> tuple[int, int, int]:
-        """``(W, H, P)`` of this view's frames."""
-        return tuple(int(v) for v in self.attrs["sensor_size"])  # type: ignore[return-value]
-
-    @property
-    def binning(self) -> str:
-        """``OR``, ``SUM`` or ``SUM_NORM``."""
-        return str(self.attrs["binning"])
-
-    @property
-    def dt_us(self) -> int:
-        """Bin width in microseconds."""
-        return int(self.attrs["dt_us"])
-
-    @property
-    def rule(self) -> str:
-        """Binning rule: ``tonic_frames`` or ``slayer_td`` (caches without the attribute:
-        ``tonic_frames``, the only rule then)."""
-        return str(self.attrs.get("rule", "tonic_frames"))
-
-    @property
-    def value_scale(self) -> float:
-        """What the published code stores where this view stores 1: ``1/Ts`` (ms) for a
-        ``slayer_td`` view, else 1.0. The loader does not apply it (the SLAYER trainer scales
-        its input by ``1/Ts`` itself); multiply by ``float32(value_scale)`` to compare tensors."""
-        return float(self.attrs.get("value_scale", 1.0))
 
 
 class CacheIndex:

@@ -35,7 +35,6 @@ From Python: :func:`published_to_eventpipe`, :func:`eventpipe_to_published`,
 
 from __future__ import annotations
 
-import io
 import math
 import pickle
 from collections.abc import Mapping
@@ -47,7 +46,7 @@ import torch
 
 from eventpipe.errors import EventpipeError
 from eventpipe.interop.published import swap_flattened_axes, swap_kernel_axes
-from eventpipe.runtime.durable import atomic_write_bytes
+from trainers.common.checkpoints import save_checkpoint
 from trainers.stbp.model import fc_input_shape
 
 #: the layers with parameters, in both models
@@ -299,9 +298,7 @@ def convert_file(
         payload = eventpipe_to_published(sd, sensor_size)
     if not out.parent.is_dir():
         raise CheckpointError(f"{out}: folder {out.parent} does not exist")
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    atomic_write_bytes(out, buf.getvalue())
+    save_checkpoint(out, payload)
     return payload
 
 
