@@ -344,6 +344,11 @@ def test_cli_error_lines_for_wrong_files(tmp_path, capsys):
     whole = tmp_path / "whole.pth"
     torch.save(nn.Linear(2, 2), whole)
     assert "state_dict()" in _error(capsys, "--from", "published", whole, "--out", out)
+    # a file that is no checkpoint at all (not mistaken for a pickled model)
+    text = tmp_path / "notes.pth"
+    text.write_text("garbage\n")
+    err = _error(capsys, "--from", "published", text, "--out", out)
+    assert "not a torch checkpoint" in err and "state_dict()" not in err
     # another network's weights
     other = tmp_path / "other.pt"
     torch.save(nn.Linear(2, 2).state_dict(), other)

@@ -207,13 +207,15 @@ def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "GLOBAL" in str(exc) or "weights_only" in str(exc):
+        # torch's safe loader names the class it refused ("Unsupported global: GLOBAL ...");
+        # any other unpickling error is a file that is no checkpoint at all
+        if "GLOBAL" in str(exc):
             raise CheckpointError(
                 f"{path}: holds pickled Python objects, not a state dict (a whole model saved "
                 f"with torch.save(model, ...)?); load it where its classes exist and save "
                 f"model.state_dict() instead"
             ) from None
-        raise CheckpointError(f"{path}: not a torch checkpoint ({exc})") from None
+        raise CheckpointError(f"{path}: not a torch checkpoint (no torch.save data)") from None
     except Exception as exc:  # torch's loaders raise many types for a file of another kind
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{path}: not a torch checkpoint ({first})") from None
