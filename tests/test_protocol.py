@@ -425,6 +425,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(cv_run, tmp_path, mo
     _assert_same_run(out, cv_run[0])
 
 
+@pytest.mark.slow  # three fresh interpreters (~25 s on 2 cores with a cold Numba cache)
 def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     """A real SIGKILL from outside once fold 2 has a checkpoint, then ``--resume``."""
     killed = tmp_path / "killed"

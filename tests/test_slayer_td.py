@@ -192,6 +192,7 @@ def paper_cache(raw, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # builds a paper2021 cache; bin_sparse itself is tested in the default suite
 def test_paper2021_slayer_view_equals_slayer_td(raw, paper_cache):
     """Every sample of the cache's slayer view, loaded as the trainers load it, times the view's
     value_scale and permuted to [P, H, W, T], equals SlayerTD on the published slices."""
