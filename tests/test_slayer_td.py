@@ -29,7 +29,7 @@ from eventpipe.build import build_cache
 from eventpipe.data import CacheDataset
 from eventpipe.datasets.slanimals.synth import generate
 from eventpipe.events import make_events
-from eventpipe.kernels.binning import bin_sparse, slayer_td_kernel
+from eventpipe.kernels.binning import MAX_BINS, bin_sparse, slayer_td_kernel
 from eventpipe.profile import ProfileError, load_profile
 from tests.reference_kernels import sensor_and_events
 
@@ -100,8 +100,12 @@ def eventpipe_tensor(events: np.ndarray, ts_ms: int, n_bins: int) -> np.ndarray:
 def test_kernel_equals_the_plain_reference(case):
     size, ev = case
     for dt in (1000, 2000, 5000, 3):
-        sf = bin_sparse(ev, size, dt, "OR", rule="slayer_td")
         n_bins, keys = ref_slayer_td(ev, size, dt)
+        if n_bins > MAX_BINS:  # frame indices are int32: refused with a clear error
+            with pytest.raises(ValueError, match="frame index"):
+                bin_sparse(ev, size, dt, "OR", rule="slayer_td")
+            continue
+        sf = bin_sparse(ev, size, dt, "OR", rule="slayer_td")
         assert sf.n_bins == n_bins
         assert _keys(sf) == keys
         assert (sf.value == 1).all()
@@ -268,3 +272,11 @@ def test_published_dataset_class_gives_the_same_tensors(raw, paper_cache, tmp_pa
         mine = (ds[row][0].numpy() * np.float32(ds.value_scale)).transpose(1, 2, 3, 0)
         assert want.dtype == mine.dtype == np.float32 and want.shape == (2, 128, 128, 300)
         np.testing.assert_array_equal(mine, want, err_msg=str(row))
+
+
+def test_more_bins_than_an_int32_frame_index_is_a_clear_error():
+    """Found by hypothesis: one event at 6442450943 us with 3 us bins wrapped to bin -2**31."""
+    ev = make_events([0], [0], [6442450943], [0])
+    with pytest.raises(ValueError, match="frame index"):
+        bin_sparse(ev, (1, 1, 1), 3, "OR", rule="slayer_td")
+    assert bin_sparse(ev, (1, 1, 1), 5000, "OR", rule="slayer_td").n_bins == 1288491

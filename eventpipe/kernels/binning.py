@@ -64,6 +64,8 @@ Binning = Literal["OR", "SUM", "SUM_NORM"]
 NBinsRule = Literal["tonic", "complete"]
 Rule = Literal["tonic_frames", "slayer_td"]
 RULES = ("tonic_frames", "slayer_td")
+#: the most frames a sample's sparse frames can index (their ``bin`` is int32)
+MAX_BINS = 2**31 - 1
 VALUE_DTYPES = {"OR": np.dtype("u1"), "SUM": np.dtype("<u2"), "SUM_NORM": np.dtype("<f4")}
 #: what the binning kernel writes as value (see :func:`bin_counts_kernel`)
 VALUE_MODES = {"OR": 1, "SUM": 2, "SUM_NORM": 0}
@@ -436,6 +438,11 @@ def bin_sparse(
     else:
         t0 = int(t[0])
         nb = n_bins_for(t0, int(t[-1]), dt, n_bins_rule)
+    if nb > MAX_BINS:
+        raise ValueError(
+            f"{nb} bins of {dt} us: more than the {MAX_BINS} a frame index (int32) holds "
+            f"(time-align the sample or use a wider bin)"
+        )
     vmode = VALUE_MODES[binning]
     cnt_dt = np.int32 if vmode == 0 else vdt  # SUM_NORM divides the counts afterwards
     if out is not None:
