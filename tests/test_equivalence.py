@@ -7,6 +7,10 @@ description and notes say so. The ``paper2021`` case builds with the overrides t
 the old profile exactly (TonicFrames rule, old texts: the same profile JSON and hash), and must
 match the old fingerprint; ``paper2021-slayer_td`` is the shipped profile as it is now, with a
 golden entry made by the code that introduced the rule (its note says so).
+
+Format 1.1 added the ``split`` column and the ``dataset`` attribute and widened ``class_name``;
+the fingerprint compares the 1.0 projection (the new column must be empty for SL-Animals, the
+attribute ``slanimals``), so everything else must still be byte-identical.
 """
 
 from __future__ import annotations
@@ -50,6 +54,22 @@ OVERRIDES = {
 PROFILE = {"paper2021-slayer_td": "paper2021"}
 #: attributes that name the machine, the time or the inputs' paths rather than the content
 VOLATILE = {"created_by", "created_at", "source", "build_seconds", "profile_hash", "raw_dir"}
+#: /samples as format 1.0 wrote it (the golden fingerprints' format)
+SAMPLES_1_0 = np.dtype([("sample_id", "<i4"), ("recording", "S32"), ("subject", "<i2"),
+                        ("group", "S2"), ("lighting", "S16"), ("class_id", "<i2"),
+                        ("class_name", "S16"), ("t_start_us", "<i8"), ("t_end_us", "<i8"),
+                        ("n_events", "<i8"), ("event_offset", "<i8")])  # fmt: skip
+
+
+def _as_1_0(name: str, a: np.ndarray) -> np.ndarray:
+    """``a`` as format 1.0 stored it (only /samples changed)."""
+    if name != "samples":
+        return a
+    assert (a["split"] == b"").all()
+    old = np.zeros(len(a), SAMPLES_1_0)
+    for field in SAMPLES_1_0.names:
+        old[field] = a[field]
+    return old
 
 
 def _h5(path: Path) -> dict:
@@ -58,11 +78,14 @@ def _h5(path: Path) -> dict:
 
         def visit(name: str, obj) -> None:
             if isinstance(obj, h5py.Dataset):
-                a = np.ascontiguousarray(obj[()])
+                a = _as_1_0(name, np.ascontiguousarray(obj[()]))
                 out[name] = [str(a.dtype), list(a.shape), hashlib.sha256(a.tobytes()).hexdigest()]
 
         f.visititems(visit)
         attrs = {k: v if isinstance(v, str | int | float) else str(v) for k, v in f.attrs.items()}
+    assert attrs.pop("dataset") == "slanimals"
+    assert attrs.pop("format_version") == "1.1"
+    attrs["format_version"] = "1.0"
     for key in ("profile", "profile_resolved"):  # the dataset a profile now names
         profile = json.loads(attrs[key])
         assert profile.pop("dataset", "slanimals") == "slanimals"
@@ -71,10 +94,18 @@ def _h5(path: Path) -> dict:
     return out
 
 
+def _fields(schema: str) -> str:
+    """A schema's text without its metadata (pandas' JSON lists every column, split too)."""
+    return schema.split("-- schema metadata --")[0]
+
+
 def _parquet(root: Path) -> dict:
     out = {}
     for p in sorted(root.rglob("*.parquet")):
         t = pq.read_table(p)
+        if "split" in t.column_names:  # format 1.1: empty for SL-Animals
+            assert set(t.column("split").to_pylist()) == {""}
+            t = t.drop_columns(["split"])
         h = hashlib.sha256()
         for c in t.column_names:
             col = t.column(c)
@@ -83,7 +114,7 @@ def _parquet(root: Path) -> dict:
                 h.update("\0".join(col.to_pylist()).encode())
             else:
                 h.update(col.to_numpy().tobytes())
-        out[str(p.relative_to(root))] = [t.num_rows, str(t.schema), h.hexdigest()]
+        out[str(p.relative_to(root))] = [t.num_rows, _fields(str(t.schema)), h.hexdigest()]
     return out
 
 
@@ -112,7 +143,7 @@ def test_build_output_is_unchanged(raw, tmp_path, name):
                                        sort_keys=True)  # fmt: skip
     assert got_h5.pop("_attrs") == golden_attrs
     assert got_h5 == {k: v for k, v in want["h5"].items() if k != "_attrs"}
-    assert got["parquet"] == want["parquet"]
+    assert got["parquet"] == {k: [n, _fields(s), h] for k, (n, s, h) in want["parquet"].items()}
 
 
 def test_profile_hashes_are_unchanged():

@@ -66,6 +66,7 @@ def test_slices_are_views_with_absolute_times_and_stable_ids():
         "t_start_us",
         "t_end_us",
         "n_events",
+        "split",
     }
 
 

@@ -197,6 +197,7 @@ def cache_attrs(
         "profile": profile.canonical_json(),
         "profile_hash": profile.hash,
         "profile_name": profile.name,
+        "dataset": profile.dataset,
         "sensor_size": list(plan.events_sensor_size),
         "layout": LAYOUT,
         "created_by": f"eventpipe {__version__}",

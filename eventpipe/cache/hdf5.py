@@ -70,7 +70,7 @@ CHUNK_CACHE_BYTES = 4 * CHUNK_ELEMENTS * 8
 #: sequential read 1.7-2.3x; reads decide, so no compression.
 COMPRESSION: str | None = None
 
-_STRING_COLUMNS = ("recording", "group", "lighting", "class_name")
+_STRING_COLUMNS = ("recording", "group", "lighting", "class_name", "split")
 
 
 def _json_attr(value: Any) -> str:
@@ -368,10 +368,21 @@ def _decode(value: Any) -> Any:
     return value
 
 
+def _with_split(rows: np.ndarray) -> np.ndarray:
+    """Format 1.0 /samples rows in SAMPLES_DTYPE, ``split`` empty."""
+    out = np.zeros(len(rows), dtype=SAMPLES_DTYPE)
+    for name in rows.dtype.names or ():
+        if name in SAMPLES_DTYPE.names:
+            out[name] = rows[name]
+    return out
+
+
 def samples_frame(rows: np.ndarray) -> pd.DataFrame:
     """/samples rows as a DataFrame with the byte-string columns decoded to str."""
     import pandas as pd  # imported here: the build does not need pandas
 
+    if "split" not in (rows.dtype.names or ()):  # a format 1.0 file: no published split
+        rows = _with_split(rows)
     df = pd.DataFrame({name: rows[name] for name in SAMPLES_COLUMNS})
     for col in _STRING_COLUMNS:
         df[col] = np.char.decode(rows[col], "ascii").astype(object)

@@ -12,7 +12,7 @@ HDF5 file (``data/cache.h5``)::
                                   synthetic (bool), synthetic_manifest (JSON or ""),
                                   profile_name, profile_resolved (JSON, ``auto`` crops replaced),
                                   raw_dir, subset, orientation, n_recordings, n_samples,
-                                  n_events, n_raw_events
+                                  n_events, n_raw_events, dataset (registry name)
     /samples               compound dataset, one row per sample, dtype SAMPLES_DTYPE
     /events/x,y,t,p        concatenated events of all samples (t re-zeroed per sample, us)
     /events/offsets        int64 [n_samples + 1]; sample i = rows offsets[i]:offsets[i+1]
@@ -43,11 +43,14 @@ import numpy as np
 
 FORMAT = "eventpipe-cache"
 #: major.minor; readers accept equal major.
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 LAYOUT = "TPHW"
 TIME_UNIT = "us"
 
 #: One row of /samples. Strings are fixed-length ASCII in HDF5 (decode with .astype(str)).
+#: ``split`` is the dataset's published part of the sample (``train`` / ``test``; empty for a
+#: dataset split by cross-validation, SL-Animals). Format 1.1 added ``split`` and widened
+#: ``class_name`` from S16 to S32; 1.0 files read with ``split`` empty.
 SAMPLES_DTYPE = np.dtype(
     [
         ("sample_id", "<i4"),
@@ -56,10 +59,11 @@ SAMPLES_DTYPE = np.dtype(
         ("group", "S2"),
         ("lighting", "S16"),
         ("class_id", "<i2"),
-        ("class_name", "S16"),
+        ("class_name", "S32"),
         ("t_start_us", "<i8"),
         ("t_end_us", "<i8"),
         ("n_events", "<i8"),
+        ("split", "S8"),
         ("event_offset", "<i8"),
     ]
 )

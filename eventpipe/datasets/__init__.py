@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-from eventpipe.datasets.base import DatasetSpec, Fold, Recording, SynthResult
+from eventpipe.datasets.base import DatasetSpec, Fold, Recording, SampleMeta, SynthResult
 from eventpipe.errors import EventpipeError
 
 #: registry name -> subpackage that defines ``DATASET``; the first entry is the default
@@ -55,6 +55,7 @@ __all__ = [
     "DatasetSpec",
     "Fold",
     "Recording",
+    "SampleMeta",
     "SynthResult",
     "UnknownDatasetError",
     "get",

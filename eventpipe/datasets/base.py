@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,6 +49,47 @@ class Recording(Protocol):
 
 
 PARTS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SampleMeta:
+    """One sample's row of the cache's ``/samples`` table (without ``event_offset``), as a
+    dataset's ``samples`` function returns it with the sample's events.
+
+    Attributes:
+        sample_id: the sample's stable id in its dataset (each dataset documents its rule).
+        recording: the recording (build unit, Parquet partition) the sample was cut from.
+        subject: subject or user number (0 where the dataset has none).
+        group: recording group (SL-Animals ``S1`` .. ``S4``; empty where none).
+        lighting: lighting condition (empty where none).
+        class_id: 0-based class. class_name: the dataset's ``classes[class_id]``.
+        t_start_us: time of the sample's first event (us, the recording's clock).
+        t_end_us: time of its last event (us, inclusive).
+        n_events: number of events in the sample.
+        split: the published part, ``train`` or ``test``; empty for a dataset split by
+            cross-validation over recordings (SL-Animals).
+    """
+
+    sample_id: int
+    recording: str
+    subject: int
+    group: str
+    lighting: str
+    class_id: int
+    class_name: str
+    t_start_us: int
+    t_end_us: int
+    n_events: int
+    split: str = ""
+
+    @property
+    def duration_us(self) -> int:
+        """``t_end_us - t_start_us`` (the published "sample length")."""
+        return self.t_end_us - self.t_start_us
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the fields (JSON-friendly)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)

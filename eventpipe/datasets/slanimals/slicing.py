@@ -30,52 +30,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 
+from eventpipe.datasets.base import SampleMeta
 from eventpipe.datasets.slanimals.facts import CLASS_NAMES, SAMPLES_PER_RECORDING, STEMS
 from eventpipe.errors import TagError
 from eventpipe.events import as_events, event_columns
-
-
-@dataclass(frozen=True)
-class SampleMeta:
-    """One sample's row of the ``/samples`` table (without ``event_offset``).
-
-    Attributes:
-        sample_id: ``STEMS.index(recording) * 19 + row``.
-        recording: stem, e.g. ``"user27_imse"``.
-        subject: subject number.
-        group: ``"S1"`` .. ``"S4"``.
-        lighting: ``"daylight"`` | ``"neon"`` | ``"sunlight"``.
-        class_id: 0-based class (CSV class - 1).
-        class_name: :data:`~eventpipe.datasets.slanimals.facts.CLASS_NAMES` entry.
-        t_start_us: time of the first event (us, device clock, unwrapped).
-        t_end_us: time of the last event (us, inclusive).
-        n_events: number of events in the sample.
-    """
-
-    sample_id: int
-    recording: str
-    subject: int
-    group: str
-    lighting: str
-    class_id: int
-    class_name: str
-    t_start_us: int
-    t_end_us: int
-    n_events: int
-
-    @property
-    def duration_us(self) -> int:
-        """``t_end_us - t_start_us`` (the published "sample length")."""
-        return self.t_end_us - self.t_start_us
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the fields (JSON-friendly)."""
-        return asdict(self)
 
 
 def _check_tags(where: str, tags: np.ndarray, n_events: int) -> None:
