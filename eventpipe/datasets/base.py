@@ -164,6 +164,117 @@ def _ids_for(samples: pd.DataFrame, recordings: Sequence[str], *, strict: bool) 
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
+#: the share of the published training samples (or recordings) a split dataset's ``cv``
+#: protocol moves to validation, and the seed of that draw (see :class:`SplitFold`)
+VAL_FRACTION = 0.1
+VAL_SEED = 0
+
+
+@dataclass(frozen=True)
+class SplitFold(Fold):
+    """The published train/test split of a dataset that has one (N-MNIST, DVS Gesture), with a
+    validation part drawn from train by a seeded rule.
+
+    ``train`` and ``test`` hold the recordings of each published part; ``val`` holds the
+    recordings that give validation samples. ``unit`` says what validation draws:
+
+    - ``"recording"``: ``round(val_fraction * n)`` of the ``n`` training recordings (sorted by
+      name), ``numpy.random.default_rng(seed).choice(n, k, replace=False)``; all their samples
+      are validation samples (no subject or session is in both parts);
+    - ``"sample"``: per class ``c`` (ascending), the training samples of class ``c`` sorted by
+      sample id, ``numpy.random.default_rng([seed, c]).choice(n_c, round(val_fraction * n_c),
+      replace=False)`` of them (stratified; the same ids whatever else the cache holds of
+      other classes).
+
+    With ``val_fraction == 0`` (the ``train-test`` protocol) ``val`` is empty.
+    """
+
+    unit: str = "recording"
+    val_fraction: float = VAL_FRACTION
+    seed: int = VAL_SEED
+
+    def sample_ids(
+        self, samples: pd.DataFrame, part: str | None = None, *, strict: bool = True
+    ) -> dict[str, np.ndarray] | np.ndarray:
+        """As :meth:`Fold.sample_ids`; with ``unit="sample"`` validation is drawn from the
+        training recordings' samples (they need the ``class_id`` column)."""
+        if self.unit == "recording" or not self.val:
+            return super().sample_ids(samples, part, strict=strict)
+        import numpy as np
+
+        train = _ids_for(samples, self.train, strict=strict)
+        val = _sample_draw(samples, train, self.val_fraction, self.seed)
+        parts = {
+            "train": train[~np.isin(train, val)],
+            "val": val,
+            "test": _ids_for(samples, self.test, strict=strict),
+        }
+        if part is None:
+            return parts
+        self.part(part)  # ValueError for an unknown part name
+        return parts[part]
+
+
+def _sample_draw(samples: pd.DataFrame, train: np.ndarray, fraction: float, seed: int):
+    """Validation sample ids: per class, a seeded draw of ``round(fraction * n_c)``."""
+    import numpy as np
+
+    cls = dict(zip(samples["sample_id"].astype(np.int64), samples["class_id"].astype(int)))
+    of = np.array([cls[int(i)] for i in train], dtype=np.int64)
+    out = []
+    for c in np.unique(of):
+        ids = np.sort(train[of == c])
+        k = round(fraction * len(ids))
+        pick = np.random.default_rng([seed, int(c)]).choice(len(ids), k, replace=False)
+        out.append(ids[np.sort(pick)])
+    return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
+
+
+def published_split_folds(
+    recordings: Iterable[str] | None,
+    protocol: str,
+    split_of: Callable[[str], str],
+    all_recordings: Sequence[str],
+    unit: str = "recording",
+) -> list[Fold]:
+    """The one fold of a dataset with a published train/test split (a ``splits`` function).
+
+    Args:
+        recordings: stems to split (``None``: ``all_recordings``); kept in ``all_recordings``
+            order when they all belong to it.
+        protocol: ``"cv"`` (train / val / test, validation drawn from train as
+            :class:`SplitFold` says) or ``"train-test"`` (no validation).
+        split_of: stem -> ``"train"`` or ``"test"``.
+        all_recordings: the official recordings, in official order.
+        unit: ``"recording"`` or ``"sample"``: what validation draws (:class:`SplitFold`).
+
+    Returns:
+        ``[SplitFold]`` with ``index`` 1.
+    """
+    if protocol not in ("cv", "train-test"):
+        raise ValueError(f"unknown protocol {protocol!r}; expected cv or train-test")
+    recs = list(all_recordings) if recordings is None else list(dict.fromkeys(recordings))
+    known = {r: i for i, r in enumerate(all_recordings)}
+    if all(r in known for r in recs):
+        recs.sort(key=known.__getitem__)
+    train = tuple(r for r in recs if split_of(r) == "train")
+    test = tuple(r for r in recs if split_of(r) == "test")
+    fraction = VAL_FRACTION if protocol == "cv" else 0.0
+    val: tuple[str, ...] = ()
+    if fraction and unit == "recording":
+        import numpy as np
+
+        ordered = sorted(train)
+        k = round(fraction * len(ordered))
+        pick = set(np.random.default_rng(VAL_SEED).choice(len(ordered), k, replace=False))
+        val = tuple(r for i, r in enumerate(ordered) if i in pick)
+        val = tuple(r for r in train if r in val)
+        train = tuple(r for r in train if r not in val)
+    elif fraction:
+        val = train  # validation samples come from the training recordings
+    return [SplitFold(1, train, val, test, unit=unit, val_fraction=fraction)]
+
+
 @dataclass(frozen=True)
 class SynthResult:
     """What a dataset's ``synthesize`` did.
