@@ -11,18 +11,23 @@ Schema (all times in microseconds)::
     description: "..."               # free text (part of the hash, like every key)
     notes: "..."
     orientation: published           # published (tonic read_dvs_128) | jaer
+    dataset: slanimals               # a registered dataset (eventpipe.datasets.names())
+    drop_classes: []                 # class names the cache leaves out ([other_gestures])
     events:                          # applied per sample, in this order:
+      stabilize: none                #   0. none | nmnist_saccades (undo N-MNIST's saccades)
+      window_us: null                #   0b. keep t - t_first < window_us (null: everything)
       time_align: true               #   1. t -= t[0]  (tonic TimeAlignment)
       denoise:   {enabled: true, filter_time_us: 10000}   # 2. tonic Denoise
       refractory: {enabled: false, period_us: 1000}       # 3. tonic RefractoryPeriod
       downsample: {spatial_factor: 1.0}                   # 4. tonic Downsample (truncation)
       floor_ms: true                 #   5. t = (t // 1000) * 1000, as the published code
       clock: unwrap                  # unwrap (default) | wrap32 (the published 32-bit clock)
+      rezero: true                   #   6. t -= t[first kept event]; false keeps the stage clock
     views:                           # one binned sparse view per entry
       stbp:
         dt_us: 30000                 # bin width; bins [k*dt, (k+1)*dt), incomplete last bin dropped
         binning: OR                  # OR (u1 0/1) | SUM (u2 counts) | SUM_NORM (f4 counts / max)
-        rule: tonic_frames           # tonic_frames (floor from t0) | slayer_td (round(t / dt))
+        rule: tonic_frames           # tonic_frames | floor_all | ceil | slayer_td (see View)
         spatial_factor: 1.0          # extra downsample for this view only (decolle: 0.25)
         train_crop: {mode: random, bins: 17}     # bins: int > 0 or "auto"
         test_crop:  {mode: fixed,  bins: 145}
@@ -33,9 +38,10 @@ the largest whole number of bins strictly shorter than the shortest sample, test
 ``round(mean(d) / dt_us)``. The numbers chosen are recorded in the view attributes and in the
 cache's ``profile_resolved`` attribute.
 
-Two keys stay out of the hash at their defaults, so profiles written before they existed keep
-their hashes: ``events.clock`` when ``unwrap`` and ``views.<name>.rule`` when ``tonic_frames``
-(see :meth:`Profile.canonical_json`).
+Keys added after the first profiles stay out of the hash at their defaults, so profiles written
+before they existed keep their hashes: ``events.clock`` when ``unwrap``, ``events.stabilize``
+when ``none``, ``events.window_us`` when null, ``events.rezero`` when true, ``drop_classes``
+when empty and ``views.<name>.rule`` when ``tonic_frames`` (see :meth:`Profile.canonical_json`).
 
 >>> p = load_profile("lascas2024", overrides=["events.denoise.enabled=false"])
 >>> p.events.denoise.enabled, p.views["stbp"].dt_us
@@ -121,6 +127,15 @@ class EventsStage(_Model):
     #: timestamps the published pipeline sees (tonic ``read_dvs_128`` does not unwrap):
     #: ``t mod 2**32``, applied to each recording before slicing, for exact comparisons.
     clock: Literal["unwrap", "wrap32"] = "unwrap"
+    #: step 0: ``nmnist_saccades`` moves every event back along N-MNIST's three saccades (the
+    #: published TSSL-BP converter's ``stabilize.m``), see :mod:`eventpipe.kernels.stabilize`
+    stabilize: Literal["none", "nmnist_saccades"] = "none"
+    #: step 0b: keep the events with ``t - min(t) < window_us`` (the first ``window_us`` of the
+    #: sample from its first event, first-spike coding's 1.2 s); None keeps everything
+    window_us: int | None = Field(None, gt=0)
+    #: step 6: re-zero at the first kept event (default); false keeps the times of the stage
+    #: clock (the file's clock without ``time_align``: TSSL-BP bins N-MNIST from t = 0)
+    rezero: bool = True
 
 
 class Crop(_Model):
@@ -135,10 +150,14 @@ class View(_Model):
 
     dt_us: int = Field(gt=0)
     binning: Literal["OR", "SUM", "SUM_NORM"]
-    #: ``tonic_frames``: tonic ``ToFrame(time_window=dt)`` bins ``[t0 + k*dt, t0 + (k+1)*dt)``.
-    #: ``slayer_td``: slayerPytorch ``event.toSpikeTensor``, bin ``round(t / dt)`` (half to even),
-    #: OR only; the published tensor holds ``1/Ts`` (view attribute ``value_scale``).
-    rule: Literal["tonic_frames", "slayer_td"] = "tonic_frames"
+    #: ``tonic_frames``: tonic ``ToFrame(time_window=dt)`` bins ``[t0 + k*dt, t0 + (k+1)*dt)``,
+    #: the trailing incomplete bin dropped. ``floor_all``: the same bins, every event kept (the
+    #: last bin may be incomplete; first-spike coding's chunking). ``ceil``: bins
+    #: ``(k*dt, (k+1)*dt]`` of the stage clock from t = 0 (``t = 0`` in bin 0; TSSL-BP's
+    #: ``ceil(t / dt)``). ``slayer_td``: slayerPytorch ``event.toSpikeTensor``, bin
+    #: ``round(t / dt)`` (half to even), OR only; the published tensor holds ``1/Ts`` (view
+    #: attribute ``value_scale``).
+    rule: Literal["tonic_frames", "floor_all", "ceil", "slayer_td"] = "tonic_frames"
     spatial_factor: float = Field(1.0, gt=0, le=1)
     train_crop: Crop
     test_crop: Crop
@@ -153,6 +172,15 @@ class View(_Model):
         return self
 
 
+#: keys of ``events`` left out of the hash at these values (see :meth:`Profile.canonical_json`)
+_UNHASHED_EVENT_DEFAULTS = {
+    "clock": "unwrap",
+    "stabilize": "none",
+    "window_us": None,
+    "rezero": True,
+}
+
+
 class Profile(_Model):
     """A validated, hashable build profile. Load it with :func:`load_profile`.
 
@@ -163,6 +191,8 @@ class Profile(_Model):
 
     name: str
     dataset: str = "slanimals"
+    #: class names of the dataset whose samples the build leaves out (not in the cache)
+    drop_classes: list[str] = []
     description: str = ""
     notes: str = ""
     orientation: Literal["published", "jaer"] = "published"
@@ -182,6 +212,13 @@ class Profile(_Model):
                 f"dataset: unknown dataset {self.dataset!r}; expected one of "
                 f"{', '.join(datasets.names())}"
             )
+        classes = datasets.get(self.dataset).classes
+        unknown = [c for c in self.drop_classes if c not in classes]
+        if unknown:
+            raise ValueError(
+                f"drop_classes: {unknown} are not classes of {self.dataset}; expected names "
+                f"from {', '.join(classes)}"
+            )
         return self
 
     # --- identity -------------------------------------------------------------------------
@@ -194,14 +231,18 @@ class Profile(_Model):
 
         ``dataset`` is left out when it is ``slanimals``, the only dataset before profiles
         named theirs: SL-Animals profiles keep the hash they had, so caches and run folders
-        named after it stay current. For the same reason ``events.clock`` is left out when
-        ``unwrap`` and a view's ``rule`` when ``tonic_frames`` (their defaults).
+        named after it stay current. For the same reason the keys added later are left out
+        at their defaults (``events.clock``, ``stabilize``, ``window_us``, ``rezero``,
+        ``drop_classes``, a view's ``rule``).
         """
         data = self.to_dict()
         if data.get("dataset") == "slanimals":
             del data["dataset"]
-        if data["events"].get("clock") == "unwrap":
-            del data["events"]["clock"]
+        for key, default in _UNHASHED_EVENT_DEFAULTS.items():
+            if data["events"].get(key) == default:
+                del data["events"][key]
+        if not data.get("drop_classes"):
+            data.pop("drop_classes", None)
         for view in data["views"].values():
             if view.get("rule") == "tonic_frames":
                 del view["rule"]

@@ -40,7 +40,12 @@ VIEW_KEYS = ("bin", "p", "y", "x", "value")
 #: eventpipe.kernels.binning
 N_BINS_RULE = "tonic"
 #: ``n_bins_rule`` attribute of a view, by the view's binning rule
-VIEW_N_BINS_RULES = {"tonic_frames": N_BINS_RULE, "slayer_td": "slayer_td"}
+VIEW_N_BINS_RULES = {
+    "tonic_frames": N_BINS_RULE,
+    "floor_all": "all",
+    "ceil": "ceil",
+    "slayer_td": "slayer_td",
+}
 
 
 def value_scale(rule: str, dt_us: int) -> float:
@@ -60,6 +65,9 @@ def stage_plan(profile: Profile, sensor_size: tuple[int, int, int]) -> StagePlan
         refractory_us=st.refractory.period_us if st.refractory.enabled else None,
         spatial_factor=st.downsample.spatial_factor,
         floor_ms=st.floor_ms,
+        stabilize=st.stabilize,
+        window_us=st.window_us,
+        rezero=st.rezero,
     )
 
 
@@ -110,6 +118,8 @@ class TaskPlan:
             :meth:`RecordingResult.release`.
         clock: ``unwrap`` (the reader's clock) or ``wrap32`` (each recording's timestamps
             taken mod 2**32 before slicing, the published clock; ``events.clock``).
+        drop_classes: 0-based class ids whose samples the task leaves out (the profile's
+            ``drop_classes``).
     """
 
     dataset: str
@@ -121,6 +131,7 @@ class TaskPlan:
     owner: int | None = None
     recycle: bool = False
     clock: str = "unwrap"
+    drop_classes: tuple[int, ...] = ()
 
     @classmethod
     def from_profile(
@@ -128,11 +139,15 @@ class TaskPlan:
     ) -> TaskPlan:
         """The plan of ``profile``'s tasks; ``sensor_size`` defaults to the profile's dataset's;
         ``transport``: ``parquet_root``, ``transfer_dir``, ``owner``, ``recycle``."""
+        spec = datasets.get(profile.dataset)
         if sensor_size is None:
-            sensor_size = datasets.get(profile.dataset).sensor_size
+            sensor_size = spec.sensor_size
         stage = stage_plan(profile, sensor_size)
         views = view_plans(profile, stage.out_sensor_size)
         transport.setdefault("clock", profile.events.clock)
+        transport.setdefault(
+            "drop_classes", tuple(spec.classes.index(c) for c in profile.drop_classes)
+        )
         return cls(profile.dataset, profile.orientation, stage, views, **transport)
 
 
@@ -309,6 +324,8 @@ def process_recording(rec: Recording, task: TaskPlan, order: int = 0) -> Recordi
         wrap32_timestamps(raw["t"], out=raw["t"])
     t_read = time.perf_counter()
     sliced = spec.samples(rec, raw)
+    if task.drop_classes:
+        sliced = [s for s in sliced if s[0].class_id not in task.drop_classes]
     t_slice = time.perf_counter()
     rows = _sample_rows(sliced)
     n_raw = len(raw["t"])

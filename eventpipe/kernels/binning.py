@@ -25,6 +25,16 @@ timestamp (events before ``t0`` or after the last bin are dropped) and agree wit
 Entries come out unique and sorted by ``(bin, p, y, x)``; :func:`eventpipe.kernels.crop.densify`
 turns them into ``[T, P, H, W]`` frames equal to tonic's (``> 0`` for ``OR``).
 
+``rule="floor_all"`` bins as ``tonic_frames`` but keeps every event: the frame count is
+``(t[-1] - t0) // dt + 1`` (the last bin may be incomplete), as first-spike coding's
+``my_chunk_evs_pol_dvs`` chunks a window from its first event.
+
+``rule="ceil"`` bins ``(k*dt, (k+1)*dt]`` of the events' own clock from ``t = 0`` (not from the
+first event): ``k = ceil(t / dt) - 1``, with ``t = 0`` in bin 0; frame count ``k_max + 1``. This
+is TSSL-BP's N-MNIST converter (``ts_compressed = ceil(ts / time_window)``, step
+``ts_compressed - 1`` in its loader), whose loader sends ``t = 0`` to the last step instead
+(a wrap-around of index -1; see docs/datasets.md).
+
 ``rule="slayer_td"`` bins as slayerPytorch's ``event.toSpikeTensor`` does (``src/spikeFileIO.py``,
 ``tEvent = np.round(self.t / samplingTime)``), the published SLAYER code's default for its fixed
 1500 ms crops (``SlayerTD``, see :func:`slayer_td_kernel`):
@@ -62,8 +72,8 @@ from eventpipe.runtime.jit import DISABLED, jit
 
 Binning = Literal["OR", "SUM", "SUM_NORM"]
 NBinsRule = Literal["tonic", "complete"]
-Rule = Literal["tonic_frames", "slayer_td"]
-RULES = ("tonic_frames", "slayer_td")
+Rule = Literal["tonic_frames", "floor_all", "ceil", "slayer_td"]
+RULES = ("tonic_frames", "floor_all", "ceil", "slayer_td")
 #: the most frames a sample's sparse frames can index (their ``bin`` is int32)
 MAX_BINS = 2**31 - 1
 VALUE_DTYPES = {"OR": np.dtype("u1"), "SUM": np.dtype("<u2"), "SUM_NORM": np.dtype("<f4")}
@@ -390,9 +400,9 @@ def bin_sparse(
         spatial_factor: bin ``downsample(events, sensor_size, spatial_factor)`` instead (tonic
             ``Downsample`` truncation, :func:`eventpipe.kernels.downsample`), computed on the
             fly; the frames' sensor size is then the downsampled one.
-        rule: ``"tonic_frames"`` (default, the above) or ``"slayer_td"`` (slayerPytorch's
-            ``round(t / dt)`` bins, see the module doc; ``binning`` must be ``"OR"`` and
-            ``n_bins_rule`` is not used).
+        rule: ``"tonic_frames"`` (default, the above), ``"floor_all"``, ``"ceil"`` or
+            ``"slayer_td"`` (slayerPytorch's ``round(t / dt)`` bins; ``binning`` must be
+            ``"OR"``); see the module doc. ``n_bins_rule`` applies to ``tonic_frames`` only.
 
     Returns:
         :class:`SparseFrames` with entries sorted by ``(bin, p, y, x)``, unique.
@@ -425,7 +435,7 @@ def bin_sparse(
     if rule == "slayer_td" and binning != "OR":
         raise ValueError(f"the slayer_td rule bins OR only, got binning {binning!r}")
     if n == 0:
-        nb0 = 1 if rule == "slayer_td" else n_bins_for(0, 0, dt, n_bins_rule)
+        nb0 = n_bins_for(0, 0, dt, n_bins_rule) if rule == "tonic_frames" else 1
         return _empty_frames(nb0, size, dt, binning)
     x, y, p = events["x"], events["y"], events["p"]
     if rule == "slayer_td":
@@ -435,6 +445,13 @@ def bin_sparse(
             p = (p - p.dtype.type(p_min)).astype(p.dtype)
         events = {"x": x, "y": y, "t": t, "p": p}
         t0, nb = 0, max(int(k_max) + 1, 1)
+    elif rule == "ceil":
+        t = np.maximum(events["t"] - 1, 0)  # (k dt, (k+1) dt] -> floor bins of t - 1
+        events = {"x": x, "y": y, "t": t, "p": p}
+        t0, nb = 0, int(t.max()) // dt + 1
+    elif rule == "floor_all":
+        t0 = int(t[0])
+        nb = max(int(t[-1]) - t0, 0) // dt + 1
     else:
         t0 = int(t[0])
         nb = n_bins_for(t0, int(t[-1]), dt, n_bins_rule)

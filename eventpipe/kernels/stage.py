@@ -37,7 +37,7 @@ Times are in microseconds. With ``floor_ms`` the output time of a kept event at 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -60,13 +60,15 @@ class StagePlan:
 
     Steps, in this order (all times in microseconds)::
 
+        0. stabilize    nmnist_saccades: undo N-MNIST's saccades     eventpipe.kernels.stabilize
+        0b. window      keep t - min(t) < window_us                  first-spike coding's 1.2 s
         1. time_align   t -= min(t)                                       tonic TimeAlignment
         2. denoise      keep if a 4-neighbour fired < denoise_us before   tonic Denoise
         3. refractory   drop if the pixel fired < refractory_us before    tonic RefractoryPeriod
         4. downsample   x = int(x * f), y = int(y * f)                    tonic Downsample
         5. floor_ms     t = floor(t_abs / 1000) * 1000 - floor(t0_abs / 1000) * 1000
                         (the published code's ms clock, see eventpipe.kernels.align.floor_ms_us)
-        6. re-zero      t -= t[0] (the first *kept* event is at t = 0)
+        6. re-zero      t -= t[0] (the first *kept* event is at t = 0); off with rezero=False
 
     Attributes:
         sensor_size: ``(W, H, P)`` of the input events.
@@ -75,6 +77,9 @@ class StagePlan:
         refractory_us: step 3's period (us); None = no refractory filter.
         spatial_factor: step 4's factor in ``(0, 1]``; 1.0 = no downsample.
         floor_ms: step 5.
+        stabilize: step 0, ``"none"`` or ``"nmnist_saccades"`` (on the input's clock).
+        window_us: step 0b; None keeps every event.
+        rezero: step 6.
 
     Only the wrappers of this module read the fields: the Numba kernels get plain scalars.
 
@@ -91,14 +96,23 @@ class StagePlan:
     refractory_us: int | None = None
     spatial_factor: float = 1.0
     floor_ms: bool = False
+    stabilize: str = "none"
+    window_us: int | None = None
+    rezero: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sensor_size", sensor_dims(self.sensor_size))
 
     @property
     def fused(self) -> bool:
-        """Whether the fused kernels run the stage (no refractory filter, no downsample)."""
-        return self.refractory_us is None and self.spatial_factor == 1.0
+        """Whether the fused kernels run the stage (no stabilisation, refractory filter or
+        downsample, and re-zeroed)."""
+        return (
+            self.refractory_us is None
+            and self.spatial_factor == 1.0
+            and self.stabilize == "none"
+            and self.rezero
+        )
 
     @property
     def out_sensor_size(self) -> tuple[int, int, int]:
@@ -298,7 +312,7 @@ def stage_events(events: np.ndarray, plan: StagePlan) -> tuple[np.ndarray, tuple
         ``(events', sensor_size')``: a new EVENT_DTYPE array with t re-zeroed at its first kept
         event (us), and :attr:`StagePlan.out_sensor_size`.
     """
-    ev = as_events(events)
+    ev = as_events(_pre_stage(events, plan))
     if plan.fused:
         out = np.empty(len(ev), dtype=EVENT_DTYPE)
         n = _fused_into(ev, plan, (out["x"], out["y"], out["t"], out["p"]))
@@ -318,7 +332,7 @@ def stage_events(events: np.ndarray, plan: StagePlan) -> tuple[np.ndarray, tuple
         ev = floor_ms_us(ev, origin_us=origin if plan.time_align else 0)
     if np.may_share_memory(ev, events):
         ev = ev.copy()  # every step disabled: do not modify the caller's array
-    if len(ev) and ev["t"][0] != 0:
+    if plan.rezero and len(ev) and ev["t"][0] != 0:
         ev["t"] -= ev["t"][0]
     return ev, tuple(int(s) for s in size)  # type: ignore[return-value]
 
@@ -346,12 +360,32 @@ def stage_into(
         FormatError: with denoise, an event off the sensor (as :func:`eventpipe.kernels.denoise`).
         ValueError: ``out`` has the wrong dtypes or too little room (fused stage).
     """
+    events = _pre_stage(events, plan)
     if plan.fused:
         return _fused_into(events, plan, out)
-    ev, _ = stage_events(events, plan)
+    ev, _ = stage_events(events, replace(plan, stabilize="none", window_us=None))
     for col, k in zip(out, ("x", "y", "t", "p"), strict=True):
         col[: len(ev)] = ev[k]
     return len(ev)
+
+
+def _pre_stage(events, plan: StagePlan):
+    """Steps 0 and 0b (stabilisation, window) of one sample; the input when both are off."""
+    if plan.stabilize == "nmnist_saccades":
+        from eventpipe.kernels.stabilize import stabilize_saccades
+
+        events = stabilize_saccades(events, plan.sensor_size)
+    elif plan.stabilize != "none":
+        raise ValueError(f"unknown stabilize {plan.stabilize!r}; expected none or nmnist_saccades")
+    if plan.window_us is None or len(events["t"]) == 0:
+        return events
+    t = events["t"]
+    keep = t < t.min() + plan.window_us
+    if keep.all():
+        return events
+    if not isinstance(events, Mapping):
+        return events[keep]
+    return {k: np.ascontiguousarray(events[k][keep]) for k in ("x", "y", "t", "p")}
 
 
 def _fused_into(events, plan: StagePlan, out) -> int:
