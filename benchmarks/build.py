@@ -7,6 +7,8 @@ psutil) is recorded::
 
     python benchmarks/build.py --scale small                   # quick (about a minute)
     python benchmarks/build.py --scale full --reference-recordings 3 --compression
+    python benchmarks/build.py --dataset nmnist --scale full   # N-MNIST, DVS Gesture:
+    python benchmarks/build.py --dataset dvsgesture --scale full   # see build_datasets.py
 
 * reference = what the published SL-Animals code does per recording: ``tonic.io.read_dvs_128``,
   slice at the tag CSV's event indices, one ``.npy`` per sample (``slice_data.py``), then per
@@ -349,6 +351,8 @@ def main(argv: list[str] | None = None) -> dict:
         "--scale", default="small", help="synthetic scale (eventpipe.datasets.slanimals.synth)"
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dataset", default="slanimals",
+                    choices=["slanimals", "nmnist", "dvsgesture"])  # fmt: skip
     ap.add_argument("--bench-dir", type=Path, default=ROOT / "data" / "bench")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--executor", default="auto", help="eventpipe build --executor")
@@ -368,6 +372,8 @@ def main(argv: list[str] | None = None) -> dict:
     add_arguments(ap, "build")
     args = ap.parse_args(argv)
 
+    if args.dataset != "slanimals":
+        return other_dataset(args, argv)
     if args.run_reference:
         raw, stems, out = args.run_reference
         res = reference_run(Path(raw), stems.split(","), Path(out))
@@ -536,6 +542,21 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{c['ms_per_sample']:>10.3f} {c['cpu_ms_per_sample']:>14.3f}")  # fmt: skip
     save("build", table_rows(results), results, argv=argv, json_path=args.json,
          no_save=args.no_save)  # fmt: skip
+    return results
+
+
+def other_dataset(args: argparse.Namespace, argv: list[str] | None) -> dict:
+    """``--dataset nmnist|dvsgesture``: :mod:`build_datasets`, results in
+    ``benchmarks/results/build_<dataset>.json``."""
+    import build_datasets
+
+    if args.run_reference:
+        return build_datasets.run_reference(args.dataset, Path(args.run_reference[0]))
+    results = build_datasets.compare(args.dataset, args, run_measured, Path(__file__).resolve())
+    results["machine"] = machine()
+    json_path = args.json or ROOT / "benchmarks" / "results" / f"build_{args.dataset}.json"
+    save("build", build_datasets.table_rows(results, row), results, argv=argv,
+         json_path=json_path, no_save=args.no_save)  # fmt: skip
     return results
 
 

@@ -105,6 +105,32 @@ BENCHMARKS: dict[str, dict] = {
             "python benchmarks/stbp_frameworks.py",
         ],
     },
+    "build_nmnist": {
+        "title": "Build: N-MNIST",
+        "compares": (
+            "`python -m eventpipe build --profile tsslbp2020` (HDF5 + Parquet, all workers) "
+            "against what a tonic user runs once per epoch on the same SYNTHETIC files: per "
+            "`.bin` file `tonic.io.read_mnist_file`, the saccades undone in vectorised numpy, "
+            "`ToFrame(time_window=3000)`, one process. See `benchmarks/build_datasets.py`."
+        ),
+        "commands": [
+            "python benchmarks/build.py --dataset nmnist --scale small",
+            "python benchmarks/build.py --dataset nmnist --scale full",
+        ],
+    },
+    "build_dvsgesture": {
+        "title": "Build: DVS Gesture",
+        "compares": (
+            "`python -m eventpipe build --profile firstspike2023-dvsgesture` against the "
+            "first-spike coding preprocessing on the same SYNTHETIC AEDAT 3.1 files: a Python "
+            "packet-by-packet parse per recording, label slicing, 10 ms `np.add.at` chunks of "
+            "the first 1.2 s per sample, one process. See `benchmarks/build_datasets.py`."
+        ),
+        "commands": [
+            "python benchmarks/build.py --dataset dvsgesture --scale small",
+            "python benchmarks/build.py --dataset dvsgesture --scale full",
+        ],
+    },
     "stbp_cuda": {
         "title": "STBP on CUDA",
         "compares": (

@@ -119,13 +119,20 @@ class CacheIndex:
     def class_names(self) -> tuple[str, ...]:
         """The dataset's class names, index = class id.
 
-        From the dataset's description (:func:`eventpipe.datasets.get`); for a dataset this
-        eventpipe does not know, the names the samples table holds, by class id.
+        From the dataset's description (:func:`eventpipe.datasets.get`), without the classes
+        the profile's ``drop_classes`` left out at the end of the list (DVS Gesture's
+        ``other_gestures``: 10 classes, so a model has 10 outputs; a dropped class inside the
+        list keeps its place, as class ids index this tuple); for a dataset this eventpipe
+        does not know, the names the samples table holds, by class id.
         """
         from eventpipe import datasets
 
         if self.dataset_name in datasets.names():
-            return datasets.get(self.dataset_name).classes
+            names = datasets.get(self.dataset_name).classes
+            dropped = set(self.profile.get("drop_classes") or ())
+            while names and names[-1] in dropped:
+                names = names[:-1]
+            return names
         pairs = self.samples[["class_id", "class_name"]].drop_duplicates().sort_values("class_id")
         names = dict(zip(pairs["class_id"].astype(int), pairs["class_name"].astype(str)))
         return tuple(names.get(i, str(i)) for i in range(max(names, default=-1) + 1))
