@@ -99,8 +99,7 @@ DATASET = DatasetSpec(
     classes=CLASS_NAMES,
     subsets=SUBSETS,
     groups=(),
-    raw_layout="DvsGesture/ (userNN_<lighting>.aedat + _labels.csv, trials_to_train.txt, "
-    "trials_to_test.txt), or those files directly",
+    raw_layout="DvsGesture/ (*.aedat, *_labels.csv, trials_to_*.txt) or that folder itself",
     find_recordings=_find,
     read_recording=_read,
     max_events=_max_events,
