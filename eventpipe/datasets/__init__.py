@@ -2,7 +2,7 @@
 
 >>> from eventpipe import datasets
 >>> datasets.names()
-('slanimals', 'dvsgesture')
+('slanimals', 'nmnist', 'dvsgesture')
 >>> datasets.get("slanimals").sensor_size
 (128, 128, 2)
 
@@ -21,6 +21,7 @@ from eventpipe.errors import EventpipeError
 #: registry name -> subpackage that defines ``DATASET``; the first entry is the default
 _PACKAGES: dict[str, str] = {
     "slanimals": "eventpipe.datasets.slanimals",
+    "nmnist": "eventpipe.datasets.nmnist",
     "dvsgesture": "eventpipe.datasets.dvsgesture",
 }
 

@@ -1,7 +1,8 @@
 """Reading raw event recordings (format readers, dataset-independent).
 
 ``read_events(path)`` reads an AEDAT 2.0 (jAER, SL-Animals-DVS) or AEDAT 3.1 (cAER, DVS Gesture)
-file into an :data:`~eventpipe.events.EVENT_DTYPE` array, dispatching on the header's version;
+file into an :data:`~eventpipe.events.EVENT_DTYPE` array, dispatching on the header's version,
+and an N-MNIST ``.bin`` file (:mod:`eventpipe.io.nmnist`, chosen by the suffix: it has no header);
 Dataset-specific files (tag CSVs, label tables, archive layouts) live with their dataset in
 :mod:`eventpipe.datasets`.
 
@@ -38,6 +39,7 @@ from eventpipe.io.aedat2 import (
 )
 from eventpipe.io.aedat3 import read_aedat3, write_aedat3
 from eventpipe.io.header import AedatFileNotFoundError, AedatHeader, read_header
+from eventpipe.io.nmnist import read_nmnist, read_nmnist_files, write_nmnist
 
 #: Versions :func:`read_events` reads.
 SUPPORTED_VERSIONS = ("2.0", "3.1")
@@ -48,7 +50,8 @@ def read_events(
     orientation: str = "published",
     buffer: np.ndarray | Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray | dict[str, np.ndarray]:
-    """Read a raw event recording (AEDAT 2.0 or 3.1, chosen by its header) in file order.
+    """Read a raw event recording (AEDAT 2.0 or 3.1, chosen by its header; N-MNIST ``.bin``,
+    chosen by the suffix) in file order.
 
     Args:
         path: the recording.
@@ -58,7 +61,9 @@ def read_events(
             :mod:`eventpipe.io.aedat2` and :mod:`eventpipe.io.aedat3`.
         buffer: AEDAT 2.0 only: decode into this EVENT_DTYPE array if it is long enough, or
             into these columns ``x, y, t, p`` (then the result is a dict of columns; see
-            :func:`eventpipe.io.aedat2.read_aedat2`).
+            :func:`eventpipe.io.aedat2.read_aedat2`). N-MNIST ``.bin`` files take the same
+            buffers (:func:`eventpipe.io.nmnist.read_nmnist`); they have one orientation, so
+            ``orientation`` must be ``"published"`` for them.
 
     Returns:
         ``[n]`` :data:`~eventpipe.events.EVENT_DTYPE` array (``x, y`` int16, ``t`` int64 us,
@@ -70,6 +75,13 @@ def read_events(
         ValueError: unknown ``orientation``.
     """
     path = Path(path)
+    if path.suffix.lower() == ".bin":
+        if orientation != "published":
+            raise ValueError(
+                f"orientation {orientation!r}: N-MNIST .bin files have one orientation; "
+                "expected 'published'"
+            )
+        return read_nmnist(path, buffer=buffer)
     header = read_header(path)
     if header.version == "3.1":
         return read_aedat3(path, orientation, header=header)
@@ -95,8 +107,11 @@ __all__ = [
     "read_aedat3",
     "read_events",
     "read_header",
+    "read_nmnist",
+    "read_nmnist_files",
     "special_address_mask",
     "unwrap_timestamps",
     "write_aedat2",
     "write_aedat3",
+    "write_nmnist",
 ]
