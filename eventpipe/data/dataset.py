@@ -73,7 +73,7 @@ _TORCH_TO_NUMPY = {
 
 _META_COLUMNS = (
     "sample_id", "recording", "subject", "group", "lighting", "class_id", "class_name",
-    "t_start_us", "t_end_us", "n_events",
+    "t_start_us", "t_end_us", "n_events", "split",
 )  # fmt: skip
 
 
@@ -104,8 +104,8 @@ class CacheDataset(Dataset):
     Items are ``(frames, class_id, meta)``: ``frames`` a ``[T, P, H, W]`` tensor of ``dtype``
     (T = crop length in bins, P polarities, H, W the view's sensor size), ``class_id`` an int
     (0-based index into ``index.class_names``), ``meta`` a dict (sample_id, recording, subject,
-    group, lighting, class_id, class_name, t_start_us, t_end_us, n_events, n_bins, crop_start,
-    crop_length, synthetic).
+    group, lighting, class_id, class_name, t_start_us, t_end_us, n_events, split, n_bins,
+    crop_start, crop_length, synthetic).
 
     Frames hold the view's stored values (1 for OR). A ``slayer_td`` view (``paper2021``'s
     ``slayer``) equals the published SlayerTD tensor as ``(frames * float32(ds.value_scale))
