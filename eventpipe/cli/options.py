@@ -48,8 +48,8 @@ def dataset_option(
 
 
 def _subset_help(spec: datasets.DatasetSpec) -> str:
-    counts = "; ".join(f"{s} = {len(spec.recording_names(s))}" for s in spec.subsets)
-    return f"Recordings to use ({spec.title}: {counts} recordings)."
+    counts = ", ".join(f"{s} = {len(spec.recording_names(s))}" for s in spec.subsets)
+    return f"{spec.title}: {counts}"
 
 
 def subset_option() -> Decorator:
@@ -65,7 +65,7 @@ def subset_option() -> Decorator:
         type=click.Choice(choices),
         default=specs[0].subsets[0],
         show_default=True,
-        help=" ".join(_subset_help(spec) for spec in specs),
+        help="Recordings to use (" + "; ".join(_subset_help(spec) for spec in specs) + ").",
     )
 
 

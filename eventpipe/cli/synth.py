@@ -54,11 +54,12 @@ def command(
     workers: int | None,
     quiet: bool,
 ) -> None:
-    """Generate a SYNTHETIC stand-in for --dataset into --out (SL-Animals-DVS: 59 x 19 signs).
+    """Generate a SYNTHETIC stand-in for --dataset into --out.
 
-    The files have the published names and format (SL-Animals-DVS: AEDAT 2.0 + tag CSVs), so
-    every other command runs on them; manifest.json marks them as synthetic. Deterministic for
-    a seed.
+    The files have the official archive's names, layout and format (SL-Animals-DVS: AEDAT 2.0 +
+    tag CSVs; N-MNIST: Train/Test/<digit>/<id>.bin; DVS128 Gesture: DvsGesture/ AEDAT 3.1 +
+    label CSVs + trials files), so every other command runs on them; manifest.json marks them
+    as synthetic. Deterministic for a seed.
     """
     spec = datasets.get(dataset)
     scale = scale or spec.synth_scales[0]
