@@ -14,7 +14,7 @@ Schema (all times in microseconds)::
     dataset: slanimals               # a registered dataset (eventpipe.datasets.names())
     drop_classes: []                 # class names the cache leaves out ([other_gestures])
     events:                          # applied per sample, in this order:
-      stabilize: none                #   0. none | nmnist_saccades (undo N-MNIST's saccades)
+      stabilize: none                #   0. none | nmnist_saccades | nmnist_saccades_tonic
       window_us: null                #   0b. keep t - t_first < window_us (null: everything)
       time_align: true               #   1. t -= t[0]  (tonic TimeAlignment)
       denoise:   {enabled: true, filter_time_us: 10000}   # 2. tonic Denoise
@@ -128,8 +128,9 @@ class EventsStage(_Model):
     #: ``t mod 2**32``, applied to each recording before slicing, for exact comparisons.
     clock: Literal["unwrap", "wrap32"] = "unwrap"
     #: step 0: ``nmnist_saccades`` moves every event back along N-MNIST's three saccades (the
-    #: published TSSL-BP converter's ``stabilize.m``), see :mod:`eventpipe.kernels.stabilize`
-    stabilize: Literal["none", "nmnist_saccades"] = "none"
+    #: published TSSL-BP converter's ``stabilize.m``); ``nmnist_saccades_tonic`` as tonic's
+    #: ``NMNIST(stabilize=True)`` (+4/+2 px offset); see :mod:`eventpipe.kernels.stabilize`
+    stabilize: Literal["none", "nmnist_saccades", "nmnist_saccades_tonic"] = "none"
     #: step 0b: keep the events with ``t - min(t) < window_us`` (the first ``window_us`` of the
     #: sample from its first event, first-spike coding's 1.2 s); None keeps everything
     window_us: int | None = Field(None, gt=0)

@@ -161,3 +161,17 @@ def test_rezero_false_keeps_the_stage_clock():
     assert staged["t"].tolist() == [654, 900]
     staged, _ = stage_events(ev, StagePlan((8, 8, 2), time_align=False))
     assert staged["t"].tolist() == [0, 246]
+
+
+@settings(max_examples=60, deadline=None)
+@given(events_strategy)
+def test_tonic_variant_equals_tonics_stabilize(cols):
+    """``nmnist_saccades_tonic`` = ``tonic.datasets.nmnist.stabilize`` (the +4/+2 offset,
+    bounds before rounding, halves to even) on the same events."""
+    from tonic.datasets.nmnist import stabilize
+
+    ev = _events(cols, sort=False)
+    want = stabilize(ev.copy())
+    got = stabilize_saccades(ev, variant="tonic")
+    for k in "xytp":
+        np.testing.assert_array_equal(got[k], want[k])

@@ -49,6 +49,8 @@ from eventpipe.kernels.downsample import downsample, downsampled_size
 from eventpipe.kernels.refractory import refractory
 from eventpipe.runtime.jit import jit
 
+#: ``StagePlan.stabilize`` -> :func:`eventpipe.kernels.stabilize.stabilize_saccades` variant
+STABILIZE_VARIANTS = {"nmnist_saccades": "published", "nmnist_saccades_tonic": "tonic"}
 #: the output columns ``(x, y, t, p)`` of :func:`stage_into`
 OUT_DTYPES = (np.dtype(np.int16), np.dtype(np.int16), np.dtype(np.int64), np.dtype(np.uint8))
 
@@ -60,7 +62,7 @@ class StagePlan:
 
     Steps, in this order (all times in microseconds)::
 
-        0. stabilize    nmnist_saccades: undo N-MNIST's saccades     eventpipe.kernels.stabilize
+        0. stabilize    nmnist_saccades[_tonic]: undo N-MNIST's saccades   kernels.stabilize
         0b. window      keep t - min(t) < window_us                  first-spike coding's 1.2 s
         1. time_align   t -= min(t)                                       tonic TimeAlignment
         2. denoise      keep if a 4-neighbour fired < denoise_us before   tonic Denoise
@@ -371,12 +373,14 @@ def stage_into(
 
 def _pre_stage(events, plan: StagePlan):
     """Steps 0 and 0b (stabilisation, window) of one sample; the input when both are off."""
-    if plan.stabilize == "nmnist_saccades":
+    if plan.stabilize in STABILIZE_VARIANTS:
         from eventpipe.kernels.stabilize import stabilize_saccades
 
-        events = stabilize_saccades(events, plan.sensor_size)
+        variant = STABILIZE_VARIANTS[plan.stabilize]
+        events = stabilize_saccades(events, plan.sensor_size, variant)
     elif plan.stabilize != "none":
-        raise ValueError(f"unknown stabilize {plan.stabilize!r}; expected none or nmnist_saccades")
+        expected = ", ".join(STABILIZE_VARIANTS)
+        raise ValueError(f"unknown stabilize {plan.stabilize!r}; expected none or {expected}")
     if plan.window_us is None or len(events["t"]) == 0:
         return events
     t = events["t"]
