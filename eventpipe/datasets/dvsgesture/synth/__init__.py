@@ -26,30 +26,26 @@ files; a recording does not depend on which others are written.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eventpipe import __version__
+from eventpipe.datasets import synthetic
 from eventpipe.datasets.base import SynthResult
 from eventpipe.datasets.dvsgesture.facts import RECORDINGS, TRIALS_FILES, official_split
 from eventpipe.datasets.dvsgesture.layout import ARCHIVE_DIR, LABELS_SUFFIX
 from eventpipe.datasets.dvsgesture.synth.design import WRAP_STEMS, design_recording
 from eventpipe.datasets.dvsgesture.synth.render import SCALES, Scale, render_recording
-from eventpipe.errors import LayoutError
-from eventpipe.report.progress import ItemProgress
 from eventpipe.runtime.durable import atomic_write_text
 
 #: bump when the bytes a (stem, scale, seed) produces change
 GENERATOR_VERSION = "1.0"
 GENERATOR = "eventpipe.synth.dvsgesture"
-MANIFEST = "manifest.json"
+MANIFEST = synthetic.MANIFEST
 EVENTS_PER_PACKET = 4096
 
 #: the recordings each scale writes by default
@@ -110,14 +106,6 @@ def header_lines(stem: str, scale: str, seed: int) -> list[str]:
     ]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _write_recording(folder: Path, stem: str, scale: str, seed: int) -> dict[str, Any]:
     """Render and write one recording and its labels; its manifest entry."""
     from eventpipe.datasets.dvsgesture.labels import write_labels
@@ -134,9 +122,9 @@ def _write_recording(folder: Path, stem: str, scale: str, seed: int) -> dict[str
     return {
         "aedat": f"{ARCHIVE_DIR}/{aedat.name}",
         "aedat_bytes": aedat.stat().st_size,
-        "aedat_sha256": _sha256(aedat),
+        "aedat_sha256": synthetic.sha256(aedat),
         "labels": f"{ARCHIVE_DIR}/{csv.name}",
-        "labels_sha256": _sha256(csv),
+        "labels_sha256": synthetic.sha256(csv),
         "split": official_split(stem),
         "n_events": len(events),
         "duration_us": int(t[-1] - t[0]),
@@ -148,25 +136,16 @@ def _write_recording(folder: Path, stem: str, scale: str, seed: int) -> dict[str
 
 def read_manifest(raw_dir: str | os.PathLike) -> dict[str, Any] | None:
     """The generator's ``manifest.json`` of ``raw_dir``, or None if absent or unreadable."""
-    try:
-        data = json.loads((Path(raw_dir) / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return synthetic.read_manifest(raw_dir)
 
 
 def is_synthetic(raw_dir: str | os.PathLike) -> bool:
     """True when ``raw_dir`` holds (possibly incomplete) output of :func:`generate_dataset`."""
-    m = read_manifest(raw_dir)
-    return bool(m and m.get("synthetic") is True and m.get("generator") == GENERATOR)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return synthetic.is_generated_by(read_manifest(raw_dir), GENERATOR)
 
 
 def _up_to_date(out_dir: Path, manifest: dict, wanted: dict) -> bool:
-    if not manifest.get("complete") or any(manifest.get(k) != v for k, v in wanted.items()):
+    if not synthetic.has_settings(manifest, wanted):
         return False
     for entry in manifest.get("recordings", {}).values():
         aedat = out_dir / entry["aedat"]
@@ -188,28 +167,13 @@ def _real_data(out_dir: Path) -> list[str]:
 
 def _check_target(out_dir: Path, wanted: dict, force: bool) -> tuple[bool, dict | None]:
     """(skip, old manifest). Raises LayoutError to protect real or different data."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise LayoutError(f"{out_dir}: exists and is not a directory")
+    synthetic.check_out_dir(out_dir)
     if not is_synthetic(out_dir):
-        present = _real_data(out_dir) if out_dir.is_dir() else []
-        if present:
-            raise LayoutError(
-                f"{out_dir}: holds data that is not synthetic ({', '.join(present)} without an "
-                f"eventpipe {MANIFEST}); refusing to overwrite it, even with --force. Choose "
-                "another --out, or move that data away yourself."
-            )
+        synthetic.refuse_real_data(out_dir, _real_data(out_dir) if out_dir.is_dir() else [])
         return False, None
     old = read_manifest(out_dir) or {}
-    if _up_to_date(out_dir, old, wanted) and not force:
-        return True, old
-    settings = ("generator_version", "scale", "seed")
-    if old.get("complete") and not force and any(old.get(k) != wanted[k] for k in settings):
-        have = ", ".join(f"{k} {old.get(k)!r}" for k in settings)
-        raise LayoutError(
-            f"{out_dir}: already holds synthetic data of other settings ({have}); pass "
-            "--force to replace it"
-        )
-    return False, old
+    up_to_date = _up_to_date(out_dir, old, wanted)
+    return synthetic.check_synthetic(out_dir, old, wanted, force, up_to_date)
 
 
 def generate_dataset(
@@ -254,15 +218,13 @@ def generate_dataset(
     folder = out_dir / ARCHIVE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     manifest = _new_manifest(sc, wanted)
-    _write_json(out_dir / MANIFEST, manifest)
-    for stem, entry in (old or {}).get("recordings", {}).items():
-        if stem not in chosen:  # files of an earlier run that this one does not rewrite
-            for key in ("aedat", "labels"):
-                (out_dir / entry[key]).unlink(missing_ok=True)
+    synthetic.write_manifest(out_dir / MANIFEST, manifest)
+    # files of an earlier run that this one does not rewrite
+    synthetic.remove_stale(out_dir, old, chosen, ("aedat", "labels"))
     entries = _write_all(folder, chosen, sc.name, int(seed), workers, progress)
     _write_trials(folder, chosen)
     manifest.update(recordings=entries, totals=_totals(entries), complete=True)
-    _write_json(out_dir / MANIFEST, manifest)
+    synthetic.write_manifest(out_dir / MANIFEST, manifest)
     return SynthResult(out_dir, True, manifest)
 
 
@@ -302,19 +264,10 @@ def _write_all(
     """Write each chosen recording (in-process or in a process pool); their manifest entries."""
     if workers is None:
         workers = 1 if len(chosen) < 8 else min(len(chosen), os.cpu_count() or 1)
-    entries: dict[str, dict] = {}
-    with ItemProgress(progress, len(chosen), f"synth dvsgesture ({scale}, seed {seed})") as step:
-        if workers <= 1:
-            for stem in chosen:
-                entries[stem] = _write_recording(folder, stem, scale, seed)
-                step(stem)
-            return entries
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {s: pool.submit(_write_recording, folder, s, scale, seed) for s in chosen}
-            for stem, fut in futures.items():
-                entries[stem] = fut.result()
-                step(stem)
-    return entries
+    tasks = [(folder, stem, scale, seed) for stem in chosen]
+    label = f"synth dvsgesture ({scale}, seed {seed})"
+    results = synthetic.run_tasks(_write_recording, tasks, chosen, workers, progress, label)
+    return dict(zip(chosen, results, strict=True))
 
 
 def _totals(entries: dict[str, dict]) -> dict[str, Any]:

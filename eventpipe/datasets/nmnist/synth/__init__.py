@@ -22,26 +22,23 @@ they do not depend on which other folders are written or on ``workers``.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eventpipe import __version__
+from eventpipe.datasets import synthetic
 from eventpipe.datasets.base import SynthResult
 from eventpipe.datasets.nmnist.facts import SPLIT_DIRS, SPLITS, STEMS, parse_stem
 from eventpipe.errors import LayoutError
-from eventpipe.report.progress import ItemProgress
-from eventpipe.runtime.durable import atomic_write_text
 
 #: bump when the bytes a (seed, scale) produces change
 GENERATOR_VERSION = "1.0"
 GENERATOR = "eventpipe.synth.nmnist"
-MANIFEST = "manifest.json"
+MANIFEST = synthetic.MANIFEST
 #: files per part of each scale
 SCALES: dict[str, dict[str, int]] = {
     "tiny": {"train": 20, "test": 10},
@@ -115,22 +112,17 @@ def _write_chunk(out_dir: Path, stem: str, chunk: int, scale: str, seed: int) ->
 
 def read_manifest(raw_dir: str | os.PathLike) -> dict[str, Any] | None:
     """The ``manifest.json`` of ``raw_dir`` as a dict, or None if absent/unreadable."""
-    try:
-        data = json.loads((Path(raw_dir) / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return synthetic.read_manifest(raw_dir)
 
 
 def is_synthetic(raw_dir: str | os.PathLike) -> bool:
     """True when ``raw_dir`` holds (possibly incomplete) output of :func:`generate_dataset`."""
-    m = read_manifest(raw_dir)
-    return bool(m and m.get("synthetic") is True and m.get("generator") == GENERATOR)
+    return synthetic.is_generated_by(read_manifest(raw_dir), GENERATOR)
 
 
 def _up_to_date(out_dir: Path, manifest: dict, wanted: dict) -> bool:
     """The manifest is complete, of these settings, and every folder has its files."""
-    if not manifest.get("complete") or any(manifest.get(k) != v for k, v in wanted.items()):
+    if not synthetic.has_settings(manifest, wanted):
         return False
     for stem, entry in manifest.get("recordings", {}).items():
         split, digit = parse_stem(stem)
@@ -142,8 +134,7 @@ def _up_to_date(out_dir: Path, manifest: dict, wanted: dict) -> bool:
 
 def _check_target(out_dir: Path, wanted: dict, force: bool) -> tuple[bool, dict | None]:
     """(skip, old manifest). Raises LayoutError to protect real or other data."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise LayoutError(f"{out_dir}: exists and is not a directory")
+    synthetic.check_out_dir(out_dir)
     old = read_manifest(out_dir) if out_dir.is_dir() else None
     if old is None:
         present = sorted(
@@ -160,20 +151,8 @@ def _check_target(out_dir: Path, wanted: dict, force: bool) -> tuple[bool, dict 
             f"{out_dir}: holds other data ({MANIFEST} of generator {old.get('generator')!r}); "
             "refusing to overwrite it, even with --force. Choose another --out."
         )
-    if _up_to_date(out_dir, old, wanted) and not force:
-        return True, old
-    settings = ("generator_version", "scale", "seed")
-    if old.get("complete") and not force and any(old.get(k) != wanted[k] for k in settings):
-        have = ", ".join(f"{k} {old.get(k)!r}" for k in settings)
-        raise LayoutError(
-            f"{out_dir}: already holds synthetic N-MNIST of other settings ({have}); pass "
-            "--force to replace it"
-        )
-    return False, old
-
-
-def _write_json(path: Path, data: dict) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    up_to_date = _up_to_date(out_dir, old, wanted)
+    return synthetic.check_synthetic(out_dir, old, wanted, force, up_to_date, "synthetic N-MNIST")
 
 
 def _clear(out_dir: Path) -> None:
@@ -227,7 +206,7 @@ def generate_dataset(
         return SynthResult(out_dir, False, old)
     manifest = _new_manifest(wanted)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(out_dir / MANIFEST, manifest)
+    synthetic.write_manifest(out_dir / MANIFEST, manifest)
     if old is not None:
         _clear(out_dir)
     for stem in chosen:
@@ -236,7 +215,7 @@ def generate_dataset(
     manifest["recordings"] = _write_all(out_dir, chosen, scale, int(seed), workers, progress)
     manifest["totals"] = _totals(manifest["recordings"])
     manifest["complete"] = True
-    _write_json(out_dir / MANIFEST, manifest)
+    synthetic.write_manifest(out_dir / MANIFEST, manifest)
     return SynthResult(out_dir, True, manifest)
 
 
@@ -270,18 +249,17 @@ def _write_all(
     if workers is None:
         workers = 1 if len(tasks) < 8 else os.cpu_count() or 1
     entries = {s: {"files": 0, "events": 0, "bytes": 0} for s in chosen}
-    with ItemProgress(progress, len(tasks), f"synth nmnist ({scale}, seed {seed})") as advance:
-        if workers <= 1:
-            results = (_write_chunk(out_dir, s, c, scale, seed) for s, c in tasks)
-            for (stem, _), res in zip(tasks, results, strict=True):
-                _add(entries[stem], res)
-                advance(stem)
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(_write_chunk, out_dir, s, c, scale, seed) for s, c in tasks]
-                for (stem, _), fut in zip(tasks, futures, strict=True):
-                    _add(entries[stem], fut.result())
-                    advance(stem)
+    stems = [stem for stem, _ in tasks]
+    results = synthetic.run_tasks(
+        _write_chunk,
+        [(out_dir, s, c, scale, seed) for s, c in tasks],
+        stems,
+        workers,
+        progress,
+        f"synth nmnist ({scale}, seed {seed})",
+    )
+    for stem, res in zip(stems, results, strict=True):
+        _add(entries[stem], res)
     return entries
 
 

@@ -27,17 +27,15 @@ files (same numpy version and platform); :func:`ground_truth` recomputes one rec
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eventpipe import __version__
+from eventpipe.datasets import synthetic
 from eventpipe.datasets.base import SynthResult
 from eventpipe.datasets.slanimals.facts import STEMS
 from eventpipe.datasets.slanimals.synth.design import (
@@ -50,15 +48,12 @@ from eventpipe.datasets.slanimals.synth.design import (
     design_recording,
 )
 from eventpipe.datasets.slanimals.synth.render import SCALES, Scale, render_recording
-from eventpipe.errors import LayoutError
 from eventpipe.events import EVENT_DTYPE
-from eventpipe.report.progress import ItemProgress
-from eventpipe.runtime.durable import atomic_write_text
 
 #: bump when the bytes a (stem, scale, seed) produces change
 GENERATOR_VERSION = "1.0"
 GENERATOR = "eventpipe.synth"  # the manifest's generator id (kept stable for existing raw folders)
-MANIFEST = "manifest.json"
+MANIFEST = synthetic.MANIFEST
 AEDAT_DIR, TAGS_DIR = "allusers_aedat", "tags_updated_19_08_2020"
 #: folders whose presence without a synthetic manifest means "real data: do not touch"
 _DATA_DIRS = (AEDAT_DIR, TAGS_DIR, "recordings", "tags")
@@ -118,14 +113,6 @@ def ground_truth(stem: str, scale: str = "small", seed: int = 0) -> tuple[np.nda
     return events, out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _write_recording(out_dir: Path, stem: str, scale: str, seed: int) -> dict[str, Any]:
     """Render and write one recording; returns its manifest entry."""
     from eventpipe.datasets.slanimals.tags import write_tags
@@ -142,9 +129,9 @@ def _write_recording(out_dir: Path, stem: str, scale: str, seed: int) -> dict[st
     return {
         "aedat": f"{AEDAT_DIR}/{stem}.aedat",
         "aedat_bytes": aedat.stat().st_size,
-        "aedat_sha256": _sha256(aedat),
+        "aedat_sha256": synthetic.sha256(aedat),
         "tags": f"{TAGS_DIR}/{stem}.csv",
-        "tags_sha256": _sha256(csv),
+        "tags_sha256": synthetic.sha256(csv),
         "group": design.group,
         "n_events": len(events),
         "duration_us": int(t[-1] - t[0]),
@@ -156,27 +143,16 @@ def _write_recording(out_dir: Path, stem: str, scale: str, seed: int) -> dict[st
 
 def read_manifest(raw_dir: str | os.PathLike) -> dict[str, Any] | None:
     """The generator's ``manifest.json`` of ``raw_dir`` as a dict, or None if absent/unreadable."""
-    try:
-        data = json.loads((Path(raw_dir) / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return synthetic.read_manifest(raw_dir)
 
 
 def is_synthetic(raw_dir: str | os.PathLike) -> bool:
     """True when ``raw_dir`` holds (possibly incomplete) output of :func:`generate`."""
-    m = read_manifest(raw_dir)
-    return bool(m and m.get("synthetic") is True and m.get("generator") == GENERATOR)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return synthetic.is_generated_by(read_manifest(raw_dir), GENERATOR)
 
 
 def _up_to_date(out_dir: Path, manifest: dict, wanted: dict) -> bool:
-    if not manifest.get("complete"):
-        return False
-    if any(manifest.get(k) != v for k, v in wanted.items()):
+    if not synthetic.has_settings(manifest, wanted):
         return False
     for entry in manifest.get("recordings", {}).values():
         aedat = out_dir / entry["aedat"]
@@ -189,34 +165,18 @@ def _up_to_date(out_dir: Path, manifest: dict, wanted: dict) -> bool:
 
 def _check_target(out_dir: Path, wanted: dict, force: bool) -> tuple[bool, dict | None]:
     """(skip, old manifest). Raises LayoutError to protect real or different data."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise LayoutError(f"{out_dir}: exists and is not a directory")
+    synthetic.check_out_dir(out_dir)
     old = read_manifest(out_dir) if out_dir.is_dir() else None
-    synthetic = bool(old and old.get("synthetic") is True and old.get("generator") == GENERATOR)
-    if not synthetic:
+    if old is None or not synthetic.is_generated_by(old, GENERATOR):
         if out_dir.is_dir():
             present = [
                 d for d in _DATA_DIRS if (out_dir / d).is_dir() and any((out_dir / d).iterdir())
             ]
             present += [p.name for p in sorted(out_dir.glob("*.aedat"))[:3]]
-            if present:
-                raise LayoutError(
-                    f"{out_dir}: holds data that is not synthetic ({', '.join(present)} without "
-                    f"an eventpipe {MANIFEST}); refusing to overwrite it, even with --force. "
-                    "Choose another --out, or move that data away yourself."
-                )
+            synthetic.refuse_real_data(out_dir, present)
         return False, None
-    assert old is not None
-    if _up_to_date(out_dir, old, wanted) and not force:
-        return True, old
-    settings = ("generator_version", "scale", "seed")
-    if old.get("complete") and not force and any(old.get(k) != wanted[k] for k in settings):
-        have = ", ".join(f"{k} {old.get(k)!r}" for k in settings)
-        raise LayoutError(
-            f"{out_dir}: already holds synthetic data of other settings ({have}); pass "
-            "--force to replace it"
-        )
-    return False, old
+    up_to_date = _up_to_date(out_dir, old, wanted)
+    return synthetic.check_synthetic(out_dir, old, wanted, force, up_to_date)
 
 
 def generate(
@@ -289,17 +249,14 @@ def generate_dataset(
     (out_dir / AEDAT_DIR).mkdir(parents=True, exist_ok=True)
     (out_dir / TAGS_DIR).mkdir(parents=True, exist_ok=True)
     manifest = _new_manifest(sc, wanted, chosen)
-    _write_json(out_dir / MANIFEST, manifest)
+    synthetic.write_manifest(out_dir / MANIFEST, manifest)
     # remove files of an earlier synthetic run that this one does not rewrite
-    for stem, entry in (old or {}).get("recordings", {}).items():
-        if stem not in chosen:
-            for key in ("aedat", "tags"):
-                (out_dir / entry[key]).unlink(missing_ok=True)
+    synthetic.remove_stale(out_dir, old, chosen, ("aedat", "tags"))
     entries = _write_recordings(out_dir, chosen, sc.name, int(seed), workers, progress)
     manifest["recordings"] = entries
     manifest["totals"] = _totals(entries)
     manifest["complete"] = True
-    _write_json(out_dir / MANIFEST, manifest)
+    synthetic.write_manifest(out_dir / MANIFEST, manifest)
     for leftover in (out_dir / AEDAT_DIR).glob("*.tmp"):
         leftover.unlink(missing_ok=True)
     return GenerateResult(out_dir, True, manifest)
@@ -344,22 +301,10 @@ def _write_recordings(
     """Write each chosen recording (in-process or in a process pool); their manifest entries."""
     if workers is None:
         workers = 1 if len(chosen) < 8 else min(len(chosen), os.cpu_count() or 1)
-    entries: dict[str, dict] = {}
-    with ItemProgress(progress, len(chosen), f"synth ({scale}, seed {seed})") as advance:
-        if workers <= 1:
-            for stem in chosen:
-                entries[stem] = _write_recording(out_dir, stem, scale, seed)
-                advance(stem)
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {
-                    stem: pool.submit(_write_recording, out_dir, stem, scale, seed)
-                    for stem in chosen
-                }
-                for stem, fut in futures.items():
-                    entries[stem] = fut.result()
-                    advance(stem)
-    return entries
+    tasks = [(out_dir, stem, scale, seed) for stem in chosen]
+    label = f"synth ({scale}, seed {seed})"
+    results = synthetic.run_tasks(_write_recording, tasks, chosen, workers, progress, label)
+    return dict(zip(chosen, results, strict=True))
 
 
 def _totals(entries: dict[str, dict]) -> dict[str, Any]:
