@@ -18,79 +18,14 @@ recording), :mod:`.splits` (the published split), :mod:`.summary` (``eventpipe s
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
-
-from eventpipe.datasets.base import DatasetSpec, Fold, SynthResult
+from eventpipe.datasets.base import DatasetSpec
 from eventpipe.datasets.dvsgesture.facts import (
     CLASS_NAMES,
     SENSOR_SIZE,
     SUBSETS,
     recordings_for_subset,
 )
-
-
-def _find(raw_dir: Path, subset: str = "full", strict: bool = True) -> list:
-    from eventpipe.datasets.dvsgesture.layout import discover
-
-    return discover(raw_dir, subset=subset, strict=strict)
-
-
-def _read(rec: Any, orientation: str = "published", buffer: Any = None) -> Any:
-    from eventpipe.datasets.dvsgesture.slicing import read_recording
-
-    return read_recording(rec, orientation, buffer)
-
-
-def _max_events(rec: Any) -> int:
-    from eventpipe.datasets.dvsgesture.slicing import max_events
-
-    return max_events(rec)
-
-
-def _samples(rec: Any, events: Any) -> list:
-    from eventpipe.datasets.dvsgesture.slicing import slice_recording
-
-    return slice_recording(rec, events)
-
-
-def _splits(
-    recordings: Iterable[str] | None, protocol: str = "cv", subset: str = "full"
-) -> list[Fold]:
-    from eventpipe.datasets.dvsgesture.splits import official_folds
-
-    return official_folds(recordings, protocol, subset)
-
-
-def _synthesize(out_dir: str | os.PathLike, scale: str = "small", seed: int = 0,
-                names: Iterable[str] | None = None, *, force: bool = False,
-                workers: int | None = None, progress: bool = False) -> SynthResult:  # fmt: skip
-    from eventpipe.datasets.dvsgesture.synth import generate_dataset
-
-    return generate_dataset(
-        out_dir, scale, seed, names, force=force, workers=workers, progress=progress
-    )
-
-
-def _is_synthetic(raw_dir: str | os.PathLike) -> bool:
-    from eventpipe.datasets.dvsgesture.synth import is_synthetic
-
-    return is_synthetic(raw_dir)
-
-
-def _summarize(raw_dir: str | os.PathLike, subset: str = "full", progress: bool = False) -> dict:
-    from eventpipe.datasets.dvsgesture.summary import summarize
-
-    return summarize(raw_dir, subset=subset, progress=progress)
-
-
-def _render(summary: dict, console: Any = None) -> None:
-    from eventpipe.datasets.dvsgesture.summary import render
-
-    render(summary, console)
-
+from eventpipe.datasets.lazy import lazy
 
 DATASET = DatasetSpec(
     name="dvsgesture",
@@ -100,15 +35,15 @@ DATASET = DatasetSpec(
     subsets=SUBSETS,
     groups=(),
     raw_layout="DvsGesture/ (*.aedat, *_labels.csv, trials_to_*.txt) or that folder itself",
-    find_recordings=_find,
-    read_recording=_read,
-    max_events=_max_events,
-    samples=_samples,
-    splits=_splits,
-    synthesize=_synthesize,
-    is_synthetic=_is_synthetic,
-    summarize=_summarize,
-    render_summary=_render,
+    find_recordings=lazy("eventpipe.datasets.dvsgesture.layout", "discover"),
+    read_recording=lazy("eventpipe.datasets.dvsgesture.slicing", "read_recording"),
+    max_events=lazy("eventpipe.datasets.dvsgesture.slicing", "max_events"),
+    samples=lazy("eventpipe.datasets.dvsgesture.slicing", "slice_recording"),
+    splits=lazy("eventpipe.datasets.dvsgesture.splits", "official_folds"),
+    synthesize=lazy("eventpipe.datasets.dvsgesture.synth", "generate_dataset"),
+    is_synthetic=lazy("eventpipe.datasets.dvsgesture.synth", "is_synthetic"),
+    summarize=lazy("eventpipe.datasets.dvsgesture.summary", "summarize"),
+    render_summary=lazy("eventpipe.datasets.dvsgesture.summary", "render"),
     synth_scales=("small", "tiny", "full"),
     recording_names=recordings_for_subset,
 )

@@ -18,12 +18,10 @@ rest of eventpipe sees.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
 
-from eventpipe.datasets.base import DatasetSpec, Fold, SynthResult, published_split_folds
+from eventpipe.datasets.base import DatasetSpec, Fold, published_split_folds
+from eventpipe.datasets.lazy import lazy
 from eventpipe.datasets.nmnist.facts import (
     CLASS_NAMES,
     SENSOR_SIZE,
@@ -32,30 +30,6 @@ from eventpipe.datasets.nmnist.facts import (
     split_of,
     stems_for_subset,
 )
-
-
-def _find(raw_dir: Path, subset: str = "full", strict: bool = True) -> list:
-    from eventpipe.datasets.nmnist.layout import discover
-
-    return discover(raw_dir, subset=subset, strict=strict)
-
-
-def _read(rec: Any, orientation: str = "published", buffer: Any = None) -> Any:
-    from eventpipe.datasets.nmnist.samples import read_recording
-
-    return read_recording(rec, orientation=orientation, buffer=buffer)
-
-
-def _max_events(rec: Any) -> int:
-    from eventpipe.datasets.nmnist.samples import max_events
-
-    return max_events(rec)
-
-
-def _samples(rec: Any, events: Any) -> list:
-    from eventpipe.datasets.nmnist.samples import samples
-
-    return samples(rec, events)
 
 
 def _splits(
@@ -68,34 +42,6 @@ def _splits(
     return published_split_folds(recordings, protocol, split_of, STEMS, unit="sample")
 
 
-def _synthesize(out_dir: str | os.PathLike, scale: str = "small", seed: int = 0,
-                names: Iterable[str] | None = None, *, force: bool = False,
-                workers: int | None = None, progress: bool = False) -> SynthResult:  # fmt: skip
-    from eventpipe.datasets.nmnist.synth import generate_dataset
-
-    return generate_dataset(
-        out_dir, scale, seed, names, force=force, workers=workers, progress=progress
-    )
-
-
-def _is_synthetic(raw_dir: str | os.PathLike) -> bool:
-    from eventpipe.datasets.nmnist.synth import is_synthetic
-
-    return is_synthetic(raw_dir)
-
-
-def _summarize(raw_dir: str | os.PathLike, subset: str = "full", progress: bool = False) -> dict:
-    from eventpipe.datasets.nmnist.summary import summarize
-
-    return summarize(raw_dir, subset=subset, progress=progress)
-
-
-def _render(summary: dict, console: Any = None) -> None:
-    from eventpipe.datasets.nmnist.summary import render
-
-    render(summary, console)
-
-
 DATASET = DatasetSpec(
     name="nmnist",
     title="N-MNIST",
@@ -104,15 +50,15 @@ DATASET = DatasetSpec(
     subsets=SUBSETS,
     groups=(),
     raw_layout="Train/<digit>/*.bin + Test/<digit>/*.bin, here or one folder down",
-    find_recordings=_find,
-    read_recording=_read,
-    max_events=_max_events,
-    samples=_samples,
+    find_recordings=lazy("eventpipe.datasets.nmnist.layout", "discover"),
+    read_recording=lazy("eventpipe.datasets.nmnist.samples", "read_recording"),
+    max_events=lazy("eventpipe.datasets.nmnist.samples", "max_events"),
+    samples=lazy("eventpipe.datasets.nmnist.samples", "samples"),
     splits=_splits,
-    synthesize=_synthesize,
-    is_synthetic=_is_synthetic,
-    summarize=_summarize,
-    render_summary=_render,
+    synthesize=lazy("eventpipe.datasets.nmnist.synth", "generate_dataset"),
+    is_synthetic=lazy("eventpipe.datasets.nmnist.synth", "is_synthetic"),
+    summarize=lazy("eventpipe.datasets.nmnist.summary", "summarize"),
+    render_summary=lazy("eventpipe.datasets.nmnist.summary", "render"),
     synth_scales=("small", "tiny", "full"),
     recording_names=stems_for_subset,
 )

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from eventpipe.datasets.base import DatasetSpec, Fold, SynthResult
+from eventpipe.datasets.lazy import lazy
 from eventpipe.datasets.slanimals.facts import (
     CLASS_NAMES,
     GROUPS,
@@ -26,12 +26,6 @@ from eventpipe.datasets.slanimals.facts import (
     SUBSETS,
     stems_for_subset,
 )
-
-
-def _find(raw_dir: Path, subset: str = "full", strict: bool = True) -> list:
-    from eventpipe.datasets.slanimals.layout import discover
-
-    return discover(raw_dir, subset=subset, strict=strict)
 
 
 def _read(rec: Any, orientation: str = "published", buffer: Any = None) -> Any:
@@ -44,10 +38,15 @@ def _max_events(rec: Any) -> int:
     return rec.aedat.stat().st_size // 8  # AEDAT 2.0 records are 8 bytes: an upper bound
 
 
-def _samples(rec: Any, events: Any) -> list:
-    from eventpipe.datasets.slanimals.slicing import slice_recording
+def _synthesize(out_dir: str | os.PathLike, scale: str = "small", seed: int = 0,
+                names: Iterable[str] | None = None, *, force: bool = False,
+                workers: int | None = None, progress: bool = False) -> SynthResult:  # fmt: skip
+    """``synth.generate_dataset``, whose ``stems`` are the spec's ``names``."""
+    from eventpipe.datasets.slanimals.synth import generate_dataset
 
-    return slice_recording(rec, events=events)
+    return generate_dataset(
+        out_dir, scale, seed, names, force=force, workers=workers, progress=progress
+    )
 
 
 def _splits(
@@ -62,34 +61,6 @@ def _splits(
     raise ValueError(f"unknown protocol {protocol!r}; expected cv or train-test")
 
 
-def _synthesize(out_dir: str | os.PathLike, scale: str = "small", seed: int = 0,
-                names: Iterable[str] | None = None, *, force: bool = False,
-                workers: int | None = None, progress: bool = False) -> SynthResult:  # fmt: skip
-    from eventpipe.datasets.slanimals.synth import generate_dataset
-
-    return generate_dataset(
-        out_dir, scale, seed, names, force=force, workers=workers, progress=progress
-    )
-
-
-def _is_synthetic(raw_dir: str | os.PathLike) -> bool:
-    from eventpipe.datasets.slanimals.synth import is_synthetic
-
-    return is_synthetic(raw_dir)
-
-
-def _summarize(raw_dir: str | os.PathLike, subset: str = "full", progress: bool = False) -> dict:
-    from eventpipe.datasets.slanimals.summary import summarize
-
-    return summarize(raw_dir, subset=subset, progress=progress)
-
-
-def _render(summary: dict, console: Any = None) -> None:
-    from eventpipe.datasets.slanimals.summary import render
-
-    render(summary, console)
-
-
 DATASET = DatasetSpec(
     name="slanimals",
     title="SL-Animals-DVS",
@@ -98,15 +69,15 @@ DATASET = DatasetSpec(
     subsets=SUBSETS,
     groups=tuple(GROUPS),
     raw_layout="allusers_aedat/ + tags_updated_19_08_2020/, or recordings/ + tags/",
-    find_recordings=_find,
+    find_recordings=lazy("eventpipe.datasets.slanimals.layout", "discover"),
     read_recording=_read,
     max_events=_max_events,
-    samples=_samples,
+    samples=lazy("eventpipe.datasets.slanimals.slicing", "slice_recording"),
     splits=_splits,
     synthesize=_synthesize,
-    is_synthetic=_is_synthetic,
-    summarize=_summarize,
-    render_summary=_render,
+    is_synthetic=lazy("eventpipe.datasets.slanimals.synth", "is_synthetic"),
+    summarize=lazy("eventpipe.datasets.slanimals.summary", "summarize"),
+    render_summary=lazy("eventpipe.datasets.slanimals.summary", "render"),
     synth_scales=("small", "tiny", "full"),
     recording_names=stems_for_subset,
 )
