@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 from eventpipe.datasets.dvsgesture.facts import CLASS_NAMES, PUBLISHED_SAMPLES, RECORDINGS
+from eventpipe.datasets.summary import print_origin, print_problems
 from eventpipe.errors import EventpipeError
 from eventpipe.report.progress import ItemProgress
 
@@ -116,23 +117,9 @@ def summarize(
 def render(summary: dict[str, Any], console: Any = None) -> None:
     """Print a summary dict as rich tables (what ``python -m eventpipe summary`` shows)."""
     from rich.console import Console
-    from rich.panel import Panel
 
     console = console or Console()
-    if summary["synthetic"]:
-        gen = summary.get("generator") or {}
-        console.print(
-            Panel(
-                f"[bold]SYNTHETIC data[/bold] ({gen.get('generator')} "
-                f"{gen.get('generator_version', '?')}, scale {gen.get('scale', '?')}, seed "
-                f"{gen.get('seed', '?')}): a generated stand-in, NOT the DVS128 Gesture "
-                "recordings. Results on it say nothing about the real dataset.",
-                style="bold yellow",
-                expand=False,
-            )
-        )
-    else:
-        console.print(Panel("[bold]REAL data[/bold] (no synthetic manifest.json)", expand=False))
+    print_origin(console, summary, "DVS128 Gesture")
     console.print(f"raw dir: {summary['raw_dir']}  (archive folder {summary['archive_dir']})")
     console.print(_splits_table(summary))
     console.print(_classes_table(summary))
@@ -143,13 +130,7 @@ def render(summary: dict[str, Any], console: Any = None) -> None:
             f"{len(summary['not_listed'])} official recordings are not in the trials files",
             style="dim",
         )
-    problems = summary["problems"]
-    if problems:
-        console.print(f"[bold red]{len(problems)} problem(s) found:[/bold red]")
-        for p in problems:
-            console.print(f"  - {p}", markup=False, highlight=False, soft_wrap=True)
-    else:
-        console.print("[green]no problems found[/green]")
+    print_problems(console, summary["problems"])
 
 
 def _splits_table(summary: dict[str, Any]) -> Any:

@@ -22,19 +22,9 @@ import numpy as np
 
 from eventpipe.datasets.nmnist.facts import CLASS_NAMES, N_FILES, SPLITS, stems_for_subset
 from eventpipe.datasets.nmnist.layout import DigitFolder
+from eventpipe.datasets.summary import print_origin, print_problems, samples_table, stats
 from eventpipe.errors import EventpipeError
 from eventpipe.report.progress import ItemProgress
-
-
-def _stats(values: np.ndarray, digits: int = 1) -> dict[str, float] | None:
-    if len(values) == 0:
-        return None
-    return {
-        "min": round(float(values.min()), digits),
-        "mean": round(float(values.mean()), digits),
-        "std": round(float(values.std()), digits),
-        "max": round(float(values.max()), digits),
-    }
 
 
 def _read_files(rec: DigitFolder, problems: list[str]) -> tuple[np.ndarray, np.ndarray, list]:
@@ -153,8 +143,8 @@ def summarize(
         "events": int(n.sum()),
         "splits": {s: found["splits"][s] for s in parts},
         "classes": {c: {s: v[s] for s in parts} for c, v in found["classes"].items()},
-        "sample_length_ms": _stats(length / 1e3),
-        "events_per_sample": _stats(n.astype(np.float64)),
+        "sample_length_ms": stats(length / 1e3),
+        "events_per_sample": stats(n.astype(np.float64)),
         "time_span_us": ({"first": int(t0.min()), "last": int(t1.max())} if len(t0) else None),
         "problems": problems,
     }
@@ -163,34 +153,14 @@ def summarize(
 def render(summary: dict[str, Any], console: Any = None) -> None:
     """Print a summary dict as rich tables (what ``python -m eventpipe summary`` shows)."""
     from rich.console import Console
-    from rich.panel import Panel
 
     console = console or Console()
-    if summary["synthetic"]:
-        gen = summary.get("generator") or {}
-        console.print(
-            Panel(
-                f"[bold]SYNTHETIC data[/bold] ({gen.get('generator')} "
-                f"{gen.get('generator_version', '?')}, scale {gen.get('scale', '?')}, seed "
-                f"{gen.get('seed', '?')}): a generated stand-in, NOT the N-MNIST recordings. "
-                "Results on it say nothing about the real dataset.",
-                style="bold yellow",
-                expand=False,
-            )
-        )
-    else:
-        console.print(Panel("[bold]REAL data[/bold] (no synthetic manifest.json)", expand=False))
+    print_origin(console, summary, "N-MNIST")
     console.print(f"raw dir: {summary['raw_dir']}  (root {summary['root']}, subset "
                   f"{summary['subset']})")  # fmt: skip
     console.print(_classes_table(summary))
     console.print(_samples_table(summary))
-    problems = summary["problems"]
-    if problems:
-        console.print(f"[bold red]{len(problems)} problem(s) found:[/bold red]")
-        for p in problems:
-            console.print(f"  - {p}", markup=False, highlight=False, soft_wrap=True)
-    else:
-        console.print("[green]no problems found[/green]")
+    print_problems(console, summary["problems"])
 
 
 def _classes_table(summary: dict[str, Any]) -> Any:
@@ -215,30 +185,11 @@ def _classes_table(summary: dict[str, Any]) -> Any:
 
 def _samples_table(summary: dict[str, Any]) -> Any:
     """Sample length (ms) and events per sample: min, mean +- std, max; the time span."""
-    from rich.table import Table
-
-    stats = Table(title="Samples (one per .bin file)")
-    stats.add_column("quantity")
-    for col in ("min", "mean +- std", "max"):
-        stats.add_column(col, justify="right")
-    for label, key, unit in (
-        ("sample length", "sample_length_ms", " ms"),
-        ("events per sample", "events_per_sample", ""),
-    ):
-        s = summary[key]
-        if s is None:
-            stats.add_row(label, "-", "-", "-")
-        else:
-            stats.add_row(
-                label,
-                f"{s['min']:,.1f}{unit}",
-                f"{s['mean']:,.1f} +- {s['std']:,.1f}{unit}",
-                f"{s['max']:,.1f}{unit}",
-            )
+    table = samples_table(summary, "Samples (one per .bin file)", 1)
     span = summary["time_span_us"]
     if span:
-        stats.add_row("time span", f"{span['first']:,} us", "", f"{span['last']:,} us")
-    return stats
+        table.add_row("time span", f"{span['first']:,} us", "", f"{span['last']:,} us")
+    return table
 
 
 __all__ = ["render", "summarize"]

@@ -25,22 +25,12 @@ from eventpipe.datasets.slanimals.facts import (
     parse_stem,
     stems_for_subset,
 )
+from eventpipe.datasets.summary import print_origin, print_problems, samples_table, stats
 from eventpipe.errors import EventpipeError
 from eventpipe.report.progress import ItemProgress
 
 #: groups in the order the dataset paper lists them
 GROUP_ORDER = ("S1", "S2", "S3", "S4")
-
-
-def _stats(values: np.ndarray, digits: int = 1) -> dict[str, float] | None:
-    if len(values) == 0:
-        return None
-    return {
-        "min": round(float(values.min()), digits),
-        "mean": round(float(values.mean()), digits),
-        "std": round(float(values.std()), digits),
-        "max": round(float(values.max()), digits),
-    }
 
 
 def _empty_groups(expected: tuple[str, ...], subset: str) -> dict[str, dict[str, Any]]:
@@ -172,8 +162,8 @@ def summarize(
         "duration_s": round(total_dur, 3),
         "event_rate_hz": round(total_events / total_dur, 1) if total_dur > 0 else None,
         "groups": groups,
-        "sample_length_ms": _stats(all_len),
-        "events_per_sample": _stats(all_cnt),
+        "sample_length_ms": stats(all_len),
+        "events_per_sample": stats(all_cnt),
         "per_recording": per_rec,
         "problems": problems,
     }
@@ -182,29 +172,15 @@ def summarize(
 def render(summary: dict[str, Any], console=None) -> None:
     """Print a summary dict as rich tables (what ``python -m eventpipe summary`` shows)."""
     from rich.console import Console
-    from rich.panel import Panel
 
     console = console or Console()
-    if summary["synthetic"]:
-        gen = summary.get("generator") or {}
-        console.print(
-            Panel(
-                f"[bold]SYNTHETIC data[/bold] ({gen.get('generator', 'eventpipe.synth')} "
-                f"{gen.get('generator_version', '?')}, scale {gen.get('scale', '?')}, seed "
-                f"{gen.get('seed', '?')}): a generated stand-in, NOT the SL-Animals-DVS "
-                "recordings. Results on it say nothing about the real dataset.",
-                style="bold yellow",
-                expand=False,
-            )
-        )
-    else:
-        console.print(Panel("[bold]REAL data[/bold] (no synthetic manifest.json)", expand=False))
+    print_origin(console, summary, "SL-Animals-DVS", default_generator="eventpipe.synth")
     console.print(
         f"raw dir: {summary['raw_dir']}  (layout {summary['layout']}, subset {summary['subset']})"
     )
 
     console.print(_groups_table(summary, wide=console.width >= 110))
-    console.print(_samples_table(summary))
+    console.print(samples_table(summary, "Samples (t_last - t_first of each tagged slice)", 0))
     if summary["synthetic"]:
         console.print(
             "published SL-Animals-DVS: 59 recordings, 1121 samples, sample length 880 .. 9466 ms, "
@@ -212,13 +188,7 @@ def render(summary: dict[str, Any], console=None) -> None:
             style="dim",
         )
 
-    problems = summary["problems"]
-    if problems:
-        console.print(f"[bold red]{len(problems)} problem(s) found:[/bold red]")
-        for p in problems:
-            console.print(f"  - {p}", markup=False, highlight=False, soft_wrap=True)
-    else:
-        console.print("[green]no problems found[/green]")
+    print_problems(console, summary["problems"])
 
 
 def _groups_table(summary: dict[str, Any], wide: bool) -> Any:
@@ -262,31 +232,6 @@ def _groups_table(summary: dict[str, Any], wide: bool) -> Any:
         style="bold",
     )
     return table
-
-
-def _samples_table(summary: dict[str, Any]) -> Any:
-    """Sample length (ms) and events per sample: min, mean +- std, max."""
-    from rich.table import Table
-
-    stats = Table(title="Samples (t_last - t_first of each tagged slice)")
-    stats.add_column("quantity")
-    for col in ("min", "mean +- std", "max"):
-        stats.add_column(col, justify="right")
-    for label, key, unit in (
-        ("sample length", "sample_length_ms", " ms"),
-        ("events per sample", "events_per_sample", ""),
-    ):
-        s = summary[key]
-        if s is None:
-            stats.add_row(label, "-", "-", "-")
-        else:
-            stats.add_row(
-                label,
-                f"{s['min']:,.0f}{unit}",
-                f"{s['mean']:,.0f} +- {s['std']:,.0f}{unit}",
-                f"{s['max']:,.0f}{unit}",
-            )
-    return stats
 
 
 __all__ = ["render", "summarize"]
