@@ -25,6 +25,13 @@ def stats(values: np.ndarray, digits: int = 1) -> dict[str, float] | None:
     }
 
 
+def generator_settings(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The summary's ``generator`` entry: the synthetic manifest's settings, or None."""
+    if not manifest:
+        return None
+    return {k: manifest.get(k) for k in ("generator", "generator_version", "scale", "seed")}
+
+
 def print_origin(
     console: Any, summary: dict[str, Any], title: str, default_generator: str | None = None
 ) -> None:
@@ -90,4 +97,4 @@ def print_problems(console: Any, problems: list[str]) -> None:
         console.print("[green]no problems found[/green]")
 
 
-__all__ = ["print_origin", "print_problems", "samples_table", "stats"]
+__all__ = ["generator_settings", "print_origin", "print_problems", "samples_table", "stats"]

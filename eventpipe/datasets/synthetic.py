@@ -63,6 +63,18 @@ def has_settings(manifest: dict[str, Any], wanted: dict[str, Any]) -> bool:
     return bool(manifest.get("complete")) and all(manifest.get(k) == v for k, v in wanted.items())
 
 
+def recordings_present(out_dir: Path, manifest: dict[str, Any], companion: str) -> bool:
+    """True when every manifest entry's ``aedat`` file has its ``aedat_bytes`` size and its
+    ``companion`` file (the entry key of its tags/labels CSV) exists."""
+    for entry in manifest.get("recordings", {}).values():
+        aedat = out_dir / entry["aedat"]
+        if not aedat.is_file() or aedat.stat().st_size != entry["aedat_bytes"]:
+            return False
+        if not (out_dir / entry[companion]).is_file():
+            return False
+    return True
+
+
 def check_out_dir(out_dir: Path) -> None:
     """Raise LayoutError when ``out_dir`` exists but is not a directory."""
     if out_dir.exists() and not out_dir.is_dir():
@@ -151,6 +163,7 @@ __all__ = [
     "has_settings",
     "is_generated_by",
     "read_manifest",
+    "recordings_present",
     "refuse_real_data",
     "remove_stale",
     "run_tasks",

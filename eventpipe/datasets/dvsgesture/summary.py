@@ -15,7 +15,7 @@ import os
 from typing import Any
 
 from eventpipe.datasets.dvsgesture.facts import CLASS_NAMES, PUBLISHED_SAMPLES, RECORDINGS
-from eventpipe.datasets.summary import print_origin, print_problems
+from eventpipe.datasets.summary import generator_settings, print_origin, print_problems
 from eventpipe.errors import EventpipeError
 from eventpipe.report.progress import ItemProgress
 
@@ -97,11 +97,7 @@ def summarize(
         "archive_dir": str(folder),
         "subset": subset,
         "synthetic": synthetic,
-        "generator": (
-            {k: manifest.get(k) for k in ("generator", "generator_version", "scale", "seed")}
-            if manifest
-            else None
-        ),
+        "generator": generator_settings(manifest),
         "recordings": sum(s["recordings"] for s in splits.values()),
         "expected_recordings": len(RECORDINGS),
         "samples": sum(s["samples"] for s in splits.values()),

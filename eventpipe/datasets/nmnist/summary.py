@@ -22,7 +22,13 @@ import numpy as np
 
 from eventpipe.datasets.nmnist.facts import CLASS_NAMES, N_FILES, SPLITS, stems_for_subset
 from eventpipe.datasets.nmnist.layout import DigitFolder
-from eventpipe.datasets.summary import print_origin, print_problems, samples_table, stats
+from eventpipe.datasets.summary import (
+    generator_settings,
+    print_origin,
+    print_problems,
+    samples_table,
+    stats,
+)
 from eventpipe.errors import EventpipeError
 from eventpipe.report.progress import ItemProgress
 
@@ -131,11 +137,7 @@ def summarize(
         "root": str(report.root),
         "subset": subset,
         "synthetic": synthetic,
-        "generator": (
-            {k: manifest.get(k) for k in ("generator", "generator_version", "scale", "seed")}
-            if manifest
-            else None
-        ),
+        "generator": generator_settings(manifest),
         "recordings": len(report.recordings),
         "expected_recordings": len(stems_for_subset(subset)),
         "samples": len(n),

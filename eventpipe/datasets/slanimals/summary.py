@@ -25,7 +25,13 @@ from eventpipe.datasets.slanimals.facts import (
     parse_stem,
     stems_for_subset,
 )
-from eventpipe.datasets.summary import print_origin, print_problems, samples_table, stats
+from eventpipe.datasets.summary import (
+    generator_settings,
+    print_origin,
+    print_problems,
+    samples_table,
+    stats,
+)
 from eventpipe.errors import EventpipeError
 from eventpipe.report.progress import ItemProgress
 
@@ -149,11 +155,7 @@ def summarize(
         "layout": report.layout,
         "subset": subset,
         "synthetic": synthetic,
-        "generator": (
-            {k: manifest.get(k) for k in ("generator", "generator_version", "scale", "seed")}
-            if manifest
-            else None
-        ),
+        "generator": generator_settings(manifest),
         "recordings": sum(g["recordings"] for g in groups.values()),
         "expected_recordings": len(expected),
         "samples": len(all_len),

@@ -40,6 +40,7 @@ from eventpipe.datasets.dvsgesture.facts import RECORDINGS, TRIALS_FILES, offici
 from eventpipe.datasets.dvsgesture.layout import ARCHIVE_DIR, LABELS_SUFFIX
 from eventpipe.datasets.dvsgesture.synth.design import WRAP_STEMS, design_recording
 from eventpipe.datasets.dvsgesture.synth.render import SCALES, Scale, render_recording
+from eventpipe.datasets.synthetic import read_manifest
 from eventpipe.runtime.durable import atomic_write_text
 
 #: bump when the bytes a (stem, scale, seed) produces change
@@ -134,25 +135,18 @@ def _write_recording(folder: Path, stem: str, scale: str, seed: int) -> dict[str
     }
 
 
-def read_manifest(raw_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """The generator's ``manifest.json`` of ``raw_dir``, or None if absent or unreadable."""
-    return synthetic.read_manifest(raw_dir)
-
-
 def is_synthetic(raw_dir: str | os.PathLike) -> bool:
     """True when ``raw_dir`` holds (possibly incomplete) output of :func:`generate_dataset`."""
     return synthetic.is_generated_by(read_manifest(raw_dir), GENERATOR)
 
 
 def _up_to_date(out_dir: Path, manifest: dict, wanted: dict) -> bool:
+    """The manifest is complete, of these settings, and every recording and trials file is
+    there."""
     if not synthetic.has_settings(manifest, wanted):
         return False
-    for entry in manifest.get("recordings", {}).values():
-        aedat = out_dir / entry["aedat"]
-        if not aedat.is_file() or aedat.stat().st_size != entry["aedat_bytes"]:
-            return False
-        if not (out_dir / entry["labels"]).is_file():
-            return False
+    if not synthetic.recordings_present(out_dir, manifest, "labels"):
+        return False
     return all((out_dir / ARCHIVE_DIR / n).is_file() for n in TRIALS_FILES.values())
 
 

@@ -33,6 +33,7 @@ from eventpipe import __version__
 from eventpipe.datasets import synthetic
 from eventpipe.datasets.base import SynthResult
 from eventpipe.datasets.nmnist.facts import SPLIT_DIRS, SPLITS, STEMS, parse_stem
+from eventpipe.datasets.synthetic import read_manifest
 from eventpipe.errors import LayoutError
 
 #: bump when the bytes a (seed, scale) produces change
@@ -108,11 +109,6 @@ def _write_chunk(out_dir: Path, stem: str, chunk: int, scale: str, seed: int) ->
             fh.write(data)
         n_bytes += len(data)
     return {"files": len(numbers), "events": sum(len(e) for e in events), "bytes": n_bytes}
-
-
-def read_manifest(raw_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """The ``manifest.json`` of ``raw_dir`` as a dict, or None if absent/unreadable."""
-    return synthetic.read_manifest(raw_dir)
 
 
 def is_synthetic(raw_dir: str | os.PathLike) -> bool:

@@ -48,6 +48,7 @@ from eventpipe.datasets.slanimals.synth.design import (
     design_recording,
 )
 from eventpipe.datasets.slanimals.synth.render import SCALES, Scale, render_recording
+from eventpipe.datasets.synthetic import read_manifest
 from eventpipe.events import EVENT_DTYPE
 
 #: bump when the bytes a (stem, scale, seed) produces change
@@ -141,26 +142,16 @@ def _write_recording(out_dir: Path, stem: str, scale: str, seed: int) -> dict[st
     }
 
 
-def read_manifest(raw_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """The generator's ``manifest.json`` of ``raw_dir`` as a dict, or None if absent/unreadable."""
-    return synthetic.read_manifest(raw_dir)
-
-
 def is_synthetic(raw_dir: str | os.PathLike) -> bool:
     """True when ``raw_dir`` holds (possibly incomplete) output of :func:`generate`."""
     return synthetic.is_generated_by(read_manifest(raw_dir), GENERATOR)
 
 
 def _up_to_date(out_dir: Path, manifest: dict, wanted: dict) -> bool:
-    if not synthetic.has_settings(manifest, wanted):
-        return False
-    for entry in manifest.get("recordings", {}).values():
-        aedat = out_dir / entry["aedat"]
-        if not aedat.is_file() or aedat.stat().st_size != entry["aedat_bytes"]:
-            return False
-        if not (out_dir / entry["tags"]).is_file():
-            return False
-    return True
+    """The manifest is complete, of these settings, and every recording has its files."""
+    return synthetic.has_settings(manifest, wanted) and synthetic.recordings_present(
+        out_dir, manifest, "tags"
+    )
 
 
 def _check_target(out_dir: Path, wanted: dict, force: bool) -> tuple[bool, dict | None]:
