@@ -102,9 +102,18 @@ def test_tags_random_input(fuzz_dir, data):
 
 
 def test_no_header_is_unsupported(tmp_path):
+    path = tmp_path / "raw.dat"
+    path.write_bytes(bytes(64))
+    with pytest.raises(FormatError, match=r"raw\.dat: unsupported format: no '#!AER-DAT' header"):
+        read_events(path)
+
+
+def test_bin_files_are_read_as_nmnist(tmp_path):
+    """``.bin`` is N-MNIST's format: read_events dispatches it there (64 bytes is not a whole
+    number of 5-byte events)."""
     path = tmp_path / "raw.bin"
     path.write_bytes(bytes(64))
-    with pytest.raises(FormatError, match=r"raw\.bin: unsupported format: no '#!AER-DAT' header"):
+    with pytest.raises(FormatError, match=r"raw\.bin"):
         read_events(path)
 
 
@@ -138,7 +147,6 @@ def test_aedat4_rejected(path):
     "name",
     [
         "aertb_ncars_obj_004416_td.dat",
-        "aertb_nmnist_03263.bin",
         "expelliarmus_evt2_sample.raw",
         "expelliarmus_evt3_sample.raw",
         "faery_dvs.es",
@@ -148,6 +156,20 @@ def test_aedat4_rejected(path):
 def test_other_formats_rejected(name):
     with pytest.raises(FormatError, match="unsupported format"):
         read_events(REALFILES / "secondary" / name)
+
+
+@requires_shared
+def test_real_nmnist_bin_reads_as_tonic_does():
+    """A real N-MNIST file among the other formats: read as N-MNIST, equal to tonic."""
+    from tonic.io import read_mnist_file
+
+    path = REALFILES / "secondary" / "aertb_nmnist_03263.bin"
+    ev = read_events(path)
+    want = read_mnist_file(
+        str(path), dtype=np.dtype([("x", int), ("y", int), ("t", int), ("p", int)])
+    )
+    for k in "xytp":
+        np.testing.assert_array_equal(ev[k], want[k])
 
 
 def test_directory_is_format_error(tmp_path):

@@ -98,7 +98,7 @@ def write_fixture_cache(
             t_start = int(rng.integers(10**9, 3 * 10**9))
             rows.append(
                 (STEMS.index(stem) * 19 + r, stem, subject, group.name, group.lighting, r,
-                 CLASS_NAMES[r], t_start, t_start + dur, len(ev), offset)
+                 CLASS_NAMES[r], t_start, t_start + dur, len(ev), "", offset)
             )  # fmt: skip
             offset += len(ev)
             events.append(ev)
