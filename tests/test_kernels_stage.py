@@ -84,6 +84,24 @@ def test_fused_equals_chain_and_reference(size_ev, ft, align, floor):
 
 
 @settings(max_examples=100, deadline=None)
+@given(
+    sensor_and_events(max_side=6, t_start=None), st.one_of(st.none(), FILTER_TIMES), st.booleans()
+)
+def test_fused_without_rezero_keeps_the_input_clock(size_ev, ft, floor):
+    """``rezero=False`` without time alignment (``tsslbp2020``) runs fused: the times stay on
+    the input's clock (floored with ``floor_ms``), the kept events as the chain keeps them."""
+    size, ev = size_ev
+    plan = StagePlan(size, time_align=False, denoise_us=ft, floor_ms=floor, rezero=False)
+    assert plan.fused
+    out = empty_events(len(ev))
+    k = stage_into(ev, plan, (out["x"], out["y"], out["t"], out["p"]))
+    want = denoise(ev, size, ft) if ft is not None else ev.copy()
+    if floor:
+        want = floor_ms_us(want, origin_us=0)
+    assert_events_equal(want, out[:k])
+
+
+@settings(max_examples=100, deadline=None)
 @given(sensor_and_events(max_side=6, t_start=None, sorted_t=False), FILTER_TIMES)
 def test_unsorted_and_separate_columns(size_ev, ft):
     """Any order (tonic aligns on min(t)); output into separate contiguous columns."""

@@ -37,7 +37,7 @@ Times are in microseconds. With ``floor_ms`` the output time of a kept event at 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -107,13 +107,13 @@ class StagePlan:
 
     @property
     def fused(self) -> bool:
-        """Whether the fused kernels run the stage (no stabilisation, refractory filter or
-        downsample, and re-zeroed)."""
+        """Whether the fused kernels run the stage: no refractory filter, no downsample, and
+        re-zeroed or not time-aligned (the fused kernels align through the re-zeroing). The
+        stabilisation and the window run before either path."""
         return (
             self.refractory_us is None
             and self.spatial_factor == 1.0
-            and self.stabilize == "none"
-            and self.rezero
+            and (self.rezero or not self.time_align)
         )
 
     @property
@@ -180,15 +180,16 @@ def _pixel_memory(width, height, denoise_on):
 
 
 @jit(inline="always")
-def _emit(j, first, ok, xi, yi, ta, pi, floor_on, ox, oy, ot, op):  # pragma: no cover - compiled
+def _emit(j, first, ok, xi, yi, ta, pi, floor_on, rezero, ox, oy, ot, op):  # pragma: no cover
     """Write one event at output position ``j`` of the stage kernels; returns ``(j, first)``.
 
     The event is always written; ``j`` advances only when it is kept (``ok``), so there is no
     unpredictable branch per event. Its time is ``v - first`` with ``v = floor_ms(ta)`` (or
-    ``ta``) and ``first`` the ``v`` of the first kept event (set when ``j == 0``).
+    ``ta``) and ``first`` the ``v`` of the first kept event (set when ``j == 0``), or 0
+    without ``rezero``.
     """
     v = (ta // 1000) * 1000 if floor_on else ta
-    if j == 0:
+    if j == 0 and rezero:
         first = v
     ox[j] = xi
     oy[j] = yi
@@ -199,8 +200,9 @@ def _emit(j, first, ok, xi, yi, ta, pi, floor_on, ox, oy, ot, op):  # pragma: no
 
 @jit
 def stage_kernel(
-    x, y, t, p, shift, denoise_on, width, height, filter_time, floor_on, ox, oy, ot, op
-):
+    x, y, t, p, shift, denoise_on, width, height, filter_time, floor_on, ox, oy, ot, op,
+    rezero=True,
+):  # fmt: skip
     """Denoise (optional) and write the kept events with their stage output time.
 
     Args:
@@ -211,6 +213,8 @@ def stage_kernel(
         floor_on: output ``(t // 1000) * 1000 - (t_k // 1000) * 1000`` (t_k: first kept event);
             else ``t - t_k``.
         ox, oy, ot, op: output columns with room for every event (int16, int16, int64, uint8).
+        rezero: subtract the first kept event's output time (else the times stay on the
+            input's clock, floored with ``floor_on``).
 
     Returns:
         The number of events written.
@@ -239,20 +243,22 @@ def stage_kernel(
                 | (ti - last[k - w2] < filter_time)
                 | (ti - last[k + w2] < filter_time)
             )
-        j, first = _emit(j, first, ok, xi, yi, ta, p[i], floor_on, ox, oy, ot, op)
+        j, first = _emit(j, first, ok, xi, yi, ta, p[i], floor_on, rezero, ox, oy, ot, op)
     return j
 
 
 @jit
 def stage_single_kernel(
-    x, y, t, p, time_align, denoise_on, width, height, filter_time, floor_on, ox, oy, ot, op
-):
+    x, y, t, p, time_align, denoise_on, width, height, filter_time, floor_on, ox, oy, ot, op,
+    rezero=True,
+):  # fmt: skip
     """:func:`stage_kernel` in one pass, without the scan: optimistic, then verified.
 
     Args:
         x, y, t, p: 1-D input fields (t int64 us, absolute), ``n >= 1``.
         time_align: denoise ``t - t[0]`` (``t[0]`` taken for ``min(t)``), else ``t``.
-        denoise_on, filter_time, floor_on, ox, oy, ot, op: as for :func:`stage_kernel`.
+        denoise_on, filter_time, floor_on, ox, oy, ot, op, rezero: as for
+            :func:`stage_kernel`.
         width, height: the sensor; with denoise the pixel memory spans it (instead of the
             sample's bounds) and every event is checked against it.
 
@@ -293,7 +299,7 @@ def stage_single_kernel(
             if ti < filter_time and not near:
                 rx = max(rx, xi)
                 ry = max(ry, yi)
-        j, first = _emit(j, first, ok, xi, yi, ta, p[i], floor_on, ox, oy, ot, op)
+        j, first = _emit(j, first, ok, xi, yi, ta, p[i], floor_on, rezero, ox, oy, ot, op)
     if denoise_on:
         if time_align and tmin < t[0]:
             return j, 1, -1
@@ -362,10 +368,9 @@ def stage_into(
         FormatError: with denoise, an event off the sensor (as :func:`eventpipe.kernels.denoise`).
         ValueError: ``out`` has the wrong dtypes or too little room (fused stage).
     """
-    events = _pre_stage(events, plan)
     if plan.fused:
-        return _fused_into(events, plan, out)
-    ev, _ = stage_events(events, replace(plan, stabilize="none", window_us=None))
+        return _fused_into(_pre_stage(events, plan), plan, out)
+    ev, _ = stage_events(events, plan)
     for col, k in zip(out, ("x", "y", "t", "p"), strict=True):
         col[: len(ev)] = ev[k]
     return len(ev)
@@ -410,7 +415,7 @@ def _fused_into(events, plan: StagePlan, out) -> int:
     denoise_on = plan.denoise_us is not None
     ft = filter_time_ticks(plan.denoise_us) if denoise_on else 0
     j, status, bad = stage_single_kernel(
-        x, y, t, p, align, denoise_on, w, h, ft, floor, ox, oy, ot, op
+        x, y, t, p, align, denoise_on, w, h, ft, floor, ox, oy, ot, op, plan.rezero
     )
     if status == 0:
         return int(j)
@@ -418,11 +423,9 @@ def _fused_into(events, plan: StagePlan, out) -> int:
         raise off_sensor_error(events, int(bad), (w, h, npol))
     bad, mx, my, tmin = stage_scan_kernel(x, y, t, w, h)
     shift = int(tmin) if align else 0
-    return int(
-        stage_kernel(
-            x, y, t, p, shift, denoise_on, int(mx) + 1, int(my) + 1, ft, floor, ox, oy, ot, op
-        )
-    )
+    w2, h2 = int(mx) + 1, int(my) + 1  # the sample's bounds
+    j = stage_kernel(x, y, t, p, shift, denoise_on, w2, h2, ft, floor, ox, oy, ot, op, plan.rezero)
+    return int(j)
 
 
 __all__ = [
