@@ -219,8 +219,10 @@ def _sample_draw(samples: pd.DataFrame, train: np.ndarray, fraction: float, seed
     """Validation sample ids: per class, a seeded draw of ``round(fraction * n_c)``."""
     import numpy as np
 
-    cls = dict(zip(samples["sample_id"].astype(np.int64), samples["class_id"].astype(int)))
-    of = np.array([cls[int(i)] for i in train], dtype=np.int64)
+    ids = samples["sample_id"].to_numpy().astype(np.int64)
+    order = np.argsort(ids, kind="stable")
+    at = order[np.searchsorted(ids, train, sorter=order)]
+    of = samples["class_id"].to_numpy().astype(np.int64)[at]
     out = []
     for c in np.unique(of):
         ids = np.sort(train[of == c])
@@ -266,10 +268,10 @@ def published_split_folds(
 
         ordered = sorted(train)
         k = round(fraction * len(ordered))
-        pick = set(np.random.default_rng(VAL_SEED).choice(len(ordered), k, replace=False))
-        val = tuple(r for i, r in enumerate(ordered) if i in pick)
-        val = tuple(r for r in train if r in val)
-        train = tuple(r for r in train if r not in val)
+        pick = np.random.default_rng(VAL_SEED).choice(len(ordered), k, replace=False)
+        chosen = {ordered[i] for i in pick}
+        val = tuple(r for r in train if r in chosen)
+        train = tuple(r for r in train if r not in chosen)
     elif fraction:
         val = train  # validation samples come from the training recordings
     return [SplitFold(1, train, val, test, unit=unit, val_fraction=fraction)]
