@@ -218,3 +218,29 @@ def test_real_recording_repacked_as_aedat3(tmp_path, name):
     path = tmp_path / f"{name}.aedat3.aedat"
     write_aedat3(path, ev, events_per_packet=5000, special_every=3)
     np.testing.assert_array_equal(read_events(path), ev)
+
+
+@pytest.mark.parametrize("per", [7, 4096])
+def test_decodes_into_a_buffer_like_aedat2(tmp_path, per):
+    """``buffer=`` (what a build worker passes): the same events, decoded into the caller's
+    columns or structured array (invalid events leave room unused), else a new array."""
+    from eventpipe.events import EVENT_DTYPE
+
+    rng = np.random.default_rng(3)
+    n = 500
+    ev = make_events(rng.integers(0, 128, n), rng.integers(0, 128, n),
+                     np.sort(rng.integers(0, 2**32, n)), rng.integers(0, 2, n))  # fmt: skip
+    path = tmp_path / "b.aedat"
+    write_aedat3(path, ev, events_per_packet=per, valid=rng.random(n) > 0.2)
+    want = read_events(path)
+    cols = {k: np.full(n + 5, 7, EVENT_DTYPE[k]) for k in EVENT_DTYPE.names}
+    got = read_events(path, buffer=cols)
+    assert all(np.shares_memory(got[k], cols[k]) for k in EVENT_DTYPE.names)
+    for k in EVENT_DTYPE.names:
+        np.testing.assert_array_equal(got[k], want[k])
+    arr = np.zeros(n, EVENT_DTYPE)
+    got = read_events(path, buffer=arr)
+    assert np.shares_memory(got, arr) and (got == want).all()
+    assert not np.shares_memory(read_events(path, buffer=np.zeros(3, EVENT_DTYPE)), arr)
+    with pytest.raises(ValueError, match="buffer column 't'"):
+        read_events(path, buffer={**cols, "t": np.zeros(n, np.int32)})

@@ -59,11 +59,10 @@ def read_events(
             SL-Animals tag indices and published results reproduce) or ``"jaer"`` (jAER's DVS128
             convention: ``x = 127 - ((a >> 1) & 0x7F)``, ``y = (a >> 8) & 0x7F``). See
             :mod:`eventpipe.io.aedat2` and :mod:`eventpipe.io.aedat3`.
-        buffer: AEDAT 2.0 only: decode into this EVENT_DTYPE array if it is long enough, or
-            into these columns ``x, y, t, p`` (then the result is a dict of columns; see
-            :func:`eventpipe.io.aedat2.read_aedat2`). N-MNIST ``.bin`` files take the same
-            buffers (:func:`eventpipe.io.nmnist.read_nmnist`); they have one orientation, so
-            ``orientation`` must be ``"published"`` for them.
+        buffer: decode into this EVENT_DTYPE array if it is long enough, or into these
+            columns ``x, y, t, p`` (then the result is a dict of columns), for every format
+            (:func:`eventpipe.io.buffers.decode_target`). N-MNIST ``.bin`` files have one
+            orientation, so ``orientation`` must be ``"published"`` for them.
 
     Returns:
         ``[n]`` :data:`~eventpipe.events.EVENT_DTYPE` array (``x, y`` int16, ``t`` int64 us,
@@ -84,7 +83,7 @@ def read_events(
         return read_nmnist(path, buffer=buffer)
     header = read_header(path)
     if header.version == "3.1":
-        return read_aedat3(path, orientation, header=header)
+        return read_aedat3(path, orientation, header=header, buffer=buffer)
     if header.version == "2.0":
         return read_aedat2(path, orientation, header=header, buffer=buffer)
     found = f"version {header.version!r}" if header.version else "no '#!AER-DAT' header line"

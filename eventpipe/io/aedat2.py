@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from eventpipe.errors import FormatError
-from eventpipe.events import EVENT_DTYPE
+from eventpipe.io.buffers import decode_target
 from eventpipe.io.header import AedatHeader, file_size, read_header
 from eventpipe.kernels.aedat import decode_aedat2_kernel
 from eventpipe.runtime.durable import atomic_file
@@ -294,14 +294,7 @@ def read_aedat2(
         _check_chip(path, header)
     rec = _records(path, header)
     n = len(rec)
-    if isinstance(buffer, Mapping):
-        out = {k: _column(buffer, k, n) for k in EVENT_DTYPE.names}
-    elif (
-        buffer is not None and buffer.dtype == EVENT_DTYPE and buffer.ndim == 1 and len(buffer) >= n
-    ):
-        out = buffer[:n]
-    else:
-        out = np.empty(n, dtype=EVENT_DTYPE)
+    out = decode_target(buffer, n)
     raw = np.asarray(rec).view(np.uint8).reshape(-1)
     low = decode_aedat2_kernel(
         raw, orientation == "published", out["x"], out["y"], out["t"], out["p"]
@@ -310,15 +303,3 @@ def read_aedat2(
     if low < 0:
         out["t"] += -int(low) * _WRAP
     return out
-
-
-def _column(columns: Mapping[str, np.ndarray], key: str, n: int) -> np.ndarray:
-    """The first ``n`` elements of ``columns[key]`` (checked: 1-D, writable, EVENT_DTYPE's
-    field dtype)."""
-    a = columns[key]
-    want = EVENT_DTYPE[key]
-    if a.dtype != want or a.ndim != 1 or len(a) < n or not a.flags.writeable:
-        raise ValueError(
-            f"buffer column {key!r} must be a writable 1-D {want} array of >= {n} elements"
-        )
-    return a[:n]

@@ -53,8 +53,8 @@ from pathlib import Path
 import numpy as np
 
 from eventpipe.errors import FormatError
-from eventpipe.events import EVENT_DTYPE
 from eventpipe.io.aedat2 import check_orientation
+from eventpipe.io.buffers import Buffer, decode_target, trimmed
 from eventpipe.io.header import AedatHeader, file_size, read_header
 from eventpipe.runtime.durable import atomic_file
 
@@ -215,17 +215,23 @@ def read_aedat3(
     orientation: str = "published",
     *,
     header: AedatHeader | None = None,
-) -> np.ndarray:
+    buffer: Buffer = None,
+) -> np.ndarray | dict[str, np.ndarray]:
     """Read the polarity events of an AEDAT 3.1 file.
 
     Args:
         path: the file.
         orientation: ``"published"`` (coordinates as stored) or ``"jaer"``; module docstring.
         header: the already-read header.
+        buffer: decode into it (:func:`eventpipe.io.buffers.decode_target`): an EVENT_DTYPE
+            array or columns ``x, y, t, p`` with room for every stored event, valid or not
+            (file size / 8 is enough); the result is then a view of it (a dict of columns
+            for columns).
 
     Returns:
         ``[n]`` :data:`~eventpipe.events.EVENT_DTYPE` array of the *valid* polarity events in file
-        order; ``t`` in microseconds, ``(eventTSOverflow << 31) | timestamp``.
+        order; ``t`` in microseconds, ``(eventTSOverflow << 31) | timestamp``; a dict of
+        columns with a column ``buffer``.
 
     Raises:
         FormatError: truncated/corrupt packets, or no valid polarity event ("no events").
@@ -258,28 +264,30 @@ def read_aedat3(
                 overflows.append(fields[5])
         if not numbers:
             raise no_events
-        return _decode(path, mm, starts, numbers, overflows, orientation)
+        return _decode(path, mm, (starts, numbers, overflows), orientation, buffer)
     finally:
         del mm
 
 
 def _decode(
-    path: Path, mm: np.ndarray, starts: array, numbers: array, overflows: array, orientation: str
-) -> np.ndarray:
-    """Decode the events of the given polarity packets, in batches gathered across packets."""
-    offs = np.frombuffer(starts, dtype=np.int64)
-    nums = np.frombuffer(numbers, dtype=np.int64)
-    ovfs = np.frombuffer(overflows, dtype=np.int64)
+    path: Path,
+    mm: np.ndarray,
+    packets: tuple[array, array, array],
+    orientation: str,
+    buffer: Buffer,
+) -> np.ndarray | dict[str, np.ndarray]:
+    """Decode the events of the given polarity packets (``(starts, numbers, overflows)``), in
+    batches gathered across packets, into ``buffer`` or a new array."""
+    offs, nums, ovfs = (np.frombuffer(a, dtype=np.int64) for a in packets)
     first = np.zeros(len(nums) + 1, dtype=np.int64)  # index of each packet's first event
     np.cumsum(nums, out=first[1:])
     upper = int(first[-1])
-    out = np.empty(upper, dtype=EVENT_DTYPE)
+    out = decode_target(buffer, upper)
     # element i = the 8 bytes at file offset i (overlapping, unaligned, no copy): indexing it at
     # event offsets copies events out of any number of packets, at any alignment, in one step
     words = np.ndarray((len(mm) - 7,), dtype="<u8", buffer=mm, strides=(1,))
     step8 = 8 * np.arange(min(CHUNK_EVENTS, upper), dtype=np.int64)
     k = 0
-    o = out[:0]
     s = 0
     while s < upper:
         e = min(s + CHUNK_EVENTS, upper)
@@ -316,11 +324,10 @@ def _decode(
                 f"{int(ev['timestamp'][j])}; expected 31-bit non-negative microseconds"
             )
         m = len(data)
-        o = out[k : k + m]
         x = (data >> 17) & 0x7FFF
         y = (data >> 2) & 0x7FFF
         if orientation == "published":
-            o["x"], o["y"] = x, y
+            out["x"][k : k + m], out["y"][k : k + m] = x, y
         else:
             if m and (x.max() > 127 or y.max() > 127):
                 i = int(np.flatnonzero((x > 127) | (y > 127))[0])
@@ -329,14 +336,16 @@ def _decode(
                     f"orientation 'jaer' needs 128x128 coordinates, found x={int(x[i])}, "
                     f"y={int(y[i])}"
                 )
-            o["x"], o["y"] = 127 - y, x
-        o["p"] = (data >> 1) & 1
-        o["t"] = (np.asarray(ovf, dtype=np.int64) << TS_OVERFLOW_SHIFT) | ts
+            out["x"][k : k + m], out["y"][k : k + m] = 127 - y, x
+        out["p"][k : k + m] = (data >> 1) & 1
+        out["t"][k : k + m] = (np.asarray(ovf, dtype=np.int64) << TS_OVERFLOW_SHIFT) | ts
         k += m
         s = e
-    del words, o  # `o` views `out`: resize needs it gone
+    del words
     if k == 0:
         raise FormatError(f"{path}: no events: every polarity event is marked invalid")
+    if not isinstance(out, np.ndarray) or out.base is not None:  # the caller's buffer
+        return trimmed(out, k)
     if k < upper:
         try:
             out.resize(k, refcheck=True)  # in place, no second full-size array

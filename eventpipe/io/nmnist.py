@@ -36,6 +36,7 @@ import numpy as np
 
 from eventpipe.errors import FormatError
 from eventpipe.events import EVENT_DTYPE
+from eventpipe.io.buffers import Buffer, decode_target
 from eventpipe.kernels.nmnist import OVERFLOW_US, OVERFLOW_Y, decode_nmnist_kernel
 
 #: bytes per record
@@ -46,7 +47,6 @@ NMNIST_SIZE = (34, 34)
 MAX_RECORD_US = (1 << 23) - 1
 
 Columns = dict[str, np.ndarray]
-Buffer = np.ndarray | Mapping[str, np.ndarray] | None
 
 
 def _read_one(path: Path, buf: np.ndarray, pos: int) -> tuple[np.ndarray, int]:
@@ -97,24 +97,6 @@ def read_bytes(paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, np.ndarr
     return buf[:pos], starts
 
 
-def _outputs(buffer: Buffer, n: int) -> tuple[Columns, bool]:
-    """Output columns of at least ``n`` events and whether they come from ``buffer``."""
-    if isinstance(buffer, Mapping):
-        out = {}
-        for key in EVENT_DTYPE.names:
-            a = buffer[key]
-            want = EVENT_DTYPE[key]
-            if a.dtype != want or a.ndim != 1 or len(a) < n or not a.flags.writeable:
-                raise ValueError(
-                    f"buffer column {key!r} must be a writable 1-D {want} array of >= {n} elements"
-                )
-            out[key] = a
-        return out, True
-    if buffer is not None and buffer.dtype == EVENT_DTYPE and buffer.ndim == 1 and len(buffer) >= n:
-        return {k: buffer[k] for k in EVENT_DTYPE.names}, True
-    return {k: np.empty(n, EVENT_DTYPE[k]) for k in EVENT_DTYPE.names}, False
-
-
 def _range_error(paths: Sequence, raw: np.ndarray, starts: np.ndarray, at: int) -> FormatError:
     """The one-line error for the out-of-range record at byte ``at`` of ``raw``."""
     f = int(np.searchsorted(starts, at, side="right")) - 1
@@ -139,14 +121,14 @@ def decode_records(
     ``paths`` only names files in errors. Returns ``(columns, offsets)`` as
     :func:`read_nmnist_files` does.
     """
-    out, _ = _outputs(buffer, len(raw) // RECORD_BYTES)
+    out = decode_target(buffer, len(raw) // RECORD_BYTES)
     offsets = np.zeros(len(starts), np.int64)
     w, h = NMNIST_SIZE
     bad = decode_nmnist_kernel(raw, starts, w, h, out["x"], out["y"], out["t"], out["p"], offsets)
     if bad >= 0:
         raise _range_error(paths, raw, starts, int(bad))
     n = int(offsets[-1])
-    return {k: v[:n] for k, v in out.items()}, offsets
+    return {k: out[k][:n] for k in EVENT_DTYPE.names}, offsets
 
 
 def read_nmnist_files(

@@ -38,7 +38,7 @@ import numpy as np
 from eventpipe.datasets.base import SampleMeta
 from eventpipe.datasets.dvsgesture.facts import CLASS_NAMES, SAMPLE_ID_STRIDE
 from eventpipe.errors import FormatError, TagError
-from eventpipe.events import EVENT_DTYPE, as_events, event_columns
+from eventpipe.events import as_events, event_columns
 
 #: bytes per polarity event on disk (an upper bound on events = file size / 8)
 EVENT_BYTES = 8
@@ -57,33 +57,16 @@ def read_recording(
     Args:
         rec: a :class:`~eventpipe.datasets.dvsgesture.layout.GestureRecording`.
         orientation: ``"published"`` (as stored) or ``"jaer"`` (see :mod:`eventpipe.io.aedat3`).
-        buffer: ``None``, a mapping of 1-D columns ``x, y`` (int16), ``t`` (int64), ``p``
-            (uint8) at least as long as the events, or an EVENT_DTYPE array. The events are
-            copied into it and its first ``n`` elements returned (a dict of column views for a
-            mapping).
+        buffer: ``None``, an EVENT_DTYPE array or a mapping of 1-D columns ``x, y, t, p``
+            with room for :func:`max_events` events, decoded into
+            (:func:`eventpipe.io.aedat3.read_aedat3`).
 
     Returns:
         ``[n]`` :data:`~eventpipe.events.EVENT_DTYPE` array, or a dict of column views.
     """
     from eventpipe.io.aedat3 import read_aedat3
 
-    events = read_aedat3(rec.aedat, orientation)
-    n = len(events)
-    if isinstance(buffer, Mapping):
-        out = {}
-        for k in EVENT_DTYPE.names:
-            col = buffer[k]
-            if col.dtype != EVENT_DTYPE[k] or col.ndim != 1 or len(col) < n:
-                raise ValueError(
-                    f"buffer column {k!r} must be a 1-D {EVENT_DTYPE[k]} array of >= {n} elements"
-                )
-            col[:n] = events[k]
-            out[k] = col[:n]
-        return out
-    if buffer is not None and buffer.dtype == EVENT_DTYPE and len(buffer) >= n:
-        buffer[:n] = events
-        return buffer[:n]
-    return events
+    return read_aedat3(rec.aedat, orientation, buffer=buffer)
 
 
 def check_time_order(t: np.ndarray, where: str) -> None:
