@@ -79,7 +79,8 @@ class StagePlan:
         refractory_us: step 3's period (us); None = no refractory filter.
         spatial_factor: step 4's factor in ``(0, 1]``; 1.0 = no downsample.
         floor_ms: step 5.
-        stabilize: step 0, ``"none"`` or ``"nmnist_saccades"`` (on the input's clock).
+        stabilize: step 0, ``"none"``, ``"nmnist_saccades"`` or ``"nmnist_saccades_tonic"``
+            (:data:`STABILIZE_VARIANTS`; on the input's clock).
         window_us: step 0b; None keeps every event.
         rezero: step 6.
 
@@ -318,7 +319,8 @@ def stage_events(events: np.ndarray, plan: StagePlan) -> tuple[np.ndarray, tuple
 
     Returns:
         ``(events', sensor_size')``: a new EVENT_DTYPE array with t re-zeroed at its first kept
-        event (us), and :attr:`StagePlan.out_sensor_size`.
+        event (us; on the stage clock without ``rezero``), and
+        :attr:`StagePlan.out_sensor_size`.
     """
     ev = as_events(_pre_stage(events, plan))
     if plan.fused:
