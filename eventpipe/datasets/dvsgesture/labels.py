@@ -34,12 +34,12 @@ import io
 import itertools
 import os
 import re
-import stat
 from pathlib import Path
 
 import numpy as np
 
 from eventpipe.datasets.dvsgesture.facts import N_CLASSES, SAMPLE_ID_STRIDE
+from eventpipe.datasets.textfiles import read_small_text
 from eventpipe.errors import TagError
 from eventpipe.runtime.durable import atomic_file
 
@@ -62,25 +62,9 @@ _INT64_MAX = 2**63 - 1
 
 
 def _read_text(path: Path) -> str:
-    """The file's text (UTF-8, BOM dropped); TagError for anything that is not a small file."""
-    try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):
-            raise TagError(f"{path}: not a regular file; expected a label CSV")
-        if st.st_size > MAX_LABEL_BYTES:
-            raise TagError(
-                f"{path}: {st.st_size} bytes; expected a label CSV of at most "
-                f"{MAX_LABEL_BYTES} bytes"
-            )
-        raw = path.read_bytes()[: MAX_LABEL_BYTES + 1]
-    except FileNotFoundError:
-        raise TagError(f"{path}: label file not found") from None
-    except OSError as exc:
-        raise TagError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TagError(f"{path}: not UTF-8 text (byte {exc.start}); expected a CSV") from None
+    return read_small_text(
+        path, max_bytes=MAX_LABEL_BYTES, what="label file", expected="a label CSV"
+    )
 
 
 def _rows(path: Path) -> list[list[str]]:

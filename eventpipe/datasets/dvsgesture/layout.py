@@ -35,6 +35,7 @@ from eventpipe.datasets.dvsgesture.facts import (
     recording_index,
     recordings_for_subset,
 )
+from eventpipe.datasets.textfiles import read_small_text
 from eventpipe.errors import LayoutError
 
 #: the folder the archive unpacks to
@@ -94,17 +95,15 @@ def read_trials(path: Path) -> list[tuple[int, str]]:
         LayoutError: the file is missing or unreadable, or a line is not
             ``<official recording>.aedat`` (naming the file and line).
     """
-    try:
-        if path.stat().st_size > _MAX_TRIALS_BYTES:
-            raise LayoutError(f"{path}: too large for a trials file; expected one name a line")
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise LayoutError(
-            f"{path}: trials file not found; expected the archive's {path.name} "
-            f"(a synthetic stand-in: `{_SYNTH_HINT.format(path.parent)}`)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LayoutError(f"{path}: cannot read the trials file: {exc}") from None
+    text = read_small_text(
+        path,
+        max_bytes=_MAX_TRIALS_BYTES,
+        what="trials file",
+        expected="one recording name a line",
+        error=LayoutError,
+        missing=f"{path}: trials file not found; expected the archive's {path.name} "
+        f"(a synthetic stand-in: `{_SYNTH_HINT.format(path.parent)}`)",
+    )
     out = []
     for i, line in enumerate(text.splitlines(), start=1):
         name = line.strip()

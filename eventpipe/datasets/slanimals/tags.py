@@ -33,12 +33,12 @@ import csv
 import io
 import os
 import re
-import stat
 from pathlib import Path
 
 import numpy as np
 
 from eventpipe.datasets.slanimals.facts import N_CLASSES
+from eventpipe.datasets.textfiles import read_small_text
 from eventpipe.errors import TagError
 from eventpipe.runtime.durable import atomic_file
 
@@ -79,33 +79,9 @@ def _show(cell: str, limit: int = 40) -> str:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise TagError(f"{path}: tag file not found") from None
-    except OSError as exc:
-        raise TagError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(st.st_mode):
-        # a FIFO or device would block or never end; a directory cannot be read
-        raise TagError(f"{path}: cannot read: not a regular file; expected a CSV file")
-    if st.st_size > MAX_TAG_BYTES:
-        raise TagError(
-            f"{path}: {st.st_size} bytes; expected a tag CSV of 20 short lines "
-            f"(at most {MAX_TAG_BYTES} bytes)"
-        )
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_TAG_BYTES + 1)
-    except FileNotFoundError:
-        raise TagError(f"{path}: tag file not found") from None
-    except OSError as exc:
-        raise TagError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_TAG_BYTES:  # grew since stat
-        raise TagError(f"{path}: more than {MAX_TAG_BYTES} bytes; expected a tag CSV")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TagError(f"{path}: not UTF-8 text (byte {exc.start}); expected a CSV") from None
+    return read_small_text(
+        path, max_bytes=MAX_TAG_BYTES, what="tag file", expected="a tag CSV of 20 short lines"
+    )
 
 
 def read_tags(
