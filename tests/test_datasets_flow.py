@@ -28,7 +28,11 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="module", params=sorted(CASES))
+#: DVS Gesture's run is slow-marked (its reader, slicing, synth CLI and preprocessing are in the
+#: default run through test_dvsgesture_*.py and test_published_preprocessing.py)
+@pytest.fixture(
+    scope="module", params=["nmnist", pytest.param("dvsgesture", marks=pytest.mark.slow)]
+)
 def built(request, tmp_path_factory) -> tuple[str, Path, Path]:
     name = request.param
     root = tmp_path_factory.mktemp(name)
