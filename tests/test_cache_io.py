@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from eventpipe.cache.digest import sha256_file, source_digest
 from eventpipe.cache.hdf5 import CacheFile, CacheWriter, read_attrs, write_cache
-from eventpipe.cache.parquet import ParquetWriter, export_parquet, read_meta
+from eventpipe.cache.parquet import ParquetWriter, export_parquet, read_meta, row_group_bounds
 from eventpipe.cache.schema import FORMAT, FORMAT_VERSION, SAMPLES_DTYPE, VIEW_VALUE_DTYPES
 from eventpipe.errors import CacheError
 from eventpipe.events import EVENT_DTYPE, make_events
@@ -167,6 +168,18 @@ def test_writer_checks_offsets(tmp_path):
         w.append(_samples("user00_indoor", [0], [1]), make_events([1], [1], [1], [1]), [0, 2])
 
 
+@given(st.lists(st.integers(0, 50), max_size=40), st.integers(1, 120))
+@settings(max_examples=200, deadline=None)
+def test_row_groups_hold_whole_samples_until_min_rows(sizes, min_rows):
+    offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+    b = row_group_bounds(offsets, min_rows)
+    assert b[0] == 0 and b[-1] == len(sizes) and np.all(np.diff(b) > 0)
+    rows = np.diff(offsets[b])
+    assert np.all(rows[:-1] >= min_rows)  # every group but the last reaches min_rows ...
+    for i, j in itertools.pairwise(b):  # ... and closes as soon as it does
+        assert offsets[j - 1] - offsets[i] < min_rows
+
+
 def test_parquet_roundtrip_and_meta(cache_blocks, tmp_path):
     path, blocks = cache_blocks
     root = tmp_path / "c.parquet"
@@ -180,13 +193,15 @@ def test_parquet_roundtrip_and_meta(cache_blocks, tmp_path):
     samples = pd.read_parquet(root / "samples.parquet")
     assert samples["sample_id"].tolist() == list(range(38))
     assert samples["recording"].iloc[0] == "user00_indoor"
-    for stem, s, events, offsets, _ in blocks:
+    for stem, _s, events, offsets, _ in blocks:
         f = pq.ParquetFile(root / "events" / f"recording={stem}" / "part-0.parquet")
-        # one row group per sample, empty samples included
-        assert f.metadata.num_row_groups == len(s)
-        assert [f.metadata.row_group(i).num_rows for i in range(len(s))] == list(np.diff(offsets))
+        # row groups of whole samples (row_group_bounds), empty samples included
+        bounds = row_group_bounds(offsets)
+        assert f.metadata.num_row_groups == len(bounds) - 1
+        sizes = [f.metadata.row_group(i).num_rows for i in range(len(bounds) - 1)]
+        assert sizes == list(np.diff(np.asarray(offsets)[bounds]))
         assert f.schema_arrow.field("t").type == "int64"
-        assert f.metadata.row_group(1).column(0).compression == "ZSTD"
+        assert f.metadata.row_group(0).column(0).compression == "ZSTD"
         t = f.read().column("t").to_numpy()
         np.testing.assert_array_equal(t, events["t"])
     with pytest.raises(CacheError, match="exists"):

@@ -1,11 +1,12 @@
 """The Parquet dataset lets pyarrow and dask read one recording or one sample without the rest.
 
-Layout (docs/cache-format.md): ``events/recording=<stem>/part-0.parquet``, one row group per sample,
-min/max statistics on ``sample_id``. A filter on the hive column ``recording`` prunes whole files;
-a filter on ``sample_id`` prunes row groups from the footer statistics. The tests check both the
-plan (fragments / row groups / dask partitions selected) and the I/O: a counting filesystem
-records the bytes read from every file, and the other files may only have their footer read
-(pyarrow reads the last 64 KiB of a file to find the footer) -- never their data pages.
+Layout (docs/cache-format.md): ``events/recording=<stem>/part-0.parquet``, row groups of
+whole samples, min/max statistics on ``sample_id``. A filter on the hive column ``recording``
+prunes whole files; a filter on ``sample_id`` prunes row groups from the footer statistics.
+The tests check both the plan (fragments / row groups / dask partitions selected) and the I/O:
+a counting filesystem records the bytes read from every file, and the other files may only
+have their footer read (pyarrow reads the last 64 KiB of a file to find the footer) -- never
+their data pages.
 """
 
 from __future__ import annotations
@@ -62,17 +63,25 @@ class CountingFS(LocalFileSystem):
         return _CountingFile(f, self._strip_protocol(path), self.reads) if "r" in mode else f
 
 
+#: rows per row group in these tests: a few 'small' samples share one, so a file has several
+GROUP_ROWS = 20_000
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     """A built cache of 3 'small' synthetic recordings (files of ~0.5-0.8 MB each)."""
+    import eventpipe.cache.parquet as parquet
     from eventpipe.build import build_cache
     from eventpipe.cache.hdf5 import CacheFile
     from eventpipe.datasets.slanimals.synth import generate
 
     tmp = tmp_path_factory.mktemp("pq")
     generate(tmp / "raw", scale="small", seed=1, stems=PART_STEMS)
-    res = build_cache("lascas2024", tmp / "raw", tmp / "cache.h5", workers=1, allow_missing=True,
-                      progress=False, overrides=["events.denoise.enabled=false"])  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(parquet, "ROW_GROUP_ROWS", GROUP_ROWS)
+        res = build_cache("lascas2024", tmp / "raw", tmp / "cache.h5", workers=1,
+                          allow_missing=True, progress=False,
+                          overrides=["events.denoise.enabled=false"])  # fmt: skip
     with CacheFile(res.out) as c:
         samples = c.samples
     root = res.parquet / "events"
@@ -122,8 +131,16 @@ def test_pyarrow_one_sample_reads_one_row_group(cache):
     assert len(kept) == 1 and kept[0][0] == files[TARGET]
     md = pq.ParquetFile(files[TARGET]).metadata
     rg_index = kept[0][1]
-    assert md.num_row_groups == int((samples.recording == TARGET).sum())  # one per sample
-    assert md.row_group(rg_index).num_rows == int(row.n_events)
+    from eventpipe.cache.parquet import row_group_bounds
+
+    rec = samples[samples.recording == TARGET].sort_values("sample_id")
+    offsets = np.concatenate([[0], np.cumsum(rec.n_events.to_numpy())])
+    bounds = row_group_bounds(offsets, GROUP_ROWS)
+    assert md.num_row_groups == len(bounds) - 1 > 2  # whole samples, a few per group
+    pos = rec.sample_id.tolist().index(sid)
+    j = int(np.searchsorted(bounds, pos, side="right")) - 1
+    assert rg_index == j
+    assert md.row_group(j).num_rows == int(offsets[bounds[j + 1]] - offsets[bounds[j]])
 
     # the I/O: the other files give their footers only; the target about one row group
     fs = CountingFS()

@@ -29,8 +29,8 @@ HDF5 file (``data/cache.h5``)::
 Parquet dataset (``data/cache.parquet/``)::
 
     samples.parquet                          the /samples table (strings as UTF-8)
-    events/recording=<stem>/part-0.parquet   columns sample_id, x, y, t, p; one row group per
-                                             sample; zstd
+    events/recording=<stem>/part-0.parquet   columns sample_id, x, y, t, p; row groups of
+                                             whole samples; zstd
     _eventpipe.json                          the HDF5 root attributes
 """
 
