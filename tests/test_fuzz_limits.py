@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from eventpipe.datasets.slanimals.tags import read_tags
 from eventpipe.errors import EventpipeError, FormatError, TagError
 from eventpipe.events import make_events
-from eventpipe.io import aedat3, read_events, write_aedat2, write_aedat3
+from eventpipe.io import read_events, write_aedat2, write_aedat3
 from eventpipe.io.header import MAX_HEADER_LINE, MAX_HEADER_LINES
 from tests.fuzz.corpus import V2_HEADER, V3_HEADER, packet_header, tags_seed, time_limit
 
@@ -198,29 +198,24 @@ def test_valid_aedat3_peak_is_the_output(tmp_path):
 @given(
     n=st.integers(1, 200),
     per_packet=st.integers(1, 40),
-    chunk=st.integers(1, 64),
-    big_packet=st.integers(1, 64),
     slack=st.integers(0, 3),
     special=st.integers(0, 3),
     invalid_every=st.integers(0, 5),
     overflow_at=st.integers(0, 200),
     seed=st.integers(0, 2**16),
 )
-def test_batches_split_packets_anywhere(
+def test_packets_of_any_size_decode_to_the_events_written(
     tmp_path,
-    monkeypatch,
     n,
     per_packet,
-    chunk,
-    big_packet,
     slack,
     special,
     invalid_every,
     overflow_at,
     seed,
 ):
-    """Decoding batches of any size, cutting packets anywhere (gathered across packets or packet
-    by packet in place), give the events written."""
+    """Packets of any size, with invalid events, spare slots, special packets and a second
+    overflow epoch, decode to the valid events written, in both orientations."""
     rng = np.random.default_rng(seed)
     t = np.cumsum(rng.integers(0, 1000, n)).astype(np.int64)
     t[min(overflow_at, n) :] += 2**31  # a second overflow epoch from here on
@@ -237,8 +232,6 @@ def test_batches_split_packets_anywhere(
         special_every=special,
         capacity_slack=slack,
     )
-    monkeypatch.setattr(aedat3, "CHUNK_EVENTS", chunk)
-    monkeypatch.setattr(aedat3, "_BIG_PACKET", big_packet)
     for orientation in ("published", "jaer"):
         try:
             got = read_events(path, orientation)
@@ -252,7 +245,7 @@ def test_batches_split_packets_anywhere(
         np.testing.assert_array_equal(got, want)
 
 
-def test_negative_timestamp_names_its_packet(tmp_path, monkeypatch):
+def test_negative_timestamp_names_its_packet(tmp_path):
     ev = make_events(np.zeros(30), np.zeros(30), np.arange(30), np.zeros(30))
     path = tmp_path / "neg.aedat"
     write_aedat3(path, ev, events_per_packet=4)
@@ -261,15 +254,11 @@ def test_negative_timestamp_names_its_packet(tmp_path, monkeypatch):
     at = len(V3_HEADER) + 5 * 60 + 28 + 8 + 4
     data[at : at + 4] = (-7).to_bytes(4, "little", signed=True)
     path.write_bytes(bytes(data))
-    for chunk, big in [(16, 4096), (16, 2), (5, 1), (1 << 16, 4096)]:
-        monkeypatch.setattr(aedat3, "CHUNK_EVENTS", chunk)
-        monkeypatch.setattr(aedat3, "_BIG_PACKET", big)
-        with pytest.raises(FormatError, match=rf"packet at byte {len(V3_HEADER) + 300}: negative"):
-            read_events(path)
+    with pytest.raises(FormatError, match=rf"packet at byte {len(V3_HEADER) + 300}: negative"):
+        read_events(path)
 
 
-@pytest.mark.parametrize("chunk", [1, 5, 16, 1 << 16])
-def test_jaer_error_names_packet_after_invalid_events(tmp_path, monkeypatch, chunk):
+def test_jaer_error_names_packet_after_invalid_events(tmp_path):
     n = 30
     ev = make_events(np.zeros(n), np.zeros(n), np.arange(n), np.zeros(n))
     ev["x"][22] = 300  # packet 5 (4 events per packet), after invalid events 0, 3, 6, ...
@@ -277,8 +266,6 @@ def test_jaer_error_names_packet_after_invalid_events(tmp_path, monkeypatch, chu
     valid[::3] = False
     path = tmp_path / "wide.aedat"
     write_aedat3(path, ev, events_per_packet=4, valid=valid)
-    monkeypatch.setattr(aedat3, "CHUNK_EVENTS", chunk)
-    monkeypatch.setattr(aedat3, "_BIG_PACKET", 2)
     with pytest.raises(FormatError, match=rf"packet at byte {len(V3_HEADER) + 300}: .*x=300"):
         read_events(path, orientation="jaer")
     ev["x"][21] = 400  # invalid: dropped before the check

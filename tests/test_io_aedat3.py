@@ -244,3 +244,51 @@ def test_decodes_into_a_buffer_like_aedat2(tmp_path, per):
     assert not np.shares_memory(read_events(path, buffer=np.zeros(3, EVENT_DTYPE)), arr)
     with pytest.raises(ValueError, match="buffer column 't'"):
         read_events(path, buffer={**cols, "t": np.zeros(n, np.int32)})
+
+
+def _decode_reference(raw, starts, numbers, overflows, jaer):
+    """Plain numpy decoding of polarity packets (the reference of decode_polarity_kernel)."""
+    out = []
+    for at, n, ovf in zip(starts, numbers, overflows, strict=True):
+        ev = np.frombuffer(raw[at : at + 8 * n].tobytes(), POLARITY_DTYPE)
+        ev = ev[(ev["data"] & 1).astype(bool)]
+        data = ev["data"].astype(np.int64)
+        x, y = (data >> 17) & 0x7FFF, (data >> 2) & 0x7FFF
+        if jaer:
+            x, y = 127 - y, x
+        t = (np.int64(ovf) << 31) | ev["timestamp"].astype(np.int64)
+        out.append(np.stack([x, y, t, (data >> 1) & 1]))
+    return np.concatenate(out, axis=1) if out else np.zeros((4, 0), np.int64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 40), min_size=1, max_size=8),
+    gaps=st.integers(0, 3),
+    seed=st.integers(0, 2**32 - 1),
+    jaer=st.booleans(),
+)
+def test_decode_kernel_equals_reference(sizes, gaps, seed, jaer):
+    from eventpipe.kernels.aedat3 import OK, decode_polarity_kernel
+
+    rng = np.random.default_rng(seed)
+    chunks, starts, pos = [], [], 0
+    for n in sizes:  # packets at any alignment: ``gaps`` bytes between them
+        pos += gaps
+        chunks.append(bytes(gaps))
+        starts.append(pos)
+        lim = 128 if jaer else 2**15
+        body = _polarity(rng.integers(0, lim, n), rng.integers(0, lim, n), rng.integers(0, 2, n),
+                         rng.integers(0, 2**31, n), valid=rng.integers(0, 2, n))  # fmt: skip
+        chunks.append(body)
+        pos += len(body)
+    raw = np.frombuffer(b"".join(chunks), np.uint8)
+    starts, numbers = np.array(starts, np.int64), np.array(sizes, np.int64)
+    overflows = rng.integers(0, 3, len(sizes)).astype(np.int64)
+    m = int(numbers.sum())
+    x, y, t, p = (np.zeros(m, d) for d in (np.int16, np.int16, np.int64, np.uint8))
+    k, status, _ = decode_polarity_kernel(raw, starts, numbers, overflows, jaer, x, y, t, p)
+    want = _decode_reference(raw, starts, numbers, overflows, jaer)
+    assert status == OK and k == want.shape[1]
+    for got, col in zip((x, y, t, p), want, strict=True):
+        np.testing.assert_array_equal(got[:k], col)

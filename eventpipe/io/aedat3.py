@@ -81,13 +81,6 @@ POLARITY_EVENT = 1
 TS_OVERFLOW_SHIFT = 31
 
 
-#: Events decoded per vectorised step (bounds the temporaries whatever the packet sizes).
-CHUNK_EVENTS = 1 << 16
-
-#: Average events per packet from which a batch is cut at packet ends and each packet decoded
-#: in place (no gather); below it, batches gather events across packets.
-_BIG_PACKET = 4096
-
 _PACKET_STRUCT = struct.Struct("<hhiiiiii")
 assert _PACKET_STRUCT.size == PACKET_HEADER_DTYPE.itemsize
 _HSIZE = PACKET_HEADER_DTYPE.itemsize
@@ -236,11 +229,11 @@ def read_aedat3(
     Raises:
         FormatError: truncated/corrupt packets, or no valid polarity event ("no events").
 
-    Cost: one pass over the packet headers (~0.5-1 us each), then vectorised decoding in batches
-    of :data:`CHUNK_EVENTS` events gathered across small packets (big ones are decoded in
-    place), so many tiny packets cost about as much as a few big ones. Memory: the returned
-    array (13 bytes per 8-byte event on disk), 24 bytes per non-empty polarity packet, and batch
-    temporaries of a few MB; the file is mapped.
+    Cost: one pass over the packet headers (~0.5-1 us each), then one Numba pass over the
+    events of every polarity packet (:func:`eventpipe.kernels.aedat3.decode_polarity_kernel`),
+    so many tiny packets cost about as much as a few big ones. Memory: the returned array (13
+    bytes per 8-byte event on disk) and 24 bytes per non-empty polarity packet; the file is
+    mapped.
     """
     path = Path(path)
     check_orientation(orientation)
@@ -276,72 +269,19 @@ def _decode(
     orientation: str,
     buffer: Buffer,
 ) -> np.ndarray | dict[str, np.ndarray]:
-    """Decode the events of the given polarity packets (``(starts, numbers, overflows)``), in
-    batches gathered across packets, into ``buffer`` or a new array."""
+    """Decode the events of the given polarity packets (``(starts, numbers, overflows)``) into
+    ``buffer`` or a new array, in one Numba pass (:mod:`eventpipe.kernels.aedat3`)."""
+    from eventpipe.kernels import aedat3 as kernel
+
     offs, nums, ovfs = (np.frombuffer(a, dtype=np.int64) for a in packets)
-    first = np.zeros(len(nums) + 1, dtype=np.int64)  # index of each packet's first event
-    np.cumsum(nums, out=first[1:])
-    upper = int(first[-1])
+    upper = int(nums.sum())
     out = decode_target(buffer, upper)
-    # element i = the 8 bytes at file offset i (overlapping, unaligned, no copy): indexing it at
-    # event offsets copies events out of any number of packets, at any alignment, in one step
-    words = np.ndarray((len(mm) - 7,), dtype="<u8", buffer=mm, strides=(1,))
-    step8 = 8 * np.arange(min(CHUNK_EVENTS, upper), dtype=np.int64)
-    k = 0
-    s = 0
-    while s < upper:
-        e = min(s + CHUNK_EVENTS, upper)
-        p0 = int(np.searchsorted(first, s, side="right")) - 1
-        p1 = int(np.searchsorted(first, e, side="left"))  # packets [p0, p1) hold events [s, e)
-        if p1 - p0 > 1 and e - s >= _BIG_PACKET * (p1 - p0):
-            # big packets: decoding each in place is cheaper than gathering them
-            e, p1 = int(first[p0 + 1]), p0 + 1
-        if p1 - p0 == 1:  # inside one packet: a view, no gather
-            at = int(offs[p0]) + 8 * (s - int(first[p0]))
-            ev = mm[at : at + 8 * (e - s)].view(POLARITY_DTYPE)
-            ovf = ovfs[p0]
-        else:
-            seg_first = np.maximum(first[p0:p1], s)
-            counts = np.minimum(first[p0 + 1 : p1 + 1], e) - seg_first
-            # byte offset of batch event j = base[its packet] + 8 * j
-            base = offs[p0:p1] + 8 * (seg_first - first[p0:p1]) - 8 * (seg_first - s)
-            pos = np.repeat(base, counts)
-            pos += step8[: e - s]
-            ev = words[pos].view(POLARITY_DTYPE)
-            epochs = ovfs[p0:p1]
-            ovf = epochs[0] if (epochs == epochs[0]).all() else np.repeat(epochs, counts)
-        data = ev["data"]
-        ts = ev["timestamp"]
-        keep = (data & 1).astype(bool)
-        if not keep.all():  # drop invalid events first (libcaer's deletion)
-            data, ts = data[keep], ts[keep]
-            if not isinstance(ovf, np.int64):
-                ovf = ovf[keep]
-        if (ts < 0).any():
-            j = _nth_kept(keep, int(np.flatnonzero(ts < 0)[0]))
-            raise FormatError(
-                f"{path}: packet at byte {_packet_at(offs, first, s + j)}: negative timestamp "
-                f"{int(ev['timestamp'][j])}; expected 31-bit non-negative microseconds"
-            )
-        m = len(data)
-        x = (data >> 17) & 0x7FFF
-        y = (data >> 2) & 0x7FFF
-        if orientation == "published":
-            out["x"][k : k + m], out["y"][k : k + m] = x, y
-        else:
-            if m and (x.max() > 127 or y.max() > 127):
-                i = int(np.flatnonzero((x > 127) | (y > 127))[0])
-                raise FormatError(
-                    f"{path}: packet at byte {_packet_at(offs, first, s + _nth_kept(keep, i))}: "
-                    f"orientation 'jaer' needs 128x128 coordinates, found x={int(x[i])}, "
-                    f"y={int(y[i])}"
-                )
-            out["x"][k : k + m], out["y"][k : k + m] = 127 - y, x
-        out["p"][k : k + m] = (data >> 1) & 1
-        out["t"][k : k + m] = (np.asarray(ovf, dtype=np.int64) << TS_OVERFLOW_SHIFT) | ts
-        k += m
-        s = e
-    del words
+    raw = np.asarray(mm)
+    k, status, index = kernel.decode_polarity_kernel(
+        raw, offs, nums, ovfs, orientation == "jaer", out["x"], out["y"], out["t"], out["p"]
+    )
+    if status != kernel.OK:
+        raise _event_error(path, raw, offs, nums, index, status)
     if k == 0:
         raise FormatError(f"{path}: no events: every polarity event is marked invalid")
     if not isinstance(out, np.ndarray) or out.base is not None:  # the caller's buffer
@@ -354,15 +294,23 @@ def _decode(
     return out
 
 
-def _nth_kept(keep: np.ndarray, i: int) -> int:
-    """Batch index of the ``i``-th kept (valid) event."""
-    return i if keep.all() else int(np.flatnonzero(keep)[i])
+def _event_error(
+    path: Path, raw: np.ndarray, offs: np.ndarray, nums: np.ndarray, index: int, status: int
+) -> FormatError:
+    """The error for stored event number ``index`` where the decoding kernel stopped."""
+    from eventpipe.kernels import aedat3 as kernel
 
-
-def _packet_at(offs: np.ndarray, first: np.ndarray, event: int) -> int:
-    """Byte offset of the header of the packet holding event number ``event``."""
-    i = int(np.searchsorted(first, event, side="right")) - 1
-    return int(offs[i]) - _HSIZE
+    first = np.concatenate([[0], np.cumsum(nums)])
+    q = int(np.searchsorted(first, index, side="right")) - 1
+    at = int(offs[q]) + 8 * (index - int(first[q]))
+    data, ts = raw[at : at + 8].view(POLARITY_DTYPE)[0]
+    where = f"{path}: packet at byte {int(offs[q]) - _HSIZE}"
+    if status == kernel.NEGATIVE_TIMESTAMP:
+        return FormatError(
+            f"{where}: negative timestamp {int(ts)}; expected 31-bit non-negative microseconds"
+        )
+    x, y = (int(data) >> 17) & 0x7FFF, (int(data) >> 2) & 0x7FFF
+    return FormatError(f"{where}: orientation 'jaer' needs 128x128 coordinates, found x={x}, y={y}")
 
 
 def _header_bytes(lines: list[str], newline: str) -> bytes:
@@ -462,7 +410,6 @@ def write_aedat3(
 
 
 __all__ = [
-    "CHUNK_EVENTS",
     "PACKET_HEADER_DTYPE",
     "POLARITY_DTYPE",
     "POLARITY_EVENT",
