@@ -132,6 +132,19 @@ def test_batch_equals_collated_items(cache, in_memory, train):
     torch.testing.assert_close(frames, f3, rtol=0, atol=0)
 
 
+def test_tc_layout_flattens_each_time_step(cache):
+    tphw = CacheDataset(cache, "stbp", train=True, seed=3)
+    tc = CacheDataset(cache, "stbp", train=True, seed=3, layout="TC")
+    frames, _, _ = tc[7]
+    assert frames.shape == (tc.length, 2 * 128 * 128)
+    torch.testing.assert_close(frames, tphw[7][0].reshape(tc.length, -1), rtol=0, atol=0)
+    batch, _, _ = tc.batch([1, 7])
+    assert batch.shape == (2, tc.length, 2 * 128 * 128)
+    torch.testing.assert_close(batch[1], frames, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="layout must be one of"):
+        CacheDataset(cache, "stbp", layout="NCHW")
+
+
 def test_in_memory_matches_lazy_reads_for_a_scattered_selection(cache):
     ids = CacheDataset(cache, "stbp").sample_ids
     sel = np.concatenate([ids[50:60], ids[3:5], ids[20:21]]).tolist()

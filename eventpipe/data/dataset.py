@@ -64,6 +64,9 @@ from eventpipe.datasets.base import Fold
 from eventpipe.errors import CacheError
 from eventpipe.kernels import crop as _crop
 
+#: frame layouts of :class:`CacheDataset` (``layout=``)
+LAYOUTS = ("TPHW", "TC")
+
 _TORCH_TO_NUMPY = {
     torch.float32: np.float32,
     torch.float64: np.float64,
@@ -100,9 +103,13 @@ class CacheDataset(Dataset):
             process; leave off inside DataLoader workers, which already use the cores).
         reuse_buffers: recycle output memory in the main process (see :class:`OutputPool`):
             a returned tensor's memory is reused only once nothing references it any more.
+        layout: ``"TPHW"`` (default) or ``"TC"``: frames flattened per time step to
+            ``[T, P * H * W]`` (a view, no copy), the input of fully connected networks; for a
+            1-D sensor such as SHD's ``(700, 1, 1)`` that is ``[T, 700]`` (channel = x).
 
     Items are ``(frames, class_id, meta)``: ``frames`` a ``[T, P, H, W]`` tensor of ``dtype``
-    (T = crop length in bins, P polarities, H, W the view's sensor size), ``class_id`` an int
+    (T = crop length in bins, P polarities, H, W the view's sensor size; ``[T, C]`` with
+    ``layout="TC"``; a 1-D sensor gives ``[T, 1, 1, W]``), ``class_id`` an int
     (0-based index into ``index.class_names``), ``meta`` a dict (sample_id, recording, subject,
     group, lighting, class_id, class_name, t_start_us, t_end_us, n_events, split, n_bins,
     crop_start, crop_length, synthetic).
@@ -129,7 +136,11 @@ class CacheDataset(Dataset):
         length: int | None = None,
         parallel: bool = False,
         reuse_buffers: bool = True,
+        layout: str = "TPHW",
     ) -> None:
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        self.layout = layout
         self.view = view
         self.train = bool(train)
         self.seed = int(seed)
@@ -351,15 +362,22 @@ class CacheDataset(Dataset):
         out = self._output((self.length, npol, h, w))  # densify writes every element
         _crop.densify(b, p, y, x, v, start, self.length, self.sensor_size, out=out.numpy())
         meta = {**self._records[i], "crop_start": start, "crop_length": self.length}
-        return out, int(self.class_ids[i]), meta
+        return self._shaped(out), int(self.class_ids[i]), meta
+
+    def _shaped(self, frames: torch.Tensor) -> torch.Tensor:
+        """``[..., T, P, H, W]`` frames in this dataset's ``layout`` (a view)."""
+        if self.layout == "TC":
+            return frames.flatten(-3)
+        return frames
 
     def batch(
         self, indices: Sequence[int] | np.ndarray, epoch: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
         """A whole batch with one ``densify_batch`` call: ``(frames, labels, metas)``.
 
-        Returns ``frames`` ``[N, T, P, H, W]`` (``dtype``), ``labels`` int64 ``[N]`` and a list
-        of N meta dicts; identical to collating the items one by one (same crops).
+        Returns ``frames`` ``[N, T, P, H, W]`` (``dtype``; ``[N, T, C]`` with ``layout="TC"``),
+        ``labels`` int64 ``[N]`` and a list of N meta dicts; identical to collating the items
+        one by one (same crops).
         """
         idx = np.asarray(indices, dtype=np.int64)
         n = len(self)
@@ -387,7 +405,7 @@ class CacheDataset(Dataset):
             {**self._records[i], "crop_start": int(s), "crop_length": self.length}
             for i, s in zip(idx.tolist(), starts.tolist())
         ]
-        return out, labels, metas
+        return self._shaped(out), labels, metas
 
     def loader(
         self,
@@ -472,4 +490,4 @@ def read_rows(path: str | os.PathLike, view: ViewIndex, rows: np.ndarray) -> dic
     return out
 
 
-__all__ = ["CacheDataset", "read_rows"]
+__all__ = ["LAYOUTS", "CacheDataset", "read_rows"]
