@@ -52,7 +52,11 @@ def command(
     scale: int,
     orient: str,
 ) -> None:
-    """Animate sample N of CACHE (ON green, OFF red), title with class, recording, group."""
+    """Animate sample N of CACHE (ON green, OFF red), title with class, recording, group.
+
+    A 1-D sensor (SHD, N-TIDIGITS) is drawn as a raster plot (time against channel) instead;
+    the image type follows the --out extension (.gif, .png, .svg, .pdf).
+    """
     from eventpipe.report.show import show_sample
 
     res = show_sample(
@@ -67,6 +71,13 @@ def command(
         orient=orient,
     )
     click.echo(res.title)
-    click.echo(f"wrote {res.gif} ({res.n_frames} frames, {res.frame_size[0]}x{res.frame_size[1]})")
+    w, h = res.frame_size
+    if res.kind == "raster":  # a 1-D sensor (SHD, N-TIDIGITS)
+        if res.gif is not None:
+            click.echo(f"wrote {res.gif} (raster plot, {w}x{h})")
+        if res.grid is not None:
+            click.echo(f"wrote {res.grid} (bins as an image, {res.n_frames} bins)")
+        return
+    click.echo(f"wrote {res.gif} ({res.n_frames} frames, {w}x{h})")
     if res.grid is not None:
         click.echo(f"wrote {res.grid} ({len(res.grid_frames)} frames)")

@@ -8,6 +8,11 @@ Frames come from the sample's events binned with ``time_window_us`` (default 50 
 published ``animate_events``), or from a cache view (``view="stbp"``: that view's bins, whole
 sample, no crop).
 
+A 1-D sensor (SHD, N-TIDIGITS: sensor size ``(channels, 1, 1)``) has no image to animate: its
+sample is drawn as a raster plot instead (:mod:`eventpipe.report.raster`): ``out`` gets the
+events as dots (time against channel), or the view's bins with ``view=``; ``grid`` gets the bins
+as an image (channel against bin).
+
 Orientation: images are drawn upright as jAER shows the scene (y up). The published address
 orientation stores ``(x, y) = (y_jaer, 127 - x_jaer)``, so its frames are transposed and rotated
 for display; ``orient="stored"`` draws the array as stored (row = y, column = x).
@@ -23,6 +28,7 @@ import numpy as np
 
 from eventpipe.cache.hdf5 import CacheFile
 from eventpipe.errors import CacheError
+from eventpipe.report.raster import is_one_d, write_bin_raster, write_event_raster
 
 ON_RGB = (40, 220, 70)
 OFF_RGB = (235, 50, 50)
@@ -40,6 +46,8 @@ class ShowResult:
         frame_size: ``(width, height)`` of each GIF frame in pixels. gif, grid: written files.
         grid_size: ``(width, height)`` of the PNG grid (None without a grid).
         grid_frames: indices of the frames shown in the grid.
+        kind: ``"frames"`` (an animation) or ``"raster"`` (a 1-D sensor's raster plot; then
+            ``frame_size`` is the image size).
     """
 
     title: str
@@ -49,6 +57,7 @@ class ShowResult:
     grid: Path | None
     grid_size: tuple[int, int] | None
     grid_frames: tuple[int, ...]
+    kind: str = "frames"
 
 
 def _font(size: int):
@@ -150,13 +159,16 @@ def show_sample(
         frames, dt_us = sample_frames(c, row, view, time_window_us)
         orientation = str(c.profile.get("orientation", "published"))
         tag = "SYNTHETIC" if c.synthetic else "REAL"
-    rgb = np.ascontiguousarray(upright(colour_frames(frames), orientation, orient))
-    n, h, w = rgb.shape[:3]
+        events = c.events(row) if is_one_d(c.sensor_size) and view is None else None
     source = f"view {view}" if view else f"events, {time_window_us / 1000:g} ms bins"
     title = (
         f"{meta['class_name']} (class {int(meta['class_id'])}) | {meta['recording']} | "
         f"{meta['group']} {meta['lighting']} | sample {int(meta['sample_id'])} | {tag}"
     )
+    if frames.shape[2] == 1:  # a 1-D sensor: raster plots, not an animation
+        return _show_raster(frames, dt_us, events, title, source, out, grid)
+    rgb = np.ascontiguousarray(upright(colour_frames(frames), orientation, orient))
+    n, h, w = rgb.shape[:3]
     gif_path = grid_path = grid_size = None
     picks: tuple[int, ...] = ()
     frame_size = (w * scale, h * scale + HEADER_PX)
@@ -167,6 +179,36 @@ def show_sample(
         grid_size = _write_grid(Path(grid), rgb, picks, title, source, dt_us, scale, grid_columns)
         grid_path = Path(grid)
     return ShowResult(title, n, frame_size, gif_path, grid_path, grid_size, picks)
+
+
+def _show_raster(
+    frames: np.ndarray,
+    dt_us: int,
+    events: np.ndarray | None,
+    title: str,
+    source: str,
+    out: str | os.PathLike | None,
+    grid: str | os.PathLike | None,
+) -> ShowResult:
+    """A 1-D sensor's sample: ``out`` = events as dots (bins with a view), ``grid`` = bins."""
+    size = grid_size = None
+    if out is not None:
+        if events is not None:
+            size = write_event_raster(out, events["x"], events["t"], frames.shape[3], title)
+        else:
+            size = write_bin_raster(out, frames, dt_us, title, source)
+    if grid is not None:
+        grid_size = write_bin_raster(grid, frames, dt_us, title, source)
+    return ShowResult(
+        title,
+        len(frames),
+        size or grid_size or (0, 0),
+        Path(out) if out is not None else None,
+        Path(grid) if grid is not None else None,
+        grid_size,
+        (),
+        kind="raster",
+    )
 
 
 def _write_gif(
