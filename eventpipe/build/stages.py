@@ -376,6 +376,10 @@ def warm_up(plan: TaskPlan | Profile) -> float:
     t = time.perf_counter()
     ev = make_events([1, 2, 2, 3], [1, 1, 2, 2], [0, 1500, 2500, 40_000], [0, 1, 0, 1])
     ev["t"] += 123_456
+    w, h, npol = task.stage.sensor_size  # a 1-D sensor (W, 1, 1) has y = p = 0 only
+    ev["x"] %= w
+    ev["y"] %= h
+    ev["p"] %= npol
     # the argument types of a build task: read-only mapped records, buffer columns
     raw = np.zeros(2, dtype=RECORD_DTYPE).view(np.uint8)
     raw.flags.writeable = False

@@ -2,7 +2,7 @@
 
 >>> from eventpipe import datasets
 >>> datasets.names()
-('slanimals', 'nmnist', 'dvsgesture')
+('slanimals', 'nmnist', 'dvsgesture', 'shd', 'ntidigits', 'ntidigits-tonic')
 >>> datasets.get("slanimals").sensor_size
 (128, 128, 2)
 
@@ -23,6 +23,9 @@ _PACKAGES: dict[str, str] = {
     "slanimals": "eventpipe.datasets.slanimals",
     "nmnist": "eventpipe.datasets.nmnist",
     "dvsgesture": "eventpipe.datasets.dvsgesture",
+    "shd": "eventpipe.datasets.shd",
+    "ntidigits": "eventpipe.datasets.ntidigits",
+    "ntidigits-tonic": "eventpipe.datasets.ntidigits.tonic",
 }
 
 DEFAULT = next(iter(_PACKAGES))
