@@ -27,7 +27,7 @@ Schema (all times in microseconds)::
       stbp:
         dt_us: 30000                 # bin width; bins [k*dt, (k+1)*dt), incomplete last bin dropped
         binning: OR                  # OR (u1 0/1) | SUM (u2 counts) | SUM_NORM (f4 counts / max)
-        rule: tonic_frames           # tonic_frames | floor_all | ceil | slayer_td (see View)
+        rule: tonic_frames           # tonic_frames | floor_all | floor_zero | ceil | slayer_td
         spatial_factor: 1.0          # extra downsample for this view only (decolle: 0.25)
         train_crop: {mode: random, bins: 17}     # bins: int > 0 or "auto"
         test_crop:  {mode: fixed,  bins: 145}
@@ -146,6 +146,10 @@ class Crop(_Model):
     bins: CropBins
 
 
+#: a view's binning rule (:data:`eventpipe.kernels.binning.RULES`)
+BinRule = Literal["tonic_frames", "floor_all", "floor_zero", "ceil", "slayer_td"]
+
+
 class View(_Model):
     """One binned sparse view of every sample (``/views/<name>`` in the cache)."""
 
@@ -153,12 +157,14 @@ class View(_Model):
     binning: Literal["OR", "SUM", "SUM_NORM"]
     #: ``tonic_frames``: tonic ``ToFrame(time_window=dt)`` bins ``[t0 + k*dt, t0 + (k+1)*dt)``,
     #: the trailing incomplete bin dropped. ``floor_all``: the same bins, every event kept (the
-    #: last bin may be incomplete; first-spike coding's chunking). ``ceil``: bins
+    #: last bin may be incomplete; first-spike coding's chunking). ``floor_zero``: bins
+    #: ``[k*dt, (k+1)*dt)`` of the stage clock from t = 0, every event kept (first-spike
+    #: coding's SHD chunking). ``ceil``: bins
     #: ``(k*dt, (k+1)*dt]`` of the stage clock from t = 0 (``t = 0`` in bin 0; TSSL-BP's
     #: ``ceil(t / dt)``). ``slayer_td``: slayerPytorch ``event.toSpikeTensor``, bin
     #: ``round(t / dt)`` (half to even), OR only; the published tensor holds ``1/Ts`` (view
     #: attribute ``value_scale``).
-    rule: Literal["tonic_frames", "floor_all", "ceil", "slayer_td"] = "tonic_frames"
+    rule: BinRule = "tonic_frames"
     spatial_factor: float = Field(1.0, gt=0, le=1)
     train_crop: Crop
     test_crop: Crop

@@ -4,7 +4,8 @@ preprocessing (written here from the published formulas, loops as written, float
 - TSSL-BP's N-MNIST converter (``stabilize.m``, ``NMNIST_Converter.m``) and its loader
   (``loadNMNIST_Spiking.py``): saccade stabilisation, ``ceil(ts / 3000)`` steps, binary frames;
 - first-spike coding's DVS Gesture chunking (``get_tmad_slice`` + ``my_chunk_evs_pol_dvs``): the
-  first ``T * dt`` from the first event, ``x // 4``, ``y // 4``, counts, ``T_empty`` zero steps.
+  first ``T * dt`` from the first event, ``x // 4``, ``y // 4``, counts, ``T_empty`` zero steps;
+- first-spike coding's SHD chunking: ``floor(t / dt)`` on the file clock from ``t = 0``.
 """
 
 from __future__ import annotations
@@ -175,3 +176,18 @@ def test_tonic_variant_equals_tonics_stabilize(cols):
     got = stabilize_saccades(ev, variant="tonic")
     for k in "xytp":
         np.testing.assert_array_equal(got[k], want[k])
+
+
+@settings(max_examples=60, deadline=None)
+@given(events_strategy, st.sampled_from([1000, 3000, 10_000]))
+def test_floor_zero_bins_from_t0_of_the_clock(cols, dt):
+    """first-spike coding's SHD chunking: bin floor(t / dt) of the file clock from t = 0 (not
+    from the first event), every event kept, frame count t_max // dt + 1."""
+    ev = _events(cols)
+    frames = bin_sparse(ev, (34, 34, 2), dt, "SUM", rule="floor_zero")
+    n_bins = int(ev["t"][-1]) // dt + 1
+    assert frames.n_bins == n_bins
+    want = np.zeros((n_bins, 2, 34, 34))
+    for e in ev:  # as written: one event at a time, float64
+        want[math.floor(float(e["t"]) / dt), e["p"], e["y"], e["x"]] += 1
+    np.testing.assert_array_equal(frames.dense(0, n_bins), want)

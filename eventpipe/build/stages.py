@@ -43,6 +43,7 @@ N_BINS_RULE = "tonic"
 VIEW_N_BINS_RULES = {
     "tonic_frames": N_BINS_RULE,
     "floor_all": "all",
+    "floor_zero": "zero",
     "ceil": "ceil",
     "slayer_td": "slayer_td",
 }

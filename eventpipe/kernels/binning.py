@@ -29,6 +29,11 @@ turns them into ``[T, P, H, W]`` frames equal to tonic's (``> 0`` for ``OR``).
 ``(t[-1] - t0) // dt + 1`` (the last bin may be incomplete), as first-spike coding's
 ``my_chunk_evs_pol_dvs`` chunks a window from its first event.
 
+``rule="floor_zero"`` bins ``[k*dt, (k+1)*dt)`` of the events' own clock from ``t = 0`` (not
+from the first event), every event kept: ``k = t // dt``, frame count ``t[-1] // dt + 1``;
+events before ``t = 0`` are dropped. This is first-spike coding's SHD chunking
+(``floor(t / dt)`` on the file clock, from 0).
+
 ``rule="ceil"`` bins ``(k*dt, (k+1)*dt]`` of the events' own clock from ``t = 0`` (not from the
 first event): ``k = ceil(t / dt) - 1``, with ``t = 0`` in bin 0; frame count ``k_max + 1``. This
 is TSSL-BP's N-MNIST converter (``ts_compressed = ceil(ts / time_window)``, step
@@ -72,8 +77,8 @@ from eventpipe.runtime.jit import DISABLED, jit
 
 Binning = Literal["OR", "SUM", "SUM_NORM"]
 NBinsRule = Literal["tonic", "complete"]
-Rule = Literal["tonic_frames", "floor_all", "ceil", "slayer_td"]
-RULES = ("tonic_frames", "floor_all", "ceil", "slayer_td")
+Rule = Literal["tonic_frames", "floor_all", "floor_zero", "ceil", "slayer_td"]
+RULES = ("tonic_frames", "floor_all", "floor_zero", "ceil", "slayer_td")
 #: the most frames a sample's sparse frames can index (their ``bin`` is int32)
 MAX_BINS = 2**31 - 1
 VALUE_DTYPES = {"OR": np.dtype("u1"), "SUM": np.dtype("<u2"), "SUM_NORM": np.dtype("<f4")}
@@ -400,7 +405,8 @@ def bin_sparse(
         spatial_factor: bin ``downsample(events, sensor_size, spatial_factor)`` instead (tonic
             ``Downsample`` truncation, :func:`eventpipe.kernels.downsample`), computed on the
             fly; the frames' sensor size is then the downsampled one.
-        rule: ``"tonic_frames"`` (default, the above), ``"floor_all"``, ``"ceil"`` or
+        rule: ``"tonic_frames"`` (default, the above), ``"floor_all"``, ``"floor_zero"``,
+            ``"ceil"`` or
             ``"slayer_td"`` (slayerPytorch's ``round(t / dt)`` bins; ``binning`` must be
             ``"OR"``); see the module doc. ``n_bins_rule`` applies to ``tonic_frames`` only.
 
@@ -452,6 +458,8 @@ def bin_sparse(
     elif rule == "floor_all":
         t0 = int(t[0])
         nb = max(int(t[-1]) - t0, 0) // dt + 1
+    elif rule == "floor_zero":
+        t0, nb = 0, max(int(t[-1]), 0) // dt + 1
     else:
         t0 = int(t[0])
         nb = n_bins_for(t0, int(t[-1]), dt, n_bins_rule)
