@@ -118,8 +118,7 @@ def _read_v5(path: Path) -> dict[str, np.ndarray]:
         raise FormatError(f"{path}: not a readable MATLAB v5 file: {first}") from None
     if TD_VARIABLE not in content:
         raise FormatError(
-            f"{path}: no variable 'TD'; expected a struct TD with fields "
-            f"{', '.join(TD_FIELDS)}"
+            f"{path}: no variable 'TD'; expected a struct TD with fields {', '.join(TD_FIELDS)}"
         )
     td = content[TD_VARIABLE]
     if not isinstance(td, np.ndarray) or not td.dtype.names:
