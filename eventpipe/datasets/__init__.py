@@ -2,7 +2,7 @@
 
 >>> from eventpipe import datasets
 >>> datasets.names()
-('slanimals', 'nmnist', 'dvsgesture')
+('slanimals', 'nmnist', 'dvsgesture', 'dvsplane')
 >>> datasets.get("slanimals").sensor_size
 (128, 128, 2)
 
@@ -23,6 +23,7 @@ _PACKAGES: dict[str, str] = {
     "slanimals": "eventpipe.datasets.slanimals",
     "nmnist": "eventpipe.datasets.nmnist",
     "dvsgesture": "eventpipe.datasets.dvsgesture",
+    "dvsplane": "eventpipe.datasets.dvsplane",
 }
 
 DEFAULT = next(iter(_PACKAGES))

@@ -38,6 +38,7 @@ it).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -107,10 +108,20 @@ def _missing(path: Path, names: list[str]) -> FormatError:
     )
 
 
+def _scipy_io():
+    """``scipy.io``, imported even inside :func:`eventpipe.runtime.platform.without_numba_extras`
+    (the build blocks ``scipy`` so that numba skips it; this reader needs it). Only the
+    ``scipy`` placeholder is lifted; numba's other extras stay blocked."""
+    if "scipy" in sys.modules and sys.modules["scipy"] is None:
+        del sys.modules["scipy"]
+    import scipy.io
+
+    return scipy.io
+
+
 def _read_v5(path: Path) -> dict[str, np.ndarray]:
     """The TD fields of a MAT v5/v7 file (scipy)."""
-    from scipy.io import loadmat
-
+    loadmat = _scipy_io().loadmat
     try:
         content = loadmat(path, variable_names=[TD_VARIABLE], squeeze_me=False)
     except Exception as exc:  # scipy raises many types on corrupt bytes; one error for all
@@ -309,8 +320,7 @@ def write_td_mat(
     if version == "7.3":
         _write_v73(path, fields)
     elif version == "5":
-        from scipy.io import savemat
-
+        savemat = _scipy_io().savemat
         struct = {k: fields[k].reshape(-1, 1) for k in TD_FIELDS}
         savemat(path, {TD_VARIABLE: struct}, do_compression=compress, oned_as="column")
     else:
