@@ -2,7 +2,7 @@
 
 >>> from eventpipe import datasets
 >>> datasets.names()
-('slanimals', 'nmnist', 'dvsgesture', 'shd', 'ntidigits', 'ntidigits-tonic')
+('slanimals', 'nmnist', 'dvsgesture', 'dvsplane', 'shd', 'ntidigits', 'ntidigits-tonic')
 >>> datasets.get("slanimals").sensor_size
 (128, 128, 2)
 
@@ -23,6 +23,7 @@ _PACKAGES: dict[str, str] = {
     "slanimals": "eventpipe.datasets.slanimals",
     "nmnist": "eventpipe.datasets.nmnist",
     "dvsgesture": "eventpipe.datasets.dvsgesture",
+    "dvsplane": "eventpipe.datasets.dvsplane",
     "shd": "eventpipe.datasets.shd",
     "ntidigits": "eventpipe.datasets.ntidigits",
     "ntidigits-tonic": "eventpipe.datasets.ntidigits.tonic",

@@ -2,7 +2,9 @@
 
 ``read_events(path)`` reads an AEDAT 2.0 (jAER, SL-Animals-DVS) or AEDAT 3.1 (cAER, DVS Gesture)
 file into an :data:`~eventpipe.events.EVENT_DTYPE` array, dispatching on the header's version,
-and an N-MNIST ``.bin`` file (:mod:`eventpipe.io.nmnist`, chosen by the suffix: it has no header);
+an N-MNIST ``.bin`` file (:mod:`eventpipe.io.nmnist`, chosen by the suffix: it has no header)
+and a MATLAB ``.mat`` file holding an ATIS ``TD`` struct (:mod:`eventpipe.io.matlab_td`, v5/v7 or
+v7.3, chosen by the suffix, then by the file's bytes).
 Dataset-specific files (tag CSVs, label tables, archive layouts) live with their dataset in
 :mod:`eventpipe.datasets`.
 
@@ -39,6 +41,7 @@ from eventpipe.io.aedat2 import (
 )
 from eventpipe.io.aedat3 import read_aedat3, write_aedat3
 from eventpipe.io.header import AedatFileNotFoundError, AedatHeader, read_header
+from eventpipe.io.matlab_td import mat_version, read_td_mat, write_td_mat
 from eventpipe.io.nmnist import read_nmnist, read_nmnist_files, write_nmnist
 
 #: Versions :func:`read_events` reads.
@@ -50,8 +53,8 @@ def read_events(
     orientation: str = "published",
     buffer: np.ndarray | Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray | dict[str, np.ndarray]:
-    """Read a raw event recording (AEDAT 2.0 or 3.1, chosen by its header; N-MNIST ``.bin``,
-    chosen by the suffix) in file order.
+    """Read a raw event recording (AEDAT 2.0 or 3.1, chosen by its header; N-MNIST ``.bin``
+    and MATLAB ``.mat`` (a ``TD`` struct), chosen by the suffix) in file order.
 
     Args:
         path: the recording.
@@ -62,7 +65,8 @@ def read_events(
         buffer: decode into this EVENT_DTYPE array if it is long enough, or into these
             columns ``x, y, t, p`` (then the result is a dict of columns), for every format
             (:func:`eventpipe.io.buffers.decode_target`). N-MNIST ``.bin`` files have one
-            orientation, so ``orientation`` must be ``"published"`` for them.
+            orientation, so ``orientation`` must be ``"published"`` for them; so do ``.mat``
+            files (1-based TD coordinates minus one, as the dataset's authors index them).
 
     Returns:
         ``[n]`` :data:`~eventpipe.events.EVENT_DTYPE` array (``x, y`` int16, ``t`` int64 us,
@@ -70,16 +74,21 @@ def read_events(
 
     Raises:
         FormatError: missing file, no ``#!AER-DAT`` header or an unsupported version ("unsupported
-            format", naming the version found), truncated or empty data.
+            format", naming the version found), truncated or empty data; for ``.mat``: not a
+            MATLAB file, no ``TD``, a missing field or a bad value (naming the key).
         ValueError: unknown ``orientation``.
     """
     path = Path(path)
-    if path.suffix.lower() == ".bin":
+    suffix = path.suffix.lower()
+    if suffix in (".bin", ".mat"):
         if orientation != "published":
+            kind = "N-MNIST .bin" if suffix == ".bin" else "MATLAB TD .mat"
             raise ValueError(
-                f"orientation {orientation!r}: N-MNIST .bin files have one orientation; "
+                f"orientation {orientation!r}: {kind} files have one orientation; "
                 "expected 'published'"
             )
+        if suffix == ".mat":
+            return read_td_mat(path, buffer=buffer)
         return read_nmnist(path, buffer=buffer)
     header = read_header(path)
     if header.version == "3.1":
@@ -101,6 +110,7 @@ __all__ = [
     "AedatHeader",
     "decode_addresses",
     "encode_addresses",
+    "mat_version",
     "read_aedat2",
     "read_aedat2_records",
     "read_aedat3",
@@ -108,9 +118,11 @@ __all__ = [
     "read_header",
     "read_nmnist",
     "read_nmnist_files",
+    "read_td_mat",
     "special_address_mask",
     "unwrap_timestamps",
     "write_aedat2",
     "write_aedat3",
     "write_nmnist",
+    "write_td_mat",
 ]
