@@ -15,6 +15,7 @@ Schema (all times in microseconds)::
     drop_classes: []                 # class names the cache leaves out ([other_gestures])
     events:                          # applied per sample, in this order:
       stabilize: none                #   0. none | nmnist_saccades | nmnist_saccades_tonic
+      clip: none                     #   0a. none | dvsplane_activity (first-spike coding's trim)
       window_us: null                #   0b. keep t - t_first < window_us (null: everything)
       time_align: true               #   1. t -= t[0]  (tonic TimeAlignment)
       denoise:   {enabled: true, filter_time_us: 10000}   # 2. tonic Denoise
@@ -40,8 +41,9 @@ cache's ``profile_resolved`` attribute.
 
 Keys added after the first profiles stay out of the hash at their defaults, so profiles written
 before they existed keep their hashes: ``events.clock`` when ``unwrap``, ``events.stabilize``
-when ``none``, ``events.window_us`` when null, ``events.rezero`` when true, ``drop_classes``
-when empty and ``views.<name>.rule`` when ``tonic_frames`` (see :meth:`Profile.canonical_json`).
+and ``events.clip`` when ``none``, ``events.window_us`` when null, ``events.rezero`` when true,
+``drop_classes`` when empty and ``views.<name>.rule`` when ``tonic_frames`` (see
+:meth:`Profile.canonical_json`).
 
 >>> p = load_profile("lascas2024", overrides=["events.denoise.enabled=false"])
 >>> p.events.denoise.enabled, p.views["stbp"].dt_us
@@ -131,6 +133,10 @@ class EventsStage(_Model):
     #: published TSSL-BP converter's ``stabilize.m``); ``nmnist_saccades_tonic`` as tonic's
     #: ``NMNIST(stabilize=True)`` (+4/+2 px offset); see :mod:`eventpipe.kernels.stabilize`
     stabilize: Literal["none", "nmnist_saccades", "nmnist_saccades_tonic"] = "none"
+    #: step 0a: ``dvsplane_activity`` keeps a recording's high-activity segment as first-spike
+    #: coding's DVSPlane conversion does (``make_hdf5.clip_events``); see
+    #: :mod:`eventpipe.kernels.clip`
+    clip: Literal["none", "dvsplane_activity"] = "none"
     #: step 0b: keep the events with ``t - min(t) < window_us`` (the first ``window_us`` of the
     #: sample from its first event, first-spike coding's 1.2 s); None keeps everything
     window_us: int | None = Field(None, gt=0)
@@ -183,6 +189,7 @@ class View(_Model):
 _UNHASHED_EVENT_DEFAULTS = {
     "clock": "unwrap",
     "stabilize": "none",
+    "clip": "none",
     "window_us": None,
     "rezero": True,
 }
@@ -239,7 +246,7 @@ class Profile(_Model):
         ``dataset`` is left out when it is ``slanimals``, the only dataset before profiles
         named theirs: SL-Animals profiles keep the hash they had, so caches and run folders
         named after it stay current. For the same reason the keys added later are left out
-        at their defaults (``events.clock``, ``stabilize``, ``window_us``, ``rezero``,
+        at their defaults (``events.clock``, ``stabilize``, ``clip``, ``window_us``, ``rezero``,
         ``drop_classes``, a view's ``rule``).
         """
         data = self.to_dict()

@@ -15,6 +15,7 @@ from scipy.io import savemat
 
 from eventpipe.data import CacheDataset
 from eventpipe.io.matlab_td import read_td_mat
+from tests.test_kernels_clip import clip_reference
 
 PROFILE = "firstspike2023-dvsplane"
 #: 16 small files: in-process, no Parquet
@@ -45,8 +46,11 @@ def published_frames(x, y, t, p, T=135, dt=2000.0, ds=4):
     float64, from the published arithmetic: 0-based x, y and 0/1 polarity (its conversion),
     ``time -= time[0]``, the events with ``0 <= time < T * dt`` (its slice), then chunk ``i``
     counts the events with ``t0 + i * dt <= time < t0 + (i + 1) * dt``, ``t0`` = the first
-    event's time, at ``(p, y // ds, x // ds)``. (The published int8 tensor equals this below
-    128 events per cell and bin; its conversion's activity clip is not applied here.)"""
+    event's time, at ``(p, y // ds, x // ds)``, after the conversion's activity clip
+    (``clip_reference``). The published int8 tensor equals this below 128 events per cell and
+    bin."""
+    start, stop = clip_reference(t)
+    x, y, t, p = x[start:stop], y[start:stop], t[start:stop], p[start:stop]
     time = t.astype(np.float64) - float(t[0])
     keep = (time >= 0) & (time < T * dt)
     time, x, y, p = time[keep], x[keep], y[keep], p[keep]

@@ -67,6 +67,7 @@ def stage_plan(profile: Profile, sensor_size: tuple[int, int, int]) -> StagePlan
         spatial_factor=st.downsample.spatial_factor,
         floor_ms=st.floor_ms,
         stabilize=st.stabilize,
+        clip=st.clip,
         window_us=st.window_us,
         rezero=st.rezero,
     )

@@ -63,6 +63,7 @@ class StagePlan:
     Steps, in this order (all times in microseconds)::
 
         0. stabilize    nmnist_saccades[_tonic]: undo N-MNIST's saccades   kernels.stabilize
+        0a. clip        dvsplane_activity: the high-activity segment       kernels.clip
         0b. window      keep t - min(t) < window_us                  first-spike coding's 1.2 s
         1. time_align   t -= min(t)                                       tonic TimeAlignment
         2. denoise      keep if a 4-neighbour fired < denoise_us before   tonic Denoise
@@ -81,6 +82,8 @@ class StagePlan:
         floor_ms: step 5.
         stabilize: step 0, ``"none"``, ``"nmnist_saccades"`` or ``"nmnist_saccades_tonic"``
             (:data:`STABILIZE_VARIANTS`; on the input's clock).
+        clip: step 0a, ``"none"`` or ``"dvsplane_activity"`` (first-spike coding's DVSPlane
+            trim, :func:`eventpipe.kernels.clip.activity_clip_bounds`).
         window_us: step 0b; None keeps every event.
         rezero: step 6.
 
@@ -102,6 +105,7 @@ class StagePlan:
     stabilize: str = "none"
     window_us: int | None = None
     rezero: bool = True
+    clip: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sensor_size", sensor_dims(self.sensor_size))
@@ -379,7 +383,8 @@ def stage_into(
 
 
 def _pre_stage(events, plan: StagePlan):
-    """Steps 0 and 0b (stabilisation, window) of one sample; the input when both are off."""
+    """Steps 0, 0a and 0b (stabilisation, clip, window) of one sample; the input when all
+    are off."""
     if plan.stabilize in STABILIZE_VARIANTS:
         from eventpipe.kernels.stabilize import stabilize_saccades
 
@@ -388,6 +393,7 @@ def _pre_stage(events, plan: StagePlan):
     elif plan.stabilize != "none":
         expected = ", ".join(STABILIZE_VARIANTS)
         raise ValueError(f"unknown stabilize {plan.stabilize!r}; expected none or {expected}")
+    events = _clip(events, plan.clip)
     if plan.window_us is None or len(events["t"]) == 0:
         return events
     t = events["t"]
@@ -397,6 +403,23 @@ def _pre_stage(events, plan: StagePlan):
     if not isinstance(events, Mapping):
         return events[keep]
     return {k: np.ascontiguousarray(events[k][keep]) for k in ("x", "y", "t", "p")}
+
+
+def _clip(events, clip: str):
+    """Step 0a: the events ``[start, stop)`` of :func:`~eventpipe.kernels.clip.
+    activity_clip_bounds` (a view, no copy); the input for ``clip="none"``."""
+    if clip == "none":
+        return events
+    if clip != "dvsplane_activity":
+        raise ValueError(f"unknown clip {clip!r}; expected none or dvsplane_activity")
+    from eventpipe.kernels.clip import activity_clip_bounds
+
+    start, stop = activity_clip_bounds(events["t"])
+    if (start, stop) == (0, len(events["t"])):
+        return events
+    if not isinstance(events, Mapping):
+        return events[start:stop]
+    return {k: events[k][start:stop] for k in ("x", "y", "t", "p")}
 
 
 def _fused_into(events, plan: StagePlan, out) -> int:
