@@ -7,8 +7,9 @@ psutil) is recorded::
 
     python benchmarks/build.py --scale small                   # quick (about a minute)
     python benchmarks/build.py --scale full --reference-recordings 3 --compression
-    python benchmarks/build.py --dataset nmnist --scale full   # N-MNIST, DVS Gesture:
+    python benchmarks/build.py --dataset nmnist --scale full   # N-MNIST, DVS Gesture, SHD:
     python benchmarks/build.py --dataset dvsgesture --scale full   # see build_datasets.py
+    python benchmarks/build.py --dataset shd --scale full
 
 * reference = what the published SL-Animals code does per recording: ``tonic.io.read_dvs_128``,
   slice at the tag CSV's event indices, one ``.npy`` per sample (``slice_data.py``), then per
@@ -352,7 +353,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dataset", default="slanimals",
-                    choices=["slanimals", "nmnist", "dvsgesture"])  # fmt: skip
+                    choices=["slanimals", "nmnist", "dvsgesture", "shd"])  # fmt: skip
     ap.add_argument("--bench-dir", type=Path, default=ROOT / "data" / "bench")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--executor", default="auto", help="eventpipe build --executor")
@@ -546,7 +547,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def other_dataset(args: argparse.Namespace, argv: list[str] | None) -> dict:
-    """``--dataset nmnist|dvsgesture``: :mod:`build_datasets`, results in
+    """``--dataset nmnist|dvsgesture|shd``: :mod:`build_datasets`, results in
     ``benchmarks/results/build_<dataset>.json``."""
     import build_datasets
 

@@ -10,6 +10,10 @@ build``, on the same synthetic data, in the same run (``benchmarks/build.py --da
   ``make_hdf5.aedat_to_events``), label slicing with ``searchsorted``, then per sample the first
   1.2 s chunked into 10 ms bins of ``x // 4, y // 4`` counts with ``np.add.at``
   (``my_chunk_evs_pol_dvs``); eventpipe = ``--profile firstspike2023-dvsgesture``.
+* SHD, reference = tonic's ``SHD`` dataset as shipped (its ``__getitem__`` opens the HDF5 file
+  and reads one sample's times and units per item) + ``ToFrame(sensor_size=(700, 1, 1),
+  time_window=10000)`` on every sample of both files; the tonic object is made without its
+  download step (the files are already there); eventpipe = ``--profile firstspike2023-shd``.
 
 Each side runs in a fresh subprocess (wall time, CPU time of the process tree, peak memory).
 
@@ -29,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-PROFILES = {"nmnist": "tsslbp2020", "dvsgesture": "firstspike2023-dvsgesture"}
+PROFILES = {"nmnist": "tsslbp2020", "dvsgesture": "firstspike2023-dvsgesture",
+            "shd": "firstspike2023-shd"}  # fmt: skip
 #: the view an epoch is timed on
-VIEWS = {"nmnist": "tsslbp", "dvsgesture": "firstspike"}
+VIEWS = {"nmnist": "tsslbp", "dvsgesture": "firstspike", "shd": "firstspike"}
 
 
 def loader_epoch(cache: str, view: str) -> dict:
@@ -196,10 +201,38 @@ def compare(dataset: str, args, run_measured, here: Path) -> dict:
     return results
 
 
+def _tonic_shd(folder: Path, filename: str):
+    """tonic's SHD dataset over an existing ``filename`` in ``folder`` (no download check)."""
+    import tonic
+
+    ds = object.__new__(tonic.datasets.SHD)
+    ds.location_on_system, ds.data_filename = str(folder), filename
+    ds.transform = ds.target_transform = ds.transforms = None
+    return ds
+
+
+def reference_shd(raw: Path) -> dict:
+    import tonic
+
+    to_frame = tonic.transforms.ToFrame(sensor_size=(700, 1, 1), time_window=10_000)
+    n_samples = n_events = 0
+    for name in ("shd_train.h5", "shd_test.h5"):
+        path = next(raw.rglob(name))
+        ds = _tonic_shd(path.parent, name)
+        for i in range(len(ds)):
+            events, _target = ds[i]
+            n_events += len(events)
+            n_samples += 1
+            if len(events):
+                frames = to_frame(events)  # noqa: F841 - the work a Dataset does per item
+    return {"n_samples": n_samples, "n_raw_events": n_events}
+
+
 def run_reference(dataset: str, raw: Path) -> dict:
     """The reference pass (in the child process); prints its counts as JSON."""
     t0 = time.perf_counter()
-    res = (reference_nmnist if dataset == "nmnist" else reference_dvsgesture)(raw)
+    res = {"nmnist": reference_nmnist, "dvsgesture": reference_dvsgesture,
+           "shd": reference_shd}[dataset](raw)  # fmt: skip
     res["seconds_inner"] = time.perf_counter() - t0
     print(json.dumps(res))
     return res
@@ -209,8 +242,8 @@ def table_rows(results: dict, row) -> list[dict]:
     """The figures docs/benchmarks.md shows for one dataset."""
     ep, ref = results["eventpipe"], results.get("reference")
     name = {"nmnist": "tonic per file + numpy stabilise + ToFrame",
-            "dvsgesture": "first-spike coding's Python AEDAT parse + numpy chunks"}[
-        results["dataset"]]  # fmt: skip
+            "dvsgesture": "first-spike coding's Python AEDAT parse + numpy chunks",
+            "shd": "tonic SHD dataset + ToFrame, per sample"}[results["dataset"]]  # fmt: skip
     return [
         row(f"{results['dataset']}: whole dataset, wall time", "s", ep["seconds"],
             ref["seconds"] if ref else None, name),

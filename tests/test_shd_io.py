@@ -3,6 +3,8 @@ sorting, and one-line errors naming file, key and sample."""
 
 from __future__ import annotations
 
+import itertools
+
 import h5py
 import numpy as np
 import pytest
@@ -110,3 +112,44 @@ def test_missing_key(tmp_path):
         del f["spikes/units"]
     with pytest.raises(FormatError, match=r"shd_train.h5: no key 'spikes/units'"):
         read_shd(path)
+
+
+def _spikes_reference(t_s, ch, offsets, n_channels, max_s):
+    """Plain numpy version of spikes_kernel: first bad time, else first bad channel, else the
+    converted columns and how many samples have decreasing times."""
+    t64 = np.asarray(t_s, np.float64)
+    bad_t = np.flatnonzero(~((t64 >= 0) & (t64 <= max_s)))
+    if len(bad_t):
+        return 1, int(bad_t[0]), None
+    bad_c = np.flatnonzero((ch < 0) | (ch >= n_channels))
+    if len(bad_c):
+        return 2, int(bad_c[0]), None
+    t = np.rint(t64 * 1e6).astype(np.int64)
+    unsorted = sum(bool((np.diff(t[a:b]) < 0).any()) for a, b in itertools.pairwise(offsets))
+    return 0, -1, (t, unsorted)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    spikes=st.lists(
+        st.tuples(st.floats(-0.5, 2.0, width=32) | st.just(float("nan")), st.integers(-2, 71)),
+        max_size=60,
+    ),
+    cuts=st.lists(st.integers(0, 60), max_size=5),
+)
+def test_spikes_kernel_equals_the_numpy_reference(spikes, cuts):
+    from eventpipe.kernels.spikes import spikes_kernel
+
+    t_s = np.array([s for s, _ in spikes], np.float32)
+    ch = np.array([c for _, c in spikes], np.int64)
+    n = len(spikes)
+    offsets = np.unique(np.clip([0, n, *cuts], 0, n)).astype(np.int64)
+    cols = [np.zeros(n, d) for d in (np.int16, np.int16, np.int64, np.uint8)]
+    status, index, unsorted = spikes_kernel(t_s, ch, offsets, 70, 1.5, *cols)
+    want_status, want_index, rest = _spikes_reference(t_s, ch, offsets, 70, 1.5)
+    assert (status, index) == (want_status, want_index)
+    if rest is not None:
+        t, want_unsorted = rest
+        np.testing.assert_array_equal(cols[2], t)
+        np.testing.assert_array_equal(cols[0], ch)
+        assert unsorted == want_unsorted and not cols[1].any() and not cols[3].any()

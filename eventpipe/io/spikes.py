@@ -34,6 +34,9 @@ time above :data:`MAX_SECONDS`, a channel outside ``0 .. n_channels - 1``, a non
 ...     np.array([0, 2, 3]), 700, where="f.h5", keys=("times", "units"))
 >>> table.columns["t"].tolist(), table.columns["x"].tolist(), table.resorted
 ([250000, 500000, 1], [1, 3, 699], 1)
+
+The checks and the conversion run in one Numba pass
+(:func:`eventpipe.kernels.spikes.spikes_kernel`).
 """
 
 from __future__ import annotations
@@ -85,27 +88,29 @@ def check_dtypes(where: str, key_t: str, t_dtype: np.dtype, key_c: str, c_dtype:
         raise FormatError(f"{where}: key {key_c!r} holds {c_dtype}; expected integer channels")
 
 
-def _check_values(
-    t_s: np.ndarray, ch: np.ndarray, offsets: np.ndarray, n_channels: int, where: str, keys
-) -> None:
-    """FormatError for the first bad time or channel (naming the sample)."""
-    key_t, key_c = keys
-    bad_t = ~((t_s >= 0) & (t_s <= np.float64(MAX_SECONDS)))  # NaN fails both
-    if bad_t.any():
-        e = int(np.flatnonzero(bad_t)[0])
-        s = _sample_at(offsets, e)
-        raise FormatError(
-            f"{where}: key {key_t!r} sample {s} spike {e - int(offsets[s])}: time "
-            f"{float(t_s[e])} s; expected a finite time in 0 .. {MAX_SECONDS:g} s"
+def _value_error(
+    status: int,
+    e: int,
+    t_s: np.ndarray,
+    ch: np.ndarray,
+    offsets: np.ndarray,
+    n_channels: int,
+    where: str,
+    keys: Sequence[str],
+) -> FormatError:
+    """The error for spike ``e`` where :func:`~eventpipe.kernels.spikes.spikes_kernel` stopped."""
+    from eventpipe.kernels.spikes import BAD_TIME
+
+    s = _sample_at(offsets, e)
+    at = f"{where}: key {keys[0] if status == BAD_TIME else keys[1]!r} sample {s} spike "
+    if status == BAD_TIME:
+        return FormatError(
+            f"{at}{e - int(offsets[s])}: time {float(t_s[e])} s; expected a finite time in "
+            f"0 .. {MAX_SECONDS:g} s"
         )
-    bad_c = (ch < 0) | (ch >= n_channels)
-    if bad_c.any():
-        e = int(np.flatnonzero(bad_c)[0])
-        s = _sample_at(offsets, e)
-        raise FormatError(
-            f"{where}: key {key_c!r} sample {s} spike {e - int(offsets[s])}: channel "
-            f"{int(ch[e])}; expected 0 .. {n_channels - 1}"
-        )
+    return FormatError(
+        f"{at}{e - int(offsets[s])}: channel {int(ch[e])}; expected 0 .. {n_channels - 1}"
+    )
 
 
 def check_lengths(
@@ -167,17 +172,22 @@ def spikes_to_columns(
     Raises:
         FormatError: as the module docstring lists.
     """
+    from eventpipe.kernels.spikes import OK, spikes_kernel
+
     if len(t_s) != len(channels) or int(offsets[-1]) != len(t_s):
         raise FormatError(f"{where}: {len(t_s)} times and {len(channels)} channels disagree")
-    _check_values(t_s, channels, offsets, n_channels, where, keys)
+    if t_s.dtype == np.float16:  # no float16 arithmetic in Numba; float32 holds it exactly
+        t_s = t_s.astype(np.float32)
     n = len(t_s)
     out = decode_target(buffer, n)
     t, x = out["t"], out["x"]
-    t[:] = seconds_to_us(t_s)
-    x[:] = channels
-    out["y"][:] = 0
-    out["p"][:] = 0
-    resorted = _stable_sort(t, x, offsets)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    status, e, unsorted = spikes_kernel(
+        t_s, channels, offsets, n_channels, MAX_SECONDS, x, out["y"], t, out["p"]
+    )
+    if status != OK:
+        raise _value_error(status, int(e), t_s, channels, offsets, n_channels, where, keys)
+    resorted = _stable_sort(t, x, offsets) if unsorted else 0
     return SpikeTable({k: out[k][:n] for k in ("x", "y", "t", "p")}, offsets, resorted)
 
 
