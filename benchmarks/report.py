@@ -137,6 +137,34 @@ BENCHMARKS: dict[str, dict] = {
             "python benchmarks/build.py --dataset dvsgesture --scale full",
         ],
     },
+    "build_shd": {
+        "title": "Build: SHD",
+        "compares": (
+            "`python -m eventpipe build --profile firstspike2023-shd` against tonic's `SHD` "
+            "dataset as shipped (its `__getitem__` opens the HDF5 file and reads one sample per "
+            "item) + `ToFrame(sensor_size=(700, 1, 1), time_window=10000)` over every sample of "
+            "both SYNTHETIC files, one process. The last row times one epoch of "
+            "`CacheDataset(train=True).loader(batch_size=50)` over the built cache against that "
+            "pass, which a per-epoch pipeline repeats. See `benchmarks/build_datasets.py`."
+        ),
+        "commands": [
+            "python benchmarks/build.py --dataset shd --scale small",
+            "python benchmarks/build.py --dataset shd --scale full",
+        ],
+    },
+    "learnability": {
+        "title": "Synthetic stand-ins: can a linear model learn them?",
+        "compares": (
+            "A linear probe per dataset on its SYNTHETIC `small` stand-in, built with the "
+            "dataset's published profile: every sample's view frames pooled into a few time "
+            "pieces and a coarse spatial grid (channel groups for SHD and N-TIDIGITS), a "
+            "scikit-learn `LogisticRegression` fitted on the published train part and scored on "
+            "the test part (SL-Animals: fold 0). The reference figure is chance. It says the "
+            "generators' classes are learnable; it says nothing about the real datasets. See "
+            "`benchmarks/learnability.py`."
+        ),
+        "commands": ["python benchmarks/learnability.py"],
+    },
     "stbp_cuda": {
         "title": "STBP on CUDA",
         "compares": (

@@ -178,7 +178,8 @@ def render(info: dict, console: Any = None) -> None:
 
     console = console or Console()
     console.print(_head_panel(info))
-    console.print(_groups_table(info["counts"]))
+    if any(info["counts"]["group"]):  # datasets without groups (SHD, N-MNIST...) skip it
+        console.print(_groups_table(info["counts"]))
     console.print(_classes_table(info["counts"]["class"]))
     console.print(_lengths_table(info["sample_length_ms"], info["events"]))
     console.print(_views_table(info["views"]))
