@@ -267,6 +267,57 @@ def test_denoising_keeps_edges_and_removes_background_like_on_real_data():
         assert kept > 0.25 and kept_idle < 0.1, (stem, kept, kept_idle)
 
 
+def _same_pixel_intervals(ev: np.ndarray, cell: int = 1) -> np.ndarray:
+    """Intervals (us) between consecutive events in the same ``cell x cell`` block of pixels
+    (plain numpy: sort by block, then time)."""
+    key = (ev["x"].astype(np.int64) // cell) * 128 + ev["y"].astype(np.int64) // cell
+    order = np.lexsort((ev["t"], key))
+    k, t = key[order], ev["t"][order]
+    return np.diff(t)[k[1:] == k[:-1]]
+
+
+@pytest.mark.parametrize("scale", ["small", "full"])
+def test_edges_fire_in_per_pixel_bursts_like_real_dvs128_recordings(scale):
+    """A pixel crossed by an edge fires several events within a few ms. The real DVS128
+    recordings in shared/realfiles give 0.15-0.60 of same-pixel intervals below 5 ms, 0.42-0.71
+    of same-4x4-cell intervals and 2.0-7.6 events per active pixel per second
+    (benchmarks/synth_realism.py, REAL rows); the ``small`` and ``full`` sign windows fall in
+    those ranges, ``tiny`` (no bursts, unchanged for the golden caches) does not."""
+    ev, tags = _truth("user40_dc", scale)
+    signs = [ev[a:b] for a, b in zip(tags["start"], tags["end"], strict=True)]
+    px = np.concatenate([_same_pixel_intervals(e) for e in signs])
+    cell = np.concatenate([_same_pixel_intervals(e, 4) for e in signs])
+    assert 0.15 < np.mean(px < 5000) < 0.6
+    assert 0.42 < np.mean(cell < 5000) < 0.75
+    first = [e[(e["t"] - e["t"][0]) < 1_000_000] for e in signs]  # first second of each
+    per_px = [len(e) / len(np.unique(e["x"] * 128 + e["y"])) for e in first]
+    assert 2.0 < np.mean(per_px) < 7.6
+    tiny, t_tags = _truth("user40_dc")
+    tiny_px = _same_pixel_intervals(tiny[t_tags["start"][3] : t_tags["end"][3]])
+    assert np.mean(tiny_px < 5000) < 0.1
+
+
+def test_bursts_repeat_each_event_at_its_pixel_with_the_mean_size():
+    from eventpipe.datasets.slanimals.synth.render import _bursts
+
+    rng = np.random.default_rng(3)
+    n = 20_000
+    t = np.sort(rng.random(n))
+    x, y = (np.arange(n) % 128).astype(float), rng.integers(0, 128, n).astype(float)
+    pol = rng.random(n) < 0.5
+    bt, bx, by, bp = _bursts(np.random.default_rng(4), t, x, y, pol, 2.5, 6e-3)
+    assert abs(len(bt) / n - 2.5) < 0.05
+    # every output event belongs to one input event: same pixel and polarity, not earlier;
+    # a burst is contiguous in the output and consecutive inputs differ in x
+    first = np.r_[True, bx[1:] != bx[:-1]]
+    owner = np.cumsum(first) - 1
+    assert owner[-1] == n - 1 and np.array_equal(bt[first], t)
+    assert np.array_equal(bx, x[owner]) and np.array_equal(by, y[owner])
+    assert np.array_equal(bp, pol[owner]) and np.all(bt >= t[owner])
+    gaps = np.diff(bt)[~first[1:]]
+    assert abs(gaps.mean() - 6e-3) < 3e-4
+
+
 def test_sample_edges_matches_the_moving_edge_intensity():
     """A straight edge of length L moving at speed v along its normal for T seconds emits
     Poisson(gain * L * v * T) events, all of one polarity, spread uniformly along the edge."""

@@ -51,8 +51,11 @@ from eventpipe.datasets.slanimals.synth.render import SCALES, Scale, render_reco
 from eventpipe.datasets.synthetic import read_manifest
 from eventpipe.events import EVENT_DTYPE
 
-#: bump when the bytes a (stem, scale, seed) produces change
-GENERATOR_VERSION = "1.0"
+#: bump when the bytes a (stem, scale, seed) produces change (the newest of SCALE_VERSIONS)
+GENERATOR_VERSION = "1.1"
+#: the version each scale's bytes were last changed in: 1.1 added per-pixel bursts to ``small``
+#: and ``full``; ``tiny`` (the test suite's golden caches) still writes the bytes of 1.0
+SCALE_VERSIONS = {"tiny": "1.0", "small": "1.1", "full": "1.1"}
 GENERATOR = "eventpipe.synth"  # the manifest's generator id (kept stable for existing raw folders)
 MANIFEST = synthetic.MANIFEST
 AEDAT_DIR, TAGS_DIR = "allusers_aedat", "tags_updated_19_08_2020"
@@ -69,6 +72,20 @@ def _scale(scale: str | Scale) -> Scale:
         return SCALES[scale]
     except KeyError:
         raise ValueError(f"unknown scale {scale!r}; expected one of {sorted(SCALES)}") from None
+
+
+def _version(scale: str) -> str:
+    """The generator version of ``scale``'s bytes (:data:`SCALE_VERSIONS`)."""
+    return SCALE_VERSIONS.get(scale, GENERATOR_VERSION)
+
+
+def _scale_settings(sc: Scale) -> dict[str, Any]:
+    """The scale's settings for the manifest; the burst settings only where bursts are on
+    (so a ``tiny`` manifest is that of generator 1.0)."""
+    out = {k: getattr(sc, k) for k in sc.__dataclass_fields__}
+    if sc.burst == 1.0:
+        del out["burst"], out["burst_gap_ms"]
+    return out
 
 
 def _stems(stems: Iterable[str] | None) -> tuple[str, ...]:
@@ -92,7 +109,7 @@ def header_lines(design: RecordingDesign, scale: str) -> list[str]:
         f" created {design.created}",
         " HardwareInterface: DVS128-V1 SYNTHETIC",
         " AEChip: ch.unizh.ini.jaer.chip.retina.DVS128",
-        f" SYNTHETIC recording: {GENERATOR} {GENERATOR_VERSION}, scale={scale}, "
+        f" SYNTHETIC recording: {GENERATOR} {_version(scale)}, scale={scale}, "
         f"seed={design.seed}; not SL-Animals-DVS data",
     ]
 
@@ -228,7 +245,7 @@ def generate_dataset(
     sc = _scale(scale)
     chosen = _stems(stems)
     wanted = {
-        "generator_version": GENERATOR_VERSION,
+        "generator_version": _version(sc.name),
         "scale": sc.name,
         "seed": int(seed),
         "stems": list(chosen),
@@ -275,7 +292,7 @@ def _new_manifest(sc: Scale, wanted: dict, chosen: tuple[str, ...]) -> dict[str,
                 "std": TARGET_STD_MS,
             },
             "wrap_stems": [s for s in WRAP_STEMS if s in chosen],
-            "scale": {k: getattr(sc, k) for k in sc.__dataclass_fields__},
+            "scale": _scale_settings(sc),
         },
         "recordings": {},
     }
@@ -320,6 +337,7 @@ __all__ = [
     "GENERATOR_VERSION",
     "MANIFEST",
     "SCALES",
+    "SCALE_VERSIONS",
     "TAGS_DIR",
     "WRAP_STEMS",
     "GenerateResult",

@@ -44,6 +44,9 @@ class Scale:
             :func:`signer_events`); 1 = independent events.
         sunlight_background: S4 background multiplier.
         sunlight_gain: S4 edge-gain multiplier.
+        burst: mean events per edge crossing at one pixel (see :func:`signer_events`); 1 = one
+            event per crossing (no bursts).
+        burst_gap_ms: mean interval (ms) between the events of a burst.
     """
 
     name: str
@@ -56,12 +59,16 @@ class Scale:
     cluster: int = 1
     sunlight_background: float = 8.0
     sunlight_gain: float = 1.4
+    burst: float = 1.0
+    burst_gap_ms: float = 1.5
 
 
 SCALES: dict[str, Scale] = {
     "tiny": Scale("tiny", 0.035, 0.003, 2, (0.5, 3.0), 40, 0.01, cluster=4),
-    "small": Scale("small", 0.15, 0.008, 3, (1.0, 10.0), 100, 0.02, cluster=3),
-    "full": Scale("full", 1.2, 0.08, 5, (2.0, 40.0), 300, 0.12),
+    "small": Scale(
+        "small", 0.24, 0.008, 3, (1.0, 10.0), 100, 0.02, cluster=3, burst=2.5, burst_gap_ms=6.0
+    ),
+    "full": Scale("full", 1.2, 0.08, 5, (2.0, 40.0), 300, 0.12, burst=3.5, burst_gap_ms=6.0),
 }
 
 #: pose-grid steps (s); the pose is linear within a step (hands move ~1 px per step)
@@ -238,10 +245,20 @@ def signer_events(design: RecordingDesign, scale: Scale):
     pixels along the edge (4-connected, within 1 ms), sampled at ``gain / k``: the same mean
     intensity, but spatially coherent like a real edge crossing a row of pixels, so that a
     low-rate scale survives a neighbourhood denoising filter as real data does.
+
+    With ``scale.burst = b > 1`` each of those events becomes a burst at its pixel: ``1 +
+    Poisson(b - 1)`` events of the same polarity, spaced by exponential intervals of mean
+    ``scale.burst_gap_ms``, sampled at ``gain / b`` (same mean intensity). A real DVS pixel
+    crossed by a contrast edge fires several events within a few ms (one per threshold step of
+    the log-intensity change), and its neighbours along the edge fire at about the same time;
+    the per-pixel and per-4x4-cell inter-event intervals of real DVS128 recordings
+    (``benchmarks/synth_realism.py``) are matched this way.
     """
     rng = stream(design.seed, design.index, _EDGES)
     k = max(1, int(scale.cluster))
     gain = scale.edge_gain * (scale.sunlight_gain if design.group == "S4" else 1.0) / k
+    if scale.burst != 1.0:
+        gain /= scale.burst
     body = _body_pose(design, rng)
     parts = [sample_edges(rng, BODY, body, 0.0, design.duration, gain, BODY_STEP, with_normal=True)]
     mirrored = (HAND.mirrored(), FOREARM.mirrored())
@@ -278,8 +295,23 @@ def signer_events(design: RecordingDesign, scale: Scale):
         y = np.repeat(y, k) + jj * np.repeat(sy, k)
         t = np.repeat(t, k) + (jj != 0) * rng.random(n * k) * 1e-3
         pol = np.repeat(pol, k)
+    if scale.burst != 1.0:
+        t, x, y, pol = _bursts(rng, t, x, y, pol, scale.burst, scale.burst_gap_ms * 1e-3)
     inside = (x >= 0) & (x < SENSOR) & (y >= 0) & (y < SENSOR)
     return t[inside], x[inside].astype(np.int16), y[inside].astype(np.int16), pol[inside]
+
+
+def _bursts(rng: np.random.Generator, t, x, y, pol, mean: float, gap: float):
+    """Each event -> ``1 + Poisson(mean - 1)`` events at its pixel, exponential gaps ``gap`` s."""
+    m = 1 + rng.poisson(mean - 1.0, len(t))
+    total = int(m.sum())
+    start = np.cumsum(m) - m  # index of each burst's first event in the output
+    first = np.zeros(total, dtype=bool)
+    first[start] = True
+    steps = np.where(first, 0.0, rng.exponential(gap, total))
+    cs = np.cumsum(steps)
+    offset = cs - np.repeat(cs[start], m)
+    return np.repeat(t, m) + offset, np.repeat(x, m), np.repeat(y, m), np.repeat(pol, m)
 
 
 # ---------------------------------------------------------------- sensor noise
