@@ -211,7 +211,34 @@ def _stage_samples(
 def _bin_views(
     events: dict[str, np.ndarray], offsets: np.ndarray, views: tuple[ViewPlan, ...], arena: Arena
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Every view of every sample into the arena (CSR with ``offsets`` and ``n_bins``)."""
+    """Every view of every sample into the arena (CSR with ``offsets`` and ``n_bins``).
+
+    Each view first tries all samples in one kernel call
+    (:func:`eventpipe.kernels.binning_csr.bin_csr`); the views it does not cover are binned
+    sample by sample (:func:`_bin_views_per_sample`)."""
+    from eventpipe.kernels.binning_csr import bin_csr
+
+    result: dict[str, dict[str, np.ndarray]] = {}
+    rest = []
+    for v in views:
+        cols = tuple(arena[f"views/{v.name}/{k}"] for k in VIEW_KEYS)
+        done = bin_csr(events, offsets, v.sensor_size, v.dt_us, v.binning, v.rule,
+                       v.spatial_factor, out=cols)  # fmt: skip
+        if done is None:
+            rest.append(v)
+            continue
+        voff, n_bins = done
+        result[v.name] = {k: arena.trim(f"views/{v.name}/{k}", int(voff[-1])) for k in VIEW_KEYS}
+        result[v.name].update(offsets=voff, n_bins=n_bins)
+    if rest:
+        result.update(_bin_views_per_sample(events, offsets, tuple(rest), arena))
+    return result
+
+
+def _bin_views_per_sample(
+    events: dict[str, np.ndarray], offsets: np.ndarray, views: tuple[ViewPlan, ...], arena: Arena
+) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`_bin_views` one sample at a time (every rule; raises the precise errors)."""
     n = len(offsets) - 1
     cols = {v.name: [arena[f"views/{v.name}/{k}"] for k in VIEW_KEYS] for v in views}
     voff = {v.name: np.zeros(n + 1, dtype=np.int64) for v in views}
