@@ -64,7 +64,7 @@ def probe(dataset: str, bench: Path, pieces: int, grid: int) -> dict:
     profile, view = CASES[dataset]
     raw, out = bench / f"raw-{dataset}-small-seed0", bench / f"learn-{dataset}.h5"
     spec = datasets.get(dataset)
-    spec.synthesize(raw, "small", 0, None, workers=None, progress=False)
+    spec.synthesize(raw, "small", 0, None, force=True, workers=None, progress=False)
     t0 = time.perf_counter()
     build_cache(profile, raw_dir=raw, out=out, parquet=False, progress=False, allow_missing=True)
     ds = CacheDataset(out, view)
