@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from eventpipe.errors import FormatError
 from eventpipe.events import EVENT_DTYPE, empty_events, make_events
 from eventpipe.kernels import denoise, floor_ms_us, time_align
-from eventpipe.kernels.stage import StagePlan, stage_into, stage_single_kernel
+from eventpipe.kernels.stage import StagePlan, stage_events, stage_into, stage_single_kernel
 from tests.reference_kernels import (
     assert_events_equal,
     random_dvs128_events,
@@ -226,3 +226,20 @@ def test_large_sample_equals_chain():
     assert 0 < len(out) < n
     assert_events_equal(chained(ev, (128, 128, 2), 10_000), out)
     assert single_pass(ev, (128, 128, 2), 10_000)[1] == 0  # one pass suffices
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 200), st.integers(0, 2**32 - 1))
+def test_identity_plan_returns_its_input(n, seed):
+    """StagePlan.identity (every step off, no re-zeroing) promises the build may copy instead."""
+    rng = np.random.default_rng(seed)
+    ev = make_events(rng.integers(0, 700, n), np.zeros(n), rng.integers(0, 10**6, n),
+                     np.zeros(n))  # fmt: skip
+    plan = StagePlan((700, 1, 1), time_align=False, rezero=False)
+    assert plan.identity
+    out, _ = stage_events(ev, plan)
+    np.testing.assert_array_equal(out, ev)
+    for other in ({"time_align": True}, {"rezero": True}, {"window_us": 10}, {"clip": "none",
+                  "floor_ms": True}, {"spatial_factor": 0.5}):  # fmt: skip
+        kw = {"time_align": False, "rezero": False, **other}
+        assert not StagePlan((700, 1, 1), **kw).identity

@@ -122,6 +122,22 @@ class StagePlan:
         )
 
     @property
+    def identity(self) -> bool:
+        """Whether the stage returns its input unchanged (every step off, no re-zeroing: SHD's
+        file clock), so a caller may copy the events instead of running it."""
+        return (
+            self.stabilize == "none"
+            and self.clip == "none"
+            and self.window_us is None
+            and not self.time_align
+            and self.denoise_us is None
+            and self.refractory_us is None
+            and self.spatial_factor == 1.0
+            and not self.floor_ms
+            and not self.rezero
+        )
+
+    @property
     def out_sensor_size(self) -> tuple[int, int, int]:
         """``(W, H, P)`` of the stage output (after the downsample)."""
         if self.spatial_factor == 1.0:
