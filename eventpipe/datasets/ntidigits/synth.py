@@ -121,11 +121,8 @@ def generate_dataset(
         "span_s": SPAN_S,
         "file_dtypes": "timestamps float64, addresses uint8",
     }
-    manifest = st.new_manifest(
-        GENERATOR, "ntidigits", "N-TIDIGITS18", GENERATOR_VERSION, wanted, design
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    synthetic.write_manifest(out_dir / synthetic.MANIFEST, manifest)
+    manifest = synthetic.new_manifest(GENERATOR, "ntidigits", "N-TIDIGITS18", wanted, design)
+    synthetic.start_manifest(out_dir, manifest)
     parts, entries = {}, {}
     for split in SPLITS:
         keys, t_s, addr, off = render_part(split, scale, int(seed))

@@ -117,9 +117,8 @@ def generate_dataset(
         "span_s": SPAN_S,
         "file_dtypes": "times float16, units/labels/speaker uint16",
     }
-    manifest = st.new_manifest(GENERATOR, "shd", "SHD", GENERATOR_VERSION, wanted, design)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    synthetic.write_manifest(out_dir / synthetic.MANIFEST, manifest)
+    manifest = synthetic.new_manifest(GENERATOR, "shd", "SHD", wanted, design)
+    synthetic.start_manifest(out_dir, manifest)
     for name in FILES.values():
         (out_dir / name).unlink(missing_ok=True)
     tasks = [(out_dir, s, scale, int(seed)) for s in chosen]
