@@ -278,6 +278,31 @@ def published_split_folds(
 
 
 @dataclass(frozen=True)
+class PublishedSplits:
+    """A ``splits`` function for a dataset with a published train/test split of its recordings.
+
+    ``recordings`` None means those of ``subset`` (``stems_for_subset``); the fold is
+    :func:`published_split_folds` over them, validation drawn per ``unit`` (default
+    ``"sample"``: stratified by class from the training samples). Pickles like its functions.
+    """
+
+    stems_for_subset: Callable[[str], Sequence[str]]
+    split_of: Callable[[str], str]
+    all_recordings: Sequence[str]
+    unit: str = "sample"
+
+    def __call__(
+        self, recordings: Iterable[str] | None, protocol: str = "cv", subset: str = "full"
+    ) -> list[Fold]:
+        """The one fold of ``recordings`` (None: the subset's) for ``protocol``."""
+        if recordings is None:
+            recordings = self.stems_for_subset(subset)
+        return published_split_folds(
+            recordings, protocol, self.split_of, self.all_recordings, unit=self.unit
+        )
+
+
+@dataclass(frozen=True)
 class SynthResult:
     """What a dataset's ``synthesize`` did.
 
