@@ -22,9 +22,9 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from eventpipe.errors import CacheError
+from eventpipe.errors import CacheError, LayoutError
 
 if TYPE_CHECKING:
     # numpy and pandas are imported where a table is split, not with the registry: the CLI
@@ -275,6 +275,49 @@ def published_split_folds(
     elif fraction:
         val = train  # validation samples come from the training recordings
     return [SplitFold(1, train, val, test, unit=unit, val_fraction=fraction)]
+
+
+T = TypeVar("T")
+
+
+def find_here_or_below(
+    raw_dir: str | os.PathLike,
+    holds: Callable[[Path], T],
+    expected: str,
+    several: str,
+    missing: str,
+) -> tuple[Path, T]:
+    """``(folder, holds(folder))`` for the folder with a dataset's files: ``raw_dir`` itself
+    when ``holds(raw_dir)`` is truthy, else its one visible subfolder for which it is.
+
+    Args:
+        raw_dir: the raw directory.
+        holds: folder -> what of the dataset it holds (falsy: nothing); may raise LayoutError.
+        expected: ends the message for a missing raw directory (``"expected the ... files"``).
+        several: the message for several such subfolders, with ``{names}`` (``"a/, b/"``).
+        missing: the message for none at either level.
+
+    Raises:
+        LayoutError: each message above, after ``"<raw_dir>: "``.
+    """
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        what = "not a directory" if raw_dir.exists() else "raw directory not found"
+        raise LayoutError(f"{raw_dir}: {what}; {expected}")
+    here = holds(raw_dir)
+    if here:
+        return raw_dir, here
+    below = [
+        (d, found)
+        for d in sorted(raw_dir.iterdir())
+        if d.is_dir() and not d.name.startswith(".") and (found := holds(d))
+    ]
+    if len(below) > 1:
+        names = ", ".join(f"{d.name}/" for d, _ in below)
+        raise LayoutError(f"{raw_dir}: {several.format(names=names)}")
+    if not below:
+        raise LayoutError(f"{raw_dir}: {missing}")
+    return below[0]
 
 
 @dataclass(frozen=True)

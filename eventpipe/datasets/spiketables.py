@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from eventpipe.datasets import synthetic
-from eventpipe.datasets.base import SampleMeta
+from eventpipe.datasets.base import SampleMeta, find_here_or_below
 from eventpipe.errors import LayoutError
 
 #: the extra keys a part reader adds to its columns
@@ -80,26 +80,14 @@ def find_file(raw_dir: str | os.PathLike, name: str, title: str, hint: str) -> P
         LayoutError: no raw directory, no such file at either level, or several subfolders
             holding it (one line naming the file and where it was looked for).
     """
-    raw = Path(raw_dir)
-    if not raw.is_dir():
-        what = "not a directory" if raw.exists() else "raw directory not found"
-        raise LayoutError(f"{raw}: {what}; expected the {title} files or `{hint}`")
-    if (raw / name).is_file():
-        return raw / name
-    below = sorted(
-        d / name
-        for d in raw.iterdir()
-        if d.is_dir() and not d.name.startswith(".") and (d / name).is_file()
+    folder, _ = find_here_or_below(
+        raw_dir,
+        lambda d: (d / name).is_file(),
+        f"expected the {title} files or `{hint}`",
+        f"{name} in several subfolders ({{names}}); keep one",
+        f"missing {name} ({title}) here or one folder down; a synthetic stand-in: `{hint}`",
     )
-    if len(below) > 1:
-        where = ", ".join(str(p.parent.name) + "/" for p in below)
-        raise LayoutError(f"{raw}: {name} in several subfolders ({where}); keep one")
-    if not below:
-        raise LayoutError(
-            f"{raw}: missing {name} ({title}) here or one folder down; a synthetic stand-in: "
-            f"`{hint}`"
-        )
-    return below[0]
+    return folder / name
 
 
 def cut_samples(

@@ -29,6 +29,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eventpipe.datasets.base import find_here_or_below
 from eventpipe.datasets.dvsplane.facts import (
     CLASS_NAMES,
     FILE_RE,
@@ -105,30 +106,16 @@ def find_root(raw_dir: str | os.PathLike) -> Path:
         LayoutError: no raw directory, no ``.mat`` file at either level, or ``.mat`` files in
             more than one subfolder.
     """
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        what = "not a directory" if raw_dir.exists() else "raw directory not found"
-        raise LayoutError(
-            f"{raw_dir}: {what}; expected the DVSPlane .mat files (F117_1.mat ...) or a "
-            f"synthetic stand-in: `{_SYNTH_HINT.format(raw_dir)}`"
-        )
-    if _mat_files(raw_dir):
-        return raw_dir
-    below = [
-        d
-        for d in sorted(raw_dir.iterdir())
-        if d.is_dir() and not d.name.startswith(".") and _mat_files(d)
-    ]
-    if len(below) > 1:
-        names = ", ".join(f"{d.name}/" for d in below)
-        raise LayoutError(f"{raw_dir}: .mat files in several subfolders ({names}); keep one")
-    if not below:
-        raise LayoutError(
-            f"{raw_dir}: no DVSPlane .mat files here or one level down (expected "
-            f"<class>_<n>.mat, e.g. F117_1.mat); a synthetic stand-in: "
-            f"`{_SYNTH_HINT.format(raw_dir)}`"
-        )
-    return below[0]
+    hint = _SYNTH_HINT.format(Path(raw_dir))
+    root, _ = find_here_or_below(
+        raw_dir,
+        _mat_files,
+        f"expected the DVSPlane .mat files (F117_1.mat ...) or a synthetic stand-in: `{hint}`",
+        ".mat files in several subfolders ({names}); keep one",
+        "no DVSPlane .mat files here or one level down (expected <class>_<n>.mat, e.g. "
+        f"F117_1.mat); a synthetic stand-in: `{hint}`",
+    )
+    return root
 
 
 def _recording(root: Path, name: str) -> PlaneFile:
