@@ -19,6 +19,7 @@ Shapes and units every dataset follows:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -318,6 +319,40 @@ def find_here_or_below(
     if not below:
         raise LayoutError(f"{raw_dir}: {missing}")
     return below[0]
+
+
+def settle_problems(
+    root: Path,
+    title: str,
+    subset: str,
+    problems: Sequence[str],
+    recordings: list[T],
+    strict: bool,
+    none: Callable[[str], str],
+    listed: int = 8,
+) -> list[T]:
+    """``recordings`` once a layout scan's ``problems`` are dealt with (a ``discover`` ending).
+
+    With ``strict``, any problem raises; else each is warned (``UserWarning``, attributed to
+    the caller of ``discover``). ``listed`` problems at most are named in a message.
+
+    Raises:
+        LayoutError: ``"<root> (<title>, subset ...): N problem(s): ..."`` (strict), or
+            ``"<root>: " + none(shown problems)`` when there is no recording at all.
+    """
+    shown = "; ".join(problems[:listed])
+    if len(problems) > listed:
+        shown += f"; ... and {len(problems) - listed} more"
+    if problems and strict:
+        raise LayoutError(
+            f"{root} ({title}, subset {subset!r}): {len(problems)} problem(s): {shown}. "
+            "Use --allow-missing to skip them."
+        )
+    if not recordings:
+        raise LayoutError(f"{root}: {none(shown)}")
+    for line in problems:
+        warnings.warn(f"{root}: skipped: {line}", UserWarning, stacklevel=3)
+    return recordings
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,10 @@ eventpipe.errors.LayoutError: ...: no DVSPlane .mat files...
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eventpipe.datasets.base import find_here_or_below
+from eventpipe.datasets.base import find_here_or_below, settle_problems
 from eventpipe.datasets.dvsplane.facts import (
     CLASS_NAMES,
     FILE_RE,
@@ -192,20 +191,16 @@ def discover(
         LayoutError: naming the problems (strict), or when no recording is found at all.
     """
     report = scan_layout(raw_dir, subset)
-    problems = report.problems
-    shown = "; ".join(problems[:_MAX_LISTED])
-    if len(problems) > _MAX_LISTED:
-        shown += f"; ... and {len(problems) - _MAX_LISTED} more"
-    if problems and strict:
-        raise LayoutError(
-            f"{report.root} (DVSPlane, subset {subset!r}): {len(problems)} problem(s): {shown}. "
-            "Use --allow-missing to skip them."
-        )
-    if not report.recordings:
-        raise LayoutError(f"{report.root}: no DVSPlane recording of subset {subset!r}: {shown}")
-    for line in problems:
-        warnings.warn(f"{report.root}: skipped: {line}", UserWarning, stacklevel=2)
-    return report.recordings
+    return settle_problems(
+        report.root,
+        "DVSPlane",
+        subset,
+        report.problems,
+        report.recordings,
+        strict,
+        lambda shown: f"no DVSPlane recording of subset {subset!r}: {shown}",
+        _MAX_LISTED,
+    )
 
 
 __all__ = ["LayoutReport", "PlaneFile", "discover", "expected_stems", "find_root", "scan_layout"]
