@@ -15,9 +15,8 @@ import numpy as np
 
 from eventpipe.datasets import spiketables as st
 from eventpipe.datasets.summary import (
-    classes_table,
     generator_settings,
-    print_origin,
+    print_head,
     print_problems,
     samples_table,
     stats,
@@ -106,9 +105,7 @@ def render_parts(summary: dict[str, Any], console: Any, title: str) -> None:
     from rich.console import Console
 
     console = console or Console()
-    print_origin(console, summary, title)
-    console.print(f"raw dir: {summary['raw_dir']}  (subset {summary['subset']})")
-    console.print(classes_table(summary))
+    print_head(console, summary, title)
     console.print(samples_table(summary, "Samples", 1))
     print_problems(console, summary["problems"])
 

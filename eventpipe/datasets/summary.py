@@ -112,6 +112,15 @@ def classes_table(summary: dict[str, Any]) -> Any:
     return table
 
 
+def print_head(console: Any, summary: dict[str, Any], title: str) -> None:
+    """Print the origin banner (:func:`print_origin`), the raw-dir line (with the summary's
+    ``root`` when it has one) and the per-class table (:func:`classes_table`)."""
+    print_origin(console, summary, title)
+    root = f"root {summary['root']}, " if "root" in summary else ""
+    console.print(f"raw dir: {summary['raw_dir']}  ({root}subset {summary['subset']})")
+    console.print(classes_table(summary))
+
+
 def print_problems(console: Any, problems: list[str]) -> None:
     """Print the problem list (one line each, verbatim), or that there is none."""
     if problems:
@@ -125,6 +134,7 @@ def print_problems(console: Any, problems: list[str]) -> None:
 __all__ = [
     "classes_table",
     "generator_settings",
+    "print_head",
     "print_origin",
     "print_problems",
     "samples_table",

@@ -23,9 +23,8 @@ import numpy as np
 from eventpipe.datasets.dvsplane.facts import CLASS_NAMES, SPLITS, split_of
 from eventpipe.datasets.dvsplane.layout import PlaneFile
 from eventpipe.datasets.summary import (
-    classes_table,
     generator_settings,
-    print_origin,
+    print_head,
     print_problems,
     samples_table,
     stats,
@@ -128,10 +127,7 @@ def render(summary: dict[str, Any], console: Any = None) -> None:
     from rich.console import Console
 
     console = console or Console()
-    print_origin(console, summary, "DVSPlane")
-    console.print(f"raw dir: {summary['raw_dir']}  (root {summary['root']}, subset "
-                  f"{summary['subset']})")  # fmt: skip
-    console.print(classes_table(summary))
+    print_head(console, summary, "DVSPlane")
     v = summary["mat_versions"]
     console.print(f"MAT layouts: v5/v7 {v['5']:,} file(s), v7.3 (HDF5) {v['7.3']:,} file(s)")
     console.print(samples_table(summary, "Samples (one per .mat file)", 1))

@@ -23,9 +23,8 @@ import numpy as np
 from eventpipe.datasets.nmnist.facts import CLASS_NAMES, N_FILES, SPLITS, stems_for_subset
 from eventpipe.datasets.nmnist.layout import DigitFolder
 from eventpipe.datasets.summary import (
-    classes_table,
     generator_settings,
-    print_origin,
+    print_head,
     print_problems,
     samples_table,
     stats,
@@ -158,10 +157,7 @@ def render(summary: dict[str, Any], console: Any = None) -> None:
     from rich.console import Console
 
     console = console or Console()
-    print_origin(console, summary, "N-MNIST")
-    console.print(f"raw dir: {summary['raw_dir']}  (root {summary['root']}, subset "
-                  f"{summary['subset']})")  # fmt: skip
-    console.print(classes_table(summary))
+    print_head(console, summary, "N-MNIST")
     console.print(_samples_table(summary))
     print_problems(console, summary["problems"])
 
