@@ -81,6 +81,14 @@ def recordings_present(
     return True
 
 
+def settings(
+    version: str, scale: str, seed: int, chosen: Sequence[str], key: str = "recordings_written"
+) -> dict[str, Any]:
+    """The settings a run writes into its manifest and compares with an earlier run's:
+    ``generator_version``, ``scale``, ``seed`` and the ``chosen`` recordings under ``key``."""
+    return {"generator_version": version, "scale": scale, "seed": int(seed), key: list(chosen)}
+
+
 def check_out_dir(out_dir: Path) -> None:
     """Raise LayoutError when ``out_dir`` exists but is not a directory."""
     if out_dir.exists() and not out_dir.is_dir():
@@ -259,6 +267,7 @@ __all__ = [
     "refuse_real_data",
     "remove_stale",
     "run_tasks",
+    "settings",
     "sha256",
     "start_manifest",
     "write_manifest",

@@ -105,12 +105,7 @@ def generate_dataset(
     chosen = st.chosen_parts(list(names) if names is not None else None)
     if chosen != SPLITS:
         raise ValueError("N-TIDIGITS keeps both parts in one file; synthesize both (no names)")
-    wanted = {
-        "generator_version": GENERATOR_VERSION,
-        "scale": scale,
-        "seed": int(seed),
-        "recordings_written": list(chosen),
-    }
+    wanted = synthetic.settings(GENERATOR_VERSION, scale, seed, chosen)
     skip, old = st.check_target(out_dir, GENERATOR, wanted, force, [FILE], "synthetic N-TIDIGITS")
     if skip:
         assert old is not None

@@ -99,12 +99,7 @@ def generate_dataset(
     out_dir = Path(out_dir)
     st.scale_sizes(SCALES, scale)
     chosen = st.chosen_parts(list(names) if names is not None else None)
-    wanted = {
-        "generator_version": GENERATOR_VERSION,
-        "scale": scale,
-        "seed": int(seed),
-        "recordings_written": list(chosen),
-    }
+    wanted = synthetic.settings(GENERATOR_VERSION, scale, seed, chosen)
     skip, old = st.check_target(
         out_dir, GENERATOR, wanted, force, list(FILES.values()), "synthetic SHD"
     )

@@ -199,12 +199,7 @@ def generate_dataset(
     out_dir = Path(out_dir)
     sc = _scale(scale)
     chosen = _names(names, sc.name)
-    wanted = {
-        "generator_version": GENERATOR_VERSION,
-        "scale": sc.name,
-        "seed": int(seed),
-        "stems": list(chosen),
-    }
+    wanted = synthetic.settings(GENERATOR_VERSION, sc.name, seed, chosen, "stems")
     skip, old = _check_target(out_dir, wanted, force)
     if skip:
         return SynthResult(out_dir, False, old or {})

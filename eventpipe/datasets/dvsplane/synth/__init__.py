@@ -145,8 +145,7 @@ def generate_dataset(
     out_dir = Path(out_dir)
     _check_scale(scale)
     chosen = _names(names, scale)
-    wanted = {"generator_version": GENERATOR_VERSION, "scale": scale, "seed": int(seed)}
-    wanted["recordings_written"] = list(chosen)
+    wanted = synthetic.settings(GENERATOR_VERSION, scale, seed, chosen)
     skip, old = synthetic.check_target(
         out_dir, GENERATOR, wanted, force, _files_present, "synthetic DVSPlane"
     )

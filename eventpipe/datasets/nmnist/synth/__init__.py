@@ -167,8 +167,7 @@ def generate_dataset(
     out_dir = Path(out_dir)
     _sizes(scale)
     chosen = _names(names)
-    wanted = {"generator_version": GENERATOR_VERSION, "scale": scale, "seed": int(seed)}
-    wanted["recordings_written"] = list(chosen)
+    wanted = synthetic.settings(GENERATOR_VERSION, scale, seed, chosen)
     skip, old = synthetic.check_target(
         out_dir, GENERATOR, wanted, force, _folders_full, "synthetic N-MNIST"
     )

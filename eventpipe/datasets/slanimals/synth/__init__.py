@@ -244,12 +244,7 @@ def generate_dataset(
     out_dir = Path(out_dir)
     sc = _scale(scale)
     chosen = _stems(stems)
-    wanted = {
-        "generator_version": _version(sc.name),
-        "scale": sc.name,
-        "seed": int(seed),
-        "stems": list(chosen),
-    }
+    wanted = synthetic.settings(_version(sc.name), sc.name, seed, chosen, "stems")
     skip, old = _check_target(out_dir, wanted, force)
     if skip:
         assert old is not None
