@@ -19,12 +19,13 @@ Shapes and units every dataset follows:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from eventpipe.errors import CacheError
+from eventpipe.errors import CacheError, LayoutError
 
 if TYPE_CHECKING:
     # numpy and pandas are imported where a table is split, not with the registry: the CLI
@@ -275,6 +276,108 @@ def published_split_folds(
     elif fraction:
         val = train  # validation samples come from the training recordings
     return [SplitFold(1, train, val, test, unit=unit, val_fraction=fraction)]
+
+
+T = TypeVar("T")
+
+
+def find_here_or_below(
+    raw_dir: str | os.PathLike,
+    holds: Callable[[Path], T],
+    expected: str,
+    several: str,
+    missing: str,
+) -> tuple[Path, T]:
+    """``(folder, holds(folder))`` for the folder with a dataset's files: ``raw_dir`` itself
+    when ``holds(raw_dir)`` is truthy, else its one visible subfolder for which it is.
+
+    Args:
+        raw_dir: the raw directory.
+        holds: folder -> what of the dataset it holds (falsy: nothing); may raise LayoutError.
+        expected: ends the message for a missing raw directory (``"expected the ... files"``).
+        several: the message for several such subfolders, with ``{names}`` (``"a/, b/"``).
+        missing: the message for none at either level.
+
+    Raises:
+        LayoutError: each message above, after ``"<raw_dir>: "``.
+    """
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        what = "not a directory" if raw_dir.exists() else "raw directory not found"
+        raise LayoutError(f"{raw_dir}: {what}; {expected}")
+    here = holds(raw_dir)
+    if here:
+        return raw_dir, here
+    below = [
+        (d, found)
+        for d in sorted(raw_dir.iterdir())
+        if d.is_dir() and not d.name.startswith(".") and (found := holds(d))
+    ]
+    if len(below) > 1:
+        names = ", ".join(f"{d.name}/" for d, _ in below)
+        raise LayoutError(f"{raw_dir}: {several.format(names=names)}")
+    if not below:
+        raise LayoutError(f"{raw_dir}: {missing}")
+    return below[0]
+
+
+def settle_problems(
+    root: Path,
+    title: str,
+    subset: str,
+    problems: Sequence[str],
+    recordings: list[T],
+    strict: bool,
+    none: Callable[[str], str],
+    listed: int = 8,
+) -> list[T]:
+    """``recordings`` once a layout scan's ``problems`` are dealt with (a ``discover`` ending).
+
+    With ``strict``, any problem raises; else each is warned (``UserWarning``, attributed to
+    the caller of ``discover``). ``listed`` problems at most are named in a message.
+
+    Raises:
+        LayoutError: ``"<root> (<title>, subset ...): N problem(s): ..."`` (strict), or
+            ``"<root>: " + none(shown problems)`` when there is no recording at all.
+    """
+    shown = "; ".join(problems[:listed])
+    if len(problems) > listed:
+        shown += f"; ... and {len(problems) - listed} more"
+    if problems and strict:
+        raise LayoutError(
+            f"{root} ({title}, subset {subset!r}): {len(problems)} problem(s): {shown}. "
+            "Use --allow-missing to skip them."
+        )
+    if not recordings:
+        raise LayoutError(f"{root}: {none(shown)}")
+    for line in problems:
+        warnings.warn(f"{root}: skipped: {line}", UserWarning, stacklevel=3)
+    return recordings
+
+
+@dataclass(frozen=True)
+class PublishedSplits:
+    """A ``splits`` function for a dataset with a published train/test split of its recordings.
+
+    ``recordings`` None means those of ``subset`` (``stems_for_subset``); the fold is
+    :func:`published_split_folds` over them, validation drawn per ``unit`` (default
+    ``"sample"``: stratified by class from the training samples). Pickles like its functions.
+    """
+
+    stems_for_subset: Callable[[str], Sequence[str]]
+    split_of: Callable[[str], str]
+    all_recordings: Sequence[str]
+    unit: str = "sample"
+
+    def __call__(
+        self, recordings: Iterable[str] | None, protocol: str = "cv", subset: str = "full"
+    ) -> list[Fold]:
+        """The one fold of ``recordings`` (None: the subset's) for ``protocol``."""
+        if recordings is None:
+            recordings = self.stems_for_subset(subset)
+        return published_split_folds(
+            recordings, protocol, self.split_of, self.all_recordings, unit=self.unit
+        )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 from eventpipe.datasets import spiketables as st
 from eventpipe.datasets.summary import (
     generator_settings,
-    print_origin,
+    print_head,
     print_problems,
     samples_table,
     stats,
@@ -103,25 +103,9 @@ def summarize_parts(
 def render_parts(summary: dict[str, Any], console: Any, title: str) -> None:
     """Print a summary dict as rich tables."""
     from rich.console import Console
-    from rich.table import Table
 
     console = console or Console()
-    print_origin(console, summary, title)
-    console.print(f"raw dir: {summary['raw_dir']}  (subset {summary['subset']})")
-    parts = list(summary["splits"])
-    table = Table(title="Samples and events per class")
-    table.add_column("class")
-    for s in parts:
-        table.add_column(f"{s} samples", justify="right")
-        table.add_column(f"{s} events", justify="right")
-    for name, per in summary["classes"].items():
-        table.add_row(name, *(f"{per[s][k]:,}" for s in parts for k in ("samples", "events")))
-    totals = []
-    for s in parts:
-        sp = summary["splits"][s]
-        totals += [f"{sp['samples']:,}/{sp['expected_samples']:,}", f"{sp['events']:,}"]
-    table.add_row("all", *totals, style="bold")
-    console.print(table)
+    print_head(console, summary, title)
     console.print(samples_table(summary, "Samples", 1))
     print_problems(console, summary["problems"])
 

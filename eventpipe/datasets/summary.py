@@ -87,6 +87,40 @@ def samples_table(summary: dict[str, Any], title: str, digits: int) -> Any:
     return table
 
 
+def classes_table(summary: dict[str, Any]) -> Any:
+    """A rich table of samples and events per class and part, and a bold ``all`` row.
+
+    Reads ``summary["classes"]`` (class -> part -> ``samples``/``events``) and
+    ``summary["splits"]`` (part -> ``samples``, ``expected_samples``, ``events``); the ``all``
+    row shows found/expected samples.
+    """
+    from rich.table import Table
+
+    parts = list(summary["splits"])
+    table = Table(title="Samples and events per class")
+    table.add_column("class")
+    for s in parts:
+        table.add_column(f"{s} samples", justify="right")
+        table.add_column(f"{s} events", justify="right")
+    for name, per in summary["classes"].items():
+        table.add_row(name, *(f"{per[s][k]:,}" for s in parts for k in ("samples", "events")))
+    totals = []
+    for s in parts:
+        sp = summary["splits"][s]
+        totals += [f"{sp['samples']:,}/{sp['expected_samples']:,}", f"{sp['events']:,}"]
+    table.add_row("all", *totals, style="bold")
+    return table
+
+
+def print_head(console: Any, summary: dict[str, Any], title: str) -> None:
+    """Print the origin banner (:func:`print_origin`), the raw-dir line (with the summary's
+    ``root`` when it has one) and the per-class table (:func:`classes_table`)."""
+    print_origin(console, summary, title)
+    root = f"root {summary['root']}, " if "root" in summary else ""
+    console.print(f"raw dir: {summary['raw_dir']}  ({root}subset {summary['subset']})")
+    console.print(classes_table(summary))
+
+
 def print_problems(console: Any, problems: list[str]) -> None:
     """Print the problem list (one line each, verbatim), or that there is none."""
     if problems:
@@ -97,4 +131,12 @@ def print_problems(console: Any, problems: list[str]) -> None:
         console.print("[green]no problems found[/green]")
 
 
-__all__ = ["generator_settings", "print_origin", "print_problems", "samples_table", "stats"]
+__all__ = [
+    "classes_table",
+    "generator_settings",
+    "print_head",
+    "print_origin",
+    "print_problems",
+    "samples_table",
+    "stats",
+]

@@ -18,33 +18,28 @@ recording), :mod:`.splits` (the published split), :mod:`.summary` (``eventpipe s
 
 from __future__ import annotations
 
-from eventpipe.datasets.base import DatasetSpec
 from eventpipe.datasets.dvsgesture.facts import (
     CLASS_NAMES,
     SENSOR_SIZE,
     SUBSETS,
     recordings_for_subset,
 )
-from eventpipe.datasets.lazy import lazy
+from eventpipe.datasets.lazy import lazy, lazy_spec
 
-DATASET = DatasetSpec(
+_PACKAGE = "eventpipe.datasets.dvsgesture"
+
+DATASET = lazy_spec(
+    _PACKAGE,
+    "slicing",
+    "layout",
     name="dvsgesture",
     title="DVS128 Gesture",
     sensor_size=SENSOR_SIZE,
     classes=CLASS_NAMES,
     subsets=SUBSETS,
-    groups=(),
     raw_layout="DvsGesture/ (*.aedat, *_labels.csv, trials_to_*.txt) or that folder itself",
-    find_recordings=lazy("eventpipe.datasets.dvsgesture.layout", "discover"),
-    read_recording=lazy("eventpipe.datasets.dvsgesture.slicing", "read_recording"),
-    max_events=lazy("eventpipe.datasets.dvsgesture.slicing", "max_events"),
-    samples=lazy("eventpipe.datasets.dvsgesture.slicing", "slice_recording"),
-    splits=lazy("eventpipe.datasets.dvsgesture.splits", "official_folds"),
-    synthesize=lazy("eventpipe.datasets.dvsgesture.synth", "generate_dataset"),
-    is_synthetic=lazy("eventpipe.datasets.dvsgesture.synth", "is_synthetic"),
-    summarize=lazy("eventpipe.datasets.dvsgesture.summary", "summarize"),
-    render_summary=lazy("eventpipe.datasets.dvsgesture.summary", "render"),
-    synth_scales=("small", "tiny", "full"),
+    samples=lazy(f"{_PACKAGE}.slicing", "slice_recording"),
+    splits=lazy(f"{_PACKAGE}.splits", "official_folds"),
     recording_names=recordings_for_subset,
 )
 

@@ -20,9 +20,7 @@ eventpipe sees.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from eventpipe.datasets.base import DatasetSpec, Fold, published_split_folds
+from eventpipe.datasets.base import PublishedSplits
 from eventpipe.datasets.dvsplane.facts import (
     CLASS_NAMES,
     SENSOR_SIZE,
@@ -31,38 +29,22 @@ from eventpipe.datasets.dvsplane.facts import (
     split_of,
     stems_for_subset,
 )
-from eventpipe.datasets.lazy import lazy
+from eventpipe.datasets.lazy import lazy_spec
 
-
-def _splits(
-    recordings: Iterable[str] | None, protocol: str = "cv", subset: str = "full"
-) -> list[Fold]:
-    """The published train/test split (n <= 160 / n > 160); ``cv`` draws validation from the
-    training samples per class (:class:`~eventpipe.datasets.base.SplitFold`, ``unit="sample"``;
-    one sample per recording, so validation recordings are whole drops)."""
-    if recordings is None:
-        recordings = stems_for_subset(subset)
-    return published_split_folds(recordings, protocol, split_of, STEMS, unit="sample")
-
-
-DATASET = DatasetSpec(
+#: the published train/test split (n <= 160 / n > 160); ``cv`` draws validation from the
+#: training samples per class (one sample per recording, so validation recordings are whole
+#: drops)
+DATASET = lazy_spec(
+    "eventpipe.datasets.dvsplane",
+    "samples",
+    "layout",
     name="dvsplane",
     title="DVSPlane",
     sensor_size=SENSOR_SIZE,
     classes=CLASS_NAMES,
     subsets=SUBSETS,
-    groups=(),
     raw_layout="<class>_<n>.mat (F117, Mig31, Su24, Su35; n = 1..200), here or one folder down",
-    find_recordings=lazy("eventpipe.datasets.dvsplane.layout", "discover"),
-    read_recording=lazy("eventpipe.datasets.dvsplane.samples", "read_recording"),
-    max_events=lazy("eventpipe.datasets.dvsplane.samples", "max_events"),
-    samples=lazy("eventpipe.datasets.dvsplane.samples", "samples"),
-    splits=_splits,
-    synthesize=lazy("eventpipe.datasets.dvsplane.synth", "generate_dataset"),
-    is_synthetic=lazy("eventpipe.datasets.dvsplane.synth", "is_synthetic"),
-    summarize=lazy("eventpipe.datasets.dvsplane.summary", "summarize"),
-    render_summary=lazy("eventpipe.datasets.dvsplane.summary", "render"),
-    synth_scales=("small", "tiny", "full"),
+    splits=PublishedSplits(stems_for_subset, split_of, STEMS),
     recording_names=stems_for_subset,
 )
 

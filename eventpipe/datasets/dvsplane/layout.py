@@ -25,10 +25,10 @@ eventpipe.errors.LayoutError: ...: no DVSPlane .mat files...
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eventpipe.datasets.base import find_here_or_below, settle_problems
 from eventpipe.datasets.dvsplane.facts import (
     CLASS_NAMES,
     FILE_RE,
@@ -105,30 +105,16 @@ def find_root(raw_dir: str | os.PathLike) -> Path:
         LayoutError: no raw directory, no ``.mat`` file at either level, or ``.mat`` files in
             more than one subfolder.
     """
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        what = "not a directory" if raw_dir.exists() else "raw directory not found"
-        raise LayoutError(
-            f"{raw_dir}: {what}; expected the DVSPlane .mat files (F117_1.mat ...) or a "
-            f"synthetic stand-in: `{_SYNTH_HINT.format(raw_dir)}`"
-        )
-    if _mat_files(raw_dir):
-        return raw_dir
-    below = [
-        d
-        for d in sorted(raw_dir.iterdir())
-        if d.is_dir() and not d.name.startswith(".") and _mat_files(d)
-    ]
-    if len(below) > 1:
-        names = ", ".join(f"{d.name}/" for d in below)
-        raise LayoutError(f"{raw_dir}: .mat files in several subfolders ({names}); keep one")
-    if not below:
-        raise LayoutError(
-            f"{raw_dir}: no DVSPlane .mat files here or one level down (expected "
-            f"<class>_<n>.mat, e.g. F117_1.mat); a synthetic stand-in: "
-            f"`{_SYNTH_HINT.format(raw_dir)}`"
-        )
-    return below[0]
+    hint = _SYNTH_HINT.format(Path(raw_dir))
+    root, _ = find_here_or_below(
+        raw_dir,
+        _mat_files,
+        f"expected the DVSPlane .mat files (F117_1.mat ...) or a synthetic stand-in: `{hint}`",
+        ".mat files in several subfolders ({names}); keep one",
+        "no DVSPlane .mat files here or one level down (expected <class>_<n>.mat, e.g. "
+        f"F117_1.mat); a synthetic stand-in: `{hint}`",
+    )
+    return root
 
 
 def _recording(root: Path, name: str) -> PlaneFile:
@@ -205,20 +191,16 @@ def discover(
         LayoutError: naming the problems (strict), or when no recording is found at all.
     """
     report = scan_layout(raw_dir, subset)
-    problems = report.problems
-    shown = "; ".join(problems[:_MAX_LISTED])
-    if len(problems) > _MAX_LISTED:
-        shown += f"; ... and {len(problems) - _MAX_LISTED} more"
-    if problems and strict:
-        raise LayoutError(
-            f"{report.root} (DVSPlane, subset {subset!r}): {len(problems)} problem(s): {shown}. "
-            "Use --allow-missing to skip them."
-        )
-    if not report.recordings:
-        raise LayoutError(f"{report.root}: no DVSPlane recording of subset {subset!r}: {shown}")
-    for line in problems:
-        warnings.warn(f"{report.root}: skipped: {line}", UserWarning, stacklevel=2)
-    return report.recordings
+    return settle_problems(
+        report.root,
+        "DVSPlane",
+        subset,
+        report.problems,
+        report.recordings,
+        strict,
+        lambda shown: f"no DVSPlane recording of subset {subset!r}: {shown}",
+        _MAX_LISTED,
+    )
 
 
 __all__ = ["LayoutReport", "PlaneFile", "discover", "expected_stems", "find_root", "scan_layout"]

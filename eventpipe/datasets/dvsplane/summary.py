@@ -24,7 +24,7 @@ from eventpipe.datasets.dvsplane.facts import CLASS_NAMES, SPLITS, split_of
 from eventpipe.datasets.dvsplane.layout import PlaneFile
 from eventpipe.datasets.summary import (
     generator_settings,
-    print_origin,
+    print_head,
     print_problems,
     samples_table,
     stats,
@@ -125,26 +125,9 @@ def summarize(
 def render(summary: dict[str, Any], console: Any = None) -> None:
     """Print a summary dict as rich tables (what ``python -m eventpipe summary`` shows)."""
     from rich.console import Console
-    from rich.table import Table
 
     console = console or Console()
-    print_origin(console, summary, "DVSPlane")
-    console.print(f"raw dir: {summary['raw_dir']}  (root {summary['root']}, subset "
-                  f"{summary['subset']})")  # fmt: skip
-    parts = list(summary["splits"])
-    table = Table(title="Samples and events per class")
-    table.add_column("class")
-    for s in parts:
-        table.add_column(f"{s} samples", justify="right")
-        table.add_column(f"{s} events", justify="right")
-    for name, per in summary["classes"].items():
-        table.add_row(name, *(f"{per[s][k]:,}" for s in parts for k in ("samples", "events")))
-    totals = []
-    for s in parts:
-        sp = summary["splits"][s]
-        totals += [f"{sp['samples']:,}/{sp['expected_samples']:,}", f"{sp['events']:,}"]
-    table.add_row("all", *totals, style="bold")
-    console.print(table)
+    print_head(console, summary, "DVSPlane")
     v = summary["mat_versions"]
     console.print(f"MAT layouts: v5/v7 {v['5']:,} file(s), v7.3 (HDF5) {v['7.3']:,} file(s)")
     console.print(samples_table(summary, "Samples (one per .mat file)", 1))

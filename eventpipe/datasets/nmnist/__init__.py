@@ -18,10 +18,8 @@ rest of eventpipe sees.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from eventpipe.datasets.base import DatasetSpec, Fold, published_split_folds
-from eventpipe.datasets.lazy import lazy
+from eventpipe.datasets.base import PublishedSplits
+from eventpipe.datasets.lazy import lazy_spec
 from eventpipe.datasets.nmnist.facts import (
     CLASS_NAMES,
     SENSOR_SIZE,
@@ -31,35 +29,19 @@ from eventpipe.datasets.nmnist.facts import (
     stems_for_subset,
 )
 
-
-def _splits(
-    recordings: Iterable[str] | None, protocol: str = "cv", subset: str = "full"
-) -> list[Fold]:
-    """The published train/test split; ``cv`` draws validation from train per sample
-    (stratified by class, :class:`~eventpipe.datasets.base.SplitFold`)."""
-    if recordings is None:
-        recordings = stems_for_subset(subset)
-    return published_split_folds(recordings, protocol, split_of, STEMS, unit="sample")
-
-
-DATASET = DatasetSpec(
+#: the published train/test split; ``cv`` draws validation from train per sample (stratified
+#: by class, :class:`~eventpipe.datasets.base.SplitFold`)
+DATASET = lazy_spec(
+    "eventpipe.datasets.nmnist",
+    "samples",
+    "layout",
     name="nmnist",
     title="N-MNIST",
     sensor_size=SENSOR_SIZE,
     classes=CLASS_NAMES,
     subsets=SUBSETS,
-    groups=(),
     raw_layout="Train/<digit>/*.bin + Test/<digit>/*.bin, here or one folder down",
-    find_recordings=lazy("eventpipe.datasets.nmnist.layout", "discover"),
-    read_recording=lazy("eventpipe.datasets.nmnist.samples", "read_recording"),
-    max_events=lazy("eventpipe.datasets.nmnist.samples", "max_events"),
-    samples=lazy("eventpipe.datasets.nmnist.samples", "samples"),
-    splits=_splits,
-    synthesize=lazy("eventpipe.datasets.nmnist.synth", "generate_dataset"),
-    is_synthetic=lazy("eventpipe.datasets.nmnist.synth", "is_synthetic"),
-    summarize=lazy("eventpipe.datasets.nmnist.summary", "summarize"),
-    render_summary=lazy("eventpipe.datasets.nmnist.summary", "render"),
-    synth_scales=("small", "tiny", "full"),
+    splits=PublishedSplits(stems_for_subset, split_of, STEMS),
     recording_names=stems_for_subset,
 )
 

@@ -21,10 +21,10 @@ eventpipe.errors.LayoutError: ...: no Train/ or Test/ folder...
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eventpipe.datasets.base import find_here_or_below, settle_problems
 from eventpipe.datasets.nmnist.facts import (
     N_FILES,
     SPLIT_DIRS,
@@ -94,30 +94,15 @@ def find_root(raw_dir: str | os.PathLike) -> tuple[Path, dict[str, Path]]:
         LayoutError: no raw directory, no part folder at either level, or part folders in more
             than one subfolder.
     """
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        what = "not a directory" if raw_dir.exists() else "raw directory not found"
-        raise LayoutError(
-            f"{raw_dir}: {what}; expected the N-MNIST archive (Train/ + Test/) or a synthetic "
-            f"stand-in: `{_SYNTH_HINT.format(raw_dir)}`"
-        )
-    here = _split_dirs(raw_dir)
-    if here:
-        return raw_dir, here
-    below = [
-        (d, found)
-        for d in sorted(raw_dir.iterdir())
-        if d.is_dir() and not d.name.startswith(".") and (found := _split_dirs(d))
-    ]
-    if len(below) > 1:
-        names = ", ".join(f"{d.name}/" for d, _ in below)
-        raise LayoutError(f"{raw_dir}: Train/ or Test/ folders in several subfolders ({names})")
-    if not below:
-        raise LayoutError(
-            f"{raw_dir}: no Train/ or Test/ folder here or one level down (e.g. NMNIST/Train/); "
-            f"a synthetic stand-in: `{_SYNTH_HINT.format(raw_dir)}`"
-        )
-    return below[0]
+    hint = _SYNTH_HINT.format(Path(raw_dir))
+    return find_here_or_below(
+        raw_dir,
+        _split_dirs,
+        f"expected the N-MNIST archive (Train/ + Test/) or a synthetic stand-in: `{hint}`",
+        "Train/ or Test/ folders in several subfolders ({names})",
+        "no Train/ or Test/ folder here or one level down (e.g. NMNIST/Train/); a synthetic "
+        f"stand-in: `{hint}`",
+    )
 
 
 def _scan_digit(
@@ -206,20 +191,16 @@ def discover(
         LayoutError: naming the problems (strict), or when no recording is found at all.
     """
     report = scan_layout(raw_dir, subset)
-    problems = report.problems
-    shown = "; ".join(problems[:_MAX_LISTED])
-    if len(problems) > _MAX_LISTED:
-        shown += f"; ... and {len(problems) - _MAX_LISTED} more"
-    if problems and strict:
-        raise LayoutError(
-            f"{report.root} (N-MNIST, subset {subset!r}): {len(problems)} problem(s): {shown}. "
-            "Use --allow-missing to skip them."
-        )
-    if not report.recordings:
-        raise LayoutError(f"{report.root}: no N-MNIST .bin files" + (f": {shown}" if shown else ""))
-    for line in problems:
-        warnings.warn(f"{report.root}: skipped: {line}", UserWarning, stacklevel=2)
-    return report.recordings
+    return settle_problems(
+        report.root,
+        "N-MNIST",
+        subset,
+        report.problems,
+        report.recordings,
+        strict,
+        lambda shown: "no N-MNIST .bin files" + (f": {shown}" if shown else ""),
+        _MAX_LISTED,
+    )
 
 
 __all__ = ["DigitFolder", "LayoutReport", "discover", "find_root", "scan_layout"]

@@ -24,7 +24,7 @@ from eventpipe.datasets.nmnist.facts import CLASS_NAMES, N_FILES, SPLITS, stems_
 from eventpipe.datasets.nmnist.layout import DigitFolder
 from eventpipe.datasets.summary import (
     generator_settings,
-    print_origin,
+    print_head,
     print_problems,
     samples_table,
     stats,
@@ -157,32 +157,9 @@ def render(summary: dict[str, Any], console: Any = None) -> None:
     from rich.console import Console
 
     console = console or Console()
-    print_origin(console, summary, "N-MNIST")
-    console.print(f"raw dir: {summary['raw_dir']}  (root {summary['root']}, subset "
-                  f"{summary['subset']})")  # fmt: skip
-    console.print(_classes_table(summary))
+    print_head(console, summary, "N-MNIST")
     console.print(_samples_table(summary))
     print_problems(console, summary["problems"])
-
-
-def _classes_table(summary: dict[str, Any]) -> Any:
-    """Samples and events per class and part, and the totals."""
-    from rich.table import Table
-
-    parts = list(summary["splits"])
-    table = Table(title="Samples and events per class")
-    table.add_column("class")
-    for s in parts:
-        table.add_column(f"{s} samples", justify="right")
-        table.add_column(f"{s} events", justify="right")
-    for name, per in summary["classes"].items():
-        table.add_row(name, *(f"{per[s][k]:,}" for s in parts for k in ("samples", "events")))
-    totals = []
-    for s in parts:
-        sp = summary["splits"][s]
-        totals += [f"{sp['samples']:,}/{sp['expected_samples']:,}", f"{sp['events']:,}"]
-    table.add_row("all", *totals, style="bold")
-    return table
 
 
 def _samples_table(summary: dict[str, Any]) -> Any:

@@ -16,10 +16,8 @@ validation per sample from train, stratified by class.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from eventpipe.datasets.base import DatasetSpec, Fold, published_split_folds
-from eventpipe.datasets.lazy import lazy
+from eventpipe.datasets.base import DatasetSpec, PublishedSplits
+from eventpipe.datasets.lazy import lazy, lazy_spec
 from eventpipe.datasets.ntidigits.facts import (
     CLASS_NAMES,
     SENSOR_SIZE,
@@ -29,38 +27,24 @@ from eventpipe.datasets.ntidigits.facts import (
     stems_for_subset,
 )
 
-_PARTS = "eventpipe.datasets.ntidigits.parts"
-
-
-def _splits(
-    recordings: Iterable[str] | None, protocol: str = "cv", subset: str = "full"
-) -> list[Fold]:
-    """The published train/test split; ``cv`` draws validation per sample from train."""
-    if recordings is None:
-        recordings = stems_for_subset(subset)
-    return published_split_folds(recordings, protocol, split_of, SPLITS, unit="sample")
+_PACKAGE = "eventpipe.datasets.ntidigits"
 
 
 def make_spec(name: str, label_map: str) -> DatasetSpec:
     """The DatasetSpec of N-TIDIGITS with one label map (``firstspike`` or ``tonic``)."""
-    return DatasetSpec(
+    return lazy_spec(
+        _PACKAGE,
+        "parts",
         name=name,
         title="N-TIDIGITS18",
         sensor_size=SENSOR_SIZE,
         classes=CLASS_NAMES[label_map],
         subsets=SUBSETS,
-        groups=(),
         raw_layout="n-tidigits.hdf5, here or one folder down",
-        find_recordings=lazy(_PARTS, "discover"),
-        read_recording=lazy(_PARTS, f"read_{label_map}"),
-        max_events=lazy(_PARTS, "max_events"),
-        samples=lazy(_PARTS, f"samples_{label_map}"),
-        splits=_splits,
-        synthesize=lazy("eventpipe.datasets.ntidigits.synth", "generate_dataset"),
-        is_synthetic=lazy("eventpipe.datasets.ntidigits.synth", "is_synthetic"),
-        summarize=lazy("eventpipe.datasets.ntidigits.summary", f"summarize_{label_map}"),
-        render_summary=lazy("eventpipe.datasets.ntidigits.summary", "render"),
-        synth_scales=("small", "tiny", "full"),
+        read_recording=lazy(f"{_PACKAGE}.parts", f"read_{label_map}"),
+        samples=lazy(f"{_PACKAGE}.parts", f"samples_{label_map}"),
+        splits=PublishedSplits(stems_for_subset, split_of, SPLITS),
+        summarize=lazy(f"{_PACKAGE}.summary", f"summarize_{label_map}"),
         recording_names=stems_for_subset,
     )
 

@@ -105,12 +105,7 @@ def generate_dataset(
     chosen = st.chosen_parts(list(names) if names is not None else None)
     if chosen != SPLITS:
         raise ValueError("N-TIDIGITS keeps both parts in one file; synthesize both (no names)")
-    wanted = {
-        "generator_version": GENERATOR_VERSION,
-        "scale": scale,
-        "seed": int(seed),
-        "recordings_written": list(chosen),
-    }
+    wanted = synthetic.settings(GENERATOR_VERSION, scale, seed, chosen)
     skip, old = st.check_target(out_dir, GENERATOR, wanted, force, [FILE], "synthetic N-TIDIGITS")
     if skip:
         assert old is not None
@@ -121,11 +116,8 @@ def generate_dataset(
         "span_s": SPAN_S,
         "file_dtypes": "timestamps float64, addresses uint8",
     }
-    manifest = st.new_manifest(
-        GENERATOR, "ntidigits", "N-TIDIGITS18", GENERATOR_VERSION, wanted, design
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    synthetic.write_manifest(out_dir / synthetic.MANIFEST, manifest)
+    manifest = synthetic.new_manifest(GENERATOR, "ntidigits", "N-TIDIGITS18", wanted, design)
+    synthetic.start_manifest(out_dir, manifest)
     parts, entries = {}, {}
     for split in SPLITS:
         keys, t_s, addr, off = render_part(split, scale, int(seed))

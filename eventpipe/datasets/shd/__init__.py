@@ -18,10 +18,8 @@ draws validation from train per sample, stratified by class
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from eventpipe.datasets.base import DatasetSpec, Fold, published_split_folds
-from eventpipe.datasets.lazy import lazy
+from eventpipe.datasets.base import PublishedSplits
+from eventpipe.datasets.lazy import lazy_spec
 from eventpipe.datasets.shd.facts import (
     CLASS_NAMES,
     SENSOR_SIZE,
@@ -31,34 +29,16 @@ from eventpipe.datasets.shd.facts import (
     stems_for_subset,
 )
 
-
-def _splits(
-    recordings: Iterable[str] | None, protocol: str = "cv", subset: str = "full"
-) -> list[Fold]:
-    """The published train/test split; ``cv`` draws validation per sample from train."""
-    if recordings is None:
-        recordings = stems_for_subset(subset)
-    return published_split_folds(recordings, protocol, split_of, SPLITS, unit="sample")
-
-
-DATASET = DatasetSpec(
+DATASET = lazy_spec(
+    "eventpipe.datasets.shd",
+    "parts",
     name="shd",
     title="SHD",
     sensor_size=SENSOR_SIZE,
     classes=CLASS_NAMES,
     subsets=SUBSETS,
-    groups=(),
     raw_layout="shd_train.h5 + shd_test.h5, here or one folder down",
-    find_recordings=lazy("eventpipe.datasets.shd.parts", "discover"),
-    read_recording=lazy("eventpipe.datasets.shd.parts", "read_recording"),
-    max_events=lazy("eventpipe.datasets.shd.parts", "max_events"),
-    samples=lazy("eventpipe.datasets.shd.parts", "samples"),
-    splits=_splits,
-    synthesize=lazy("eventpipe.datasets.shd.synth", "generate_dataset"),
-    is_synthetic=lazy("eventpipe.datasets.shd.synth", "is_synthetic"),
-    summarize=lazy("eventpipe.datasets.shd.summary", "summarize"),
-    render_summary=lazy("eventpipe.datasets.shd.summary", "render"),
-    synth_scales=("small", "tiny", "full"),
+    splits=PublishedSplits(stems_for_subset, split_of, SPLITS),
     recording_names=stems_for_subset,
 )
 

@@ -99,12 +99,7 @@ def generate_dataset(
     out_dir = Path(out_dir)
     st.scale_sizes(SCALES, scale)
     chosen = st.chosen_parts(list(names) if names is not None else None)
-    wanted = {
-        "generator_version": GENERATOR_VERSION,
-        "scale": scale,
-        "seed": int(seed),
-        "recordings_written": list(chosen),
-    }
+    wanted = synthetic.settings(GENERATOR_VERSION, scale, seed, chosen)
     skip, old = st.check_target(
         out_dir, GENERATOR, wanted, force, list(FILES.values()), "synthetic SHD"
     )
@@ -117,9 +112,8 @@ def generate_dataset(
         "span_s": SPAN_S,
         "file_dtypes": "times float16, units/labels/speaker uint16",
     }
-    manifest = st.new_manifest(GENERATOR, "shd", "SHD", GENERATOR_VERSION, wanted, design)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    synthetic.write_manifest(out_dir / synthetic.MANIFEST, manifest)
+    manifest = synthetic.new_manifest(GENERATOR, "shd", "SHD", wanted, design)
+    synthetic.start_manifest(out_dir, manifest)
     for name in FILES.values():
         (out_dir / name).unlink(missing_ok=True)
     tasks = [(out_dir, s, scale, int(seed)) for s in chosen]

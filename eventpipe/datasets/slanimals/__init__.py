@@ -17,8 +17,8 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from eventpipe.datasets.base import DatasetSpec, Fold, SynthResult
-from eventpipe.datasets.lazy import lazy
+from eventpipe.datasets.base import Fold, SynthResult
+from eventpipe.datasets.lazy import lazy, lazy_spec
 from eventpipe.datasets.slanimals.facts import (
     CLASS_NAMES,
     GROUPS,
@@ -61,7 +61,12 @@ def _splits(
     raise ValueError(f"unknown protocol {protocol!r}; expected cv or train-test")
 
 
-DATASET = DatasetSpec(
+_PACKAGE = "eventpipe.datasets.slanimals"
+
+DATASET = lazy_spec(
+    _PACKAGE,
+    "slicing",
+    "layout",
     name="slanimals",
     title="SL-Animals-DVS",
     sensor_size=SENSOR_SIZE,
@@ -69,16 +74,11 @@ DATASET = DatasetSpec(
     subsets=SUBSETS,
     groups=tuple(GROUPS),
     raw_layout="allusers_aedat/ + tags_updated_19_08_2020/, or recordings/ + tags/",
-    find_recordings=lazy("eventpipe.datasets.slanimals.layout", "discover"),
     read_recording=_read,
     max_events=_max_events,
-    samples=lazy("eventpipe.datasets.slanimals.slicing", "slice_recording"),
+    samples=lazy(f"{_PACKAGE}.slicing", "slice_recording"),
     splits=_splits,
     synthesize=_synthesize,
-    is_synthetic=lazy("eventpipe.datasets.slanimals.synth", "is_synthetic"),
-    summarize=lazy("eventpipe.datasets.slanimals.summary", "summarize"),
-    render_summary=lazy("eventpipe.datasets.slanimals.summary", "render"),
-    synth_scales=("small", "tiny", "full"),
     recording_names=stems_for_subset,
 )
 

@@ -244,12 +244,7 @@ def generate_dataset(
     out_dir = Path(out_dir)
     sc = _scale(scale)
     chosen = _stems(stems)
-    wanted = {
-        "generator_version": _version(sc.name),
-        "scale": sc.name,
-        "seed": int(seed),
-        "stems": list(chosen),
-    }
+    wanted = synthetic.settings(_version(sc.name), sc.name, seed, chosen, "stems")
     skip, old = _check_target(out_dir, wanted, force)
     if skip:
         assert old is not None
@@ -257,14 +252,11 @@ def generate_dataset(
     (out_dir / AEDAT_DIR).mkdir(parents=True, exist_ok=True)
     (out_dir / TAGS_DIR).mkdir(parents=True, exist_ok=True)
     manifest = _new_manifest(sc, wanted, chosen)
-    synthetic.write_manifest(out_dir / MANIFEST, manifest)
+    synthetic.start_manifest(out_dir, manifest)
     # remove files of an earlier synthetic run that this one does not rewrite
     synthetic.remove_stale(out_dir, old, chosen, ("aedat", "tags"))
     entries = _write_recordings(out_dir, chosen, sc.name, int(seed), workers, progress)
-    manifest["recordings"] = entries
-    manifest["totals"] = _totals(entries)
-    manifest["complete"] = True
-    synthetic.write_manifest(out_dir / MANIFEST, manifest)
+    manifest = synthetic.finish_manifest(out_dir, manifest, entries, _totals(entries))
     for leftover in (out_dir / AEDAT_DIR).glob("*.tmp"):
         leftover.unlink(missing_ok=True)
     return GenerateResult(out_dir, True, manifest)
