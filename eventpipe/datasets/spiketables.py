@@ -20,7 +20,7 @@ import numpy as np
 
 from eventpipe.datasets import synthetic
 from eventpipe.datasets.base import SampleMeta, find_here_or_below
-from eventpipe.errors import LayoutError
+from eventpipe.datasets.partnames import SPLITS, SUBSETS, split_of, stems_for_subset
 
 #: the extra keys a part reader adds to its columns
 OFFSETS_KEY, LABELS_KEY, SUBJECTS_KEY, GROUPS_KEY, IDS_KEY = (
@@ -30,8 +30,6 @@ OFFSETS_KEY, LABELS_KEY, SUBJECTS_KEY, GROUPS_KEY, IDS_KEY = (
     "sample_groups",
     "sample_ids",
 )
-SPLITS = ("train", "test")
-SUBSETS = ("full", "train", "test")
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,22 +53,6 @@ class PartFile:
     def files(self) -> tuple[Path, ...]:
         """The input file (hashed into the cache's source digest)."""
         return (self.path,)
-
-
-def stems_for_subset(subset: str = "full") -> tuple[str, ...]:
-    """``full`` -> ``("train", "test")``; ``train`` / ``test`` -> that part."""
-    if subset == "full":
-        return SPLITS
-    if subset in SPLITS:
-        return (subset,)
-    raise ValueError(f"unknown subset {subset!r}; expected one of {SUBSETS}")
-
-
-def split_of(stem: str) -> str:
-    """The published part of a recording stem (the stem itself)."""
-    if stem not in SPLITS:
-        raise LayoutError(f"{stem!r}: not a part name; expected train or test")
-    return stem
 
 
 def find_file(raw_dir: str | os.PathLike, name: str, title: str, hint: str) -> Path:

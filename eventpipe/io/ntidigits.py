@@ -33,12 +33,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from eventpipe.datasets.ntidigits.facts import N_CHANNELS as NTIDIGITS_CHANNELS
 from eventpipe.errors import FormatError
 from eventpipe.io.buffers import Buffer
 from eventpipe.io.spikes import SpikeTable, check_dtypes, spikes_to_columns
 
-#: channels of the silicon cochlea (one ear)
-NTIDIGITS_CHANNELS = 64
 #: the two published parts
 PARTS = ("train", "test")
 #: the dtypes the synthetic stand-in writes (times float64 seconds, addresses uint8)

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eventpipe.datasets.shd.facts import CLASS_NAMES as KEYS_EXAMPLE
+from eventpipe.datasets.shd.facts import N_CHANNELS as SHD_CHANNELS
 from eventpipe.errors import FormatError
 from eventpipe.io.buffers import Buffer
 from eventpipe.io.spikes import (
@@ -41,8 +43,6 @@ from eventpipe.io.spikes import (
     spikes_to_columns,
 )
 
-#: channels of the SHD cochlea model
-SHD_CHANNELS = 700
 #: classes (labels 0..19)
 SHD_CLASSES = 20
 #: the keys of the official files eventpipe reads
@@ -55,29 +55,6 @@ FILE_DTYPES = {
     LABELS_KEY: np.uint16,
     SPEAKER_KEY: np.uint16,
 }
-#: class names in label order, as the official ``extra/keys`` holds them
-KEYS_EXAMPLE = (
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "null",
-    "eins",
-    "zwei",
-    "drei",
-    "vier",
-    "fuenf",
-    "sechs",
-    "sieben",
-    "acht",
-    "neun",
-)
 
 
 @dataclass

@@ -22,12 +22,13 @@ second``; ``"im"`` -> 256); group = ``M`` (man) or ``W`` (woman).
 
 from __future__ import annotations
 
-from eventpipe.datasets.spiketables import SPLITS, SUBSETS, split_of, stems_for_subset
+from eventpipe.datasets.partnames import SPLITS, SUBSETS, split_of, stems_for_subset
 from eventpipe.errors import TagError
-from eventpipe.io.ntidigits import NTIDIGITS_CHANNELS
 
 FILE = "n-tidigits.hdf5"
-SENSOR_SIZE: tuple[int, int, int] = (NTIDIGITS_CHANNELS, 1, 1)
+#: channels of the silicon cochlea (one ear; addresses 0..63)
+N_CHANNELS = 64
+SENSOR_SIZE: tuple[int, int, int] = (N_CHANNELS, 1, 1)
 _WORDS = {
     "z": "zero",
     "o": "oh",
@@ -89,6 +90,7 @@ __all__ = [
     "FILE",
     "GENDERS",
     "LABEL_MAPS",
+    "N_CHANNELS",
     "N_ROWS",
     "N_SINGLE",
     "SENSOR_SIZE",

@@ -11,13 +11,17 @@ Sample ids are stable whatever subset is built::
 
 from __future__ import annotations
 
-from eventpipe.datasets.spiketables import SPLITS, SUBSETS, split_of, stems_for_subset
-from eventpipe.io.shd import KEYS_EXAMPLE, SHD_CHANNELS
+from eventpipe.datasets.partnames import SPLITS, SUBSETS, split_of, stems_for_subset
 
 #: class names, index = label (the official ``extra/keys``: English 0-9, then German 0-9)
-CLASS_NAMES: tuple[str, ...] = KEYS_EXAMPLE
+CLASS_NAMES: tuple[str, ...] = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    "null", "eins", "zwei", "drei", "vier", "fuenf", "sechs", "sieben", "acht", "neun",
+)  # fmt: skip
+#: channels of the SHD cochlea model (``spikes/units`` 0..699)
+N_CHANNELS = 700
 #: ``(W, H, P)``: 700 channels, tonic's convention for a 1-D sensor
-SENSOR_SIZE: tuple[int, int, int] = (SHD_CHANNELS, 1, 1)
+SENSOR_SIZE: tuple[int, int, int] = (N_CHANNELS, 1, 1)
 #: file of each part
 FILES: dict[str, str] = {"train": "shd_train.h5", "test": "shd_test.h5"}
 #: samples per part of the official release
@@ -34,6 +38,7 @@ def sample_id_base(split: str) -> int:
 __all__ = [
     "CLASS_NAMES",
     "FILES",
+    "N_CHANNELS",
     "N_SAMPLES",
     "N_SPEAKERS",
     "SENSOR_SIZE",
