@@ -109,15 +109,15 @@ def _ref(x: torch.Tensor, g: torch.Tensor, p: LIFParams = P):
 def test_fast_paths_equal_the_float64_transcription(fwd, bwd):
     x, g = _inputs()
     a_ref, u_ref, du_ref, grad_ref = _ref(x, g)
-    a, u, du = fwd(x, P)
+    a, u = fwd(x, P)
     assert torch.equal(u > 1, u_ref > 1)  # the same spikes
     torch.testing.assert_close(a, a_ref, rtol=0, atol=1e-14)
     torch.testing.assert_close(u, u_ref, rtol=0, atol=1e-14)
-    torch.testing.assert_close(du, du_ref, rtol=0, atol=1e-14)
+    assert (du_ref[u_ref > 1] > 1 / 8).any()  # unclamped -1/du: the recomputed du matters
     spikes = (u_ref > 1).sum().item()
     warm = (a_ref < 1 / 16).sum().item()
     assert 0 < spikes and 0 < warm < a_ref.numel()  # every branch of the backward is taken
-    grad = bwd(g, u, du, P)
+    grad = bwd(g, u, P)
     torch.testing.assert_close(grad, grad_ref, rtol=1e-10, atol=1e-12)
 
 
@@ -165,8 +165,9 @@ def test_clamp_of_the_inter_neuron_term():
     x[0, 0, 0] = 0.999
     x[0, 1, 0] = 0.999 / 8 + 0.01  # crosses with du = 0.01: -1/du = -100 -> -8
     g = torch.ones(1, 3, 1, dtype=torch.float64)
-    _a_ref, _u_ref, _du_ref, grad_ref = _ref(x, g)
+    _a_ref, _u_ref, du_ref, grad_ref = _ref(x, g)
+    assert abs(du_ref[0, 1, 0] - 0.01) < 1e-12
     for fwd, bwd in ((numba_forward, numba_backward), (torch_forward, torch_backward)):
-        _a, u, du = fwd(x, P)
-        assert u[0, 1, 0] > 1 and abs(du[0, 1, 0] - 0.01) < 1e-12
-        torch.testing.assert_close(bwd(g, u, du, P), grad_ref, rtol=1e-12, atol=1e-14)
+        _a, u = fwd(x, P)
+        assert u[0, 1, 0] > 1
+        torch.testing.assert_close(bwd(g, u, P), grad_ref, rtol=1e-12, atol=1e-14)

@@ -23,11 +23,11 @@ _BLOCK = 1024
 
 
 @jit(parallel=True)
-def lif_trace_forward(x, thr, theta_m, theta_s, syn, u, du):  # pragma: no cover - compiled
+def lif_trace_forward(x, thr, theta_m, theta_s, syn, u):  # pragma: no cover - compiled
     """LIF with reset and output trace, one pass over time.
 
-    ``x [N, T, M]``: input currents. Written: ``syn`` (output trace), ``u`` (potential before
-    the reset), ``du`` (the step's potential increment ``-theta_m * v + x``), all ``[N, T, M]``.
+    ``x [N, T, M]``: input currents. Written: ``syn`` (output trace) and ``u`` (potential before
+    the reset), both ``[N, T, M]``.
     """
     n, big_t, m = x.shape
     n_blocks = (m + _BLOCK - 1) // _BLOCK
@@ -44,22 +44,22 @@ def lif_trace_forward(x, thr, theta_m, theta_s, syn, u, du):  # pragma: no cover
                 a = zero if t == 0 else syn[b, t - 1, k]
                 if t > 0 and v > thr:  # reset after the previous step's spike
                     v = zero
-                d = neg_tm * v + x[b, t, k]
-                v = v + d
-                du[b, t, k] = d
+                v = v + (neg_tm * v + x[b, t, k])
                 u[b, t, k] = v
                 out = one if v > thr else zero
                 syn[b, t, k] = a + (out - a) * theta_s
 
 
 @jit(parallel=True)
-def lif_trace_backward(g, u, du, thr, theta_m, theta_s, th, grad):  # pragma: no cover - compiled
+def lif_trace_backward(g, u, thr, theta_m, theta_s, th, grad):  # pragma: no cover - compiled
     """TSSL-BP backward: ``grad = dL/dx [N, T, M]`` from ``g = dL/dsyn [N, T, M]``.
 
-    ``u, du``: the forward's potentials and increments; ``th``: the warm-up bound on the trace,
-    ``1 / (4 tau_s)``. The output trace is recomputed from the
-    spikes ``u > thr`` (same operations as the forward, so bit-identical) and parked in
-    ``grad[t]`` until the reverse pass overwrites it.
+    ``u``: the forward's potentials before the reset; ``th``: the warm-up bound on the trace,
+    ``1 / (4 tau_s)``. The output trace is recomputed from the spikes ``u > thr`` (the
+    forward's operations, so bit-identical) and parked in ``grad[t]`` until the reverse pass
+    overwrites it. The step's increment is recomputed as ``du[t] = u[t] - v[t-1]`` (``v``: the
+    potential after the reset); it can differ from the forward's by rounding (half an ulp of
+    ``u``), which matters only where ``-1/du`` is not clamped, i.e. ``du > 1/8``.
     """
     n, big_t, m = g.shape
     n_blocks = (m + _BLOCK - 1) // _BLOCK
@@ -87,7 +87,10 @@ def lif_trace_backward(g, u, du, thr, theta_m, theta_s, th, grad):  # pragma: no
                 out = one if ut > thr else zero
                 pu = zero
                 if out > zero:
-                    pu = min(max(-one / du[b, t, k], dt(-8.0)), zero)
+                    v = zero
+                    if t > 0 and not u[b, t - 1, k] > thr:
+                        v = u[b, t - 1, k]
+                    pu = min(max(-one / (ut - v), dt(-8.0)), zero)
                 tmp = -(pu * ga)
                 tmp += carry * ut * (-one) * theta_m * pu
                 tmp += carry * keep_m * (one - out)

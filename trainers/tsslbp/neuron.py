@@ -31,8 +31,10 @@ Backends (same results; ``"auto"`` picks Numba for CPU tensors, torch elsewhere)
 - ``"torch"``: any device (CUDA); a Python loop over the steps of elementwise tensor ops under
   ``no_grad`` (no autograd node per step), the O(T) recursion for ``G``.
 
-Both keep ``u`` and ``du`` for the backward pass (the published code also keeps the spikes and
-the trace, recomputed here from ``u``).
+Both keep only ``u`` for the backward pass (the published code also keeps ``du``, the spikes
+and the trace; here the spikes and the trace are recomputed from ``u`` bit for bit, and
+``du[t] = u[t] - v[t-1]``, equal to the forward's increment up to rounding: half an ulp of
+``u``, which reaches the gradient only through an unclamped ``-1/du``, i.e. ``du > 1/8``).
 """
 
 from __future__ import annotations
@@ -75,28 +77,25 @@ def _use_numba(x: torch.Tensor, backend: str) -> bool:
     return backend == "numba"
 
 
-def torch_forward(x: torch.Tensor, p: LIFParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``x [N, T, M]`` -> ``(a, u, du)``, each ``[N, T, M]`` (any device)."""
+def torch_forward(x: torch.Tensor, p: LIFParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x [N, T, M]`` -> ``(a, u)``: traces and potentials before the reset (any device)."""
     thr, tm, ts, _ = p.constants(x.dtype)
-    a_all, u_all, du_all = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+    a_all, u_all = torch.empty_like(x), torch.empty_like(x)
     v = torch.zeros_like(x[:, 0])
     a = torch.zeros_like(v)
     for t in range(x.shape[1]):
         du = (-tm) * v + x[:, t]
         v = v + du
         s = (v > thr).to(x.dtype)
-        du_all[:, t] = du
         u_all[:, t] = v
         v = v * (1 - s)
         a = a + (s - a) * ts
         a_all[:, t] = a
-    return a_all, u_all, du_all
+    return a_all, u_all
 
 
-def torch_backward(
-    g: torch.Tensor, u: torch.Tensor, du: torch.Tensor, p: LIFParams
-) -> torch.Tensor:
-    """``dL/dx [N, T, M]`` from ``g = dL/da`` and the forward's ``u, du`` (any device)."""
+def torch_backward(g: torch.Tensor, u: torch.Tensor, p: LIFParams) -> torch.Tensor:
+    """``dL/dx [N, T, M]`` from ``g = dL/da`` and the forward's ``u`` (any device)."""
     thr, tm, ts, th = p.constants(g.dtype)
     spikes = (u > thr).to(g.dtype)
     syn = torch.empty_like(g)
@@ -112,7 +111,8 @@ def torch_backward(
         acc = g[:, t] + beta * acc
         ga = acc * ts
         out, ut = spikes[:, t], u[:, t]
-        pu = torch.clamp(-1 / du[:, t], -CLAMP, 0) * out
+        v_prev = u[:, t - 1] * (1 - spikes[:, t - 1]) if t > 0 else torch.zeros_like(ut)
+        pu = torch.clamp(-1 / (ut - v_prev), -CLAMP, 0) * out
         tmp = -(pu * ga)
         tmp = tmp + carry * ut * (-1) * tm * pu
         tmp = tmp + carry * (1 - tm) * (1 - out)
@@ -123,26 +123,24 @@ def torch_backward(
     return grad
 
 
-def numba_forward(x: torch.Tensor, p: LIFParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def numba_forward(x: torch.Tensor, p: LIFParams) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`torch_forward` by the fused Numba kernel (contiguous CPU ``x``)."""
     thr, tm, ts, _ = p.constants(x.dtype)
     real = x.detach().numpy().dtype.type
-    a, u, du = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+    a, u = torch.empty_like(x), torch.empty_like(x)
     kernels.lif_trace_forward(
-        x.detach().numpy(), real(thr), real(tm), real(ts), a.numpy(), u.numpy(), du.numpy()
+        x.detach().numpy(), real(thr), real(tm), real(ts), a.numpy(), u.numpy()
     )
-    return a, u, du
+    return a, u
 
 
-def numba_backward(
-    g: torch.Tensor, u: torch.Tensor, du: torch.Tensor, p: LIFParams
-) -> torch.Tensor:
+def numba_backward(g: torch.Tensor, u: torch.Tensor, p: LIFParams) -> torch.Tensor:
     """:func:`torch_backward` by the fused Numba kernel (contiguous CPU tensors)."""
     thr, tm, ts, th = p.constants(g.dtype)
     real = u.numpy().dtype.type
     grad = torch.empty_like(g)
     kernels.lif_trace_backward(
-        g.numpy(), u.numpy(), du.numpy(), real(thr), real(tm), real(ts), real(th), grad.numpy()
+        g.numpy(), u.numpy(), real(thr), real(tm), real(ts), real(th), grad.numpy()
     )
     return grad
 
@@ -155,17 +153,17 @@ class _TSSLBP(torch.autograd.Function):
         x = x.contiguous()
         fast = _use_numba(x, backend)
         with torch.no_grad():
-            a, u, du = (numba_forward if fast else torch_forward)(x, p)
+            a, u = (numba_forward if fast else torch_forward)(x, p)
         if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(u, du)
+            ctx.save_for_backward(u)
             ctx.p, ctx.fast = p, fast
         return a
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
-        u, du = ctx.saved_tensors
+        (u,) = ctx.saved_tensors
         g = g.contiguous()
-        grad = (numba_backward if ctx.fast else torch_backward)(g, u, du, ctx.p)
+        grad = (numba_backward if ctx.fast else torch_backward)(g, u, ctx.p)
         return grad, None, None
 
 
