@@ -61,7 +61,7 @@ from trainers.common.checkpoints import (
     save_checkpoint,
     seed_everything,
 )
-from trainers.common.config import RunConfig
+from trainers.common.config import N_SPLITS, RunConfig
 from trainers.common.data import CacheSource, DataSource, make_loader
 from trainers.common.ddp import (
     combine_train,
@@ -424,6 +424,21 @@ def run(
         ctx.shutdown()
 
 
+def fit_folds(config: RunConfig, available: list[int]) -> RunConfig:
+    """``config`` with ``--folds all`` (the default ``1..4``) narrowed to the dataset's folds
+    (``available``: one for the datasets with an official train/test split).
+
+    Raises:
+        RunError: explicitly requested folds the dataset does not have.
+    """
+    missing = [k for k in config.folds if k not in available]
+    if not missing:
+        return config
+    if tuple(config.folds) == tuple(range(1, N_SPLITS + 1)):
+        return config.model_copy(update={"folds": tuple(available)})
+    raise RunError(f"--folds: the dataset has folds {available}, not {missing}")
+
+
 def _run(
     config: RunConfig,
     method: Method,
@@ -436,13 +451,14 @@ def _run(
     out = Path(config.out)
     labels = run_labels(source.synthetic, config.optimistic)
     spec = dataset_spec(source)
+    folds = {f.index: f for f in make_folds(source, config)}
+    config = fit_folds(config, sorted(folds))
     ctx.on_main(lambda: prepare_out(out, config, console))
     console.rule(f"{method.name} · {config.protocol}{label_suffix(labels)}")
     console.print_json(json.dumps({"config": config.to_dict(), "device": str(device)}))
     for note in run_notes(spec, source.synthetic, config.optimistic):
         console.print(f"[bold red]{note}[/]")
 
-    folds = {f.index: f for f in make_folds(source, config)}
     fold_results, epochs_left = ctx.on_main(lambda: finished_folds(out, config, console))
     todo = [k for k in config.folds if k not in fold_results]
     with RunProgress(console, epochs_left, quiet=config.quiet or not ctx.is_main) as progress:

@@ -1,0 +1,221 @@
+"""TSSL-BP trainer speed and memory: the fast model vs an eager transcription of the published code.
+
+    python benchmarks/tsslbp.py                 # CPU, batch 50, T = 30 and 100
+    python benchmarks/tsslbp.py --quick         # batch 8, T = 30: a smoke run
+    python benchmarks/tsslbp.py --device cuda   # where a GPU is available
+
+Workload: forward + backward of the count loss (15 / 3) for one batch of N-MNIST-shaped frames
+(34x34x2, each pixel/polarity active with probability ``--density`` per step) through the
+published N-MNIST network (12C5-P2-64C5-P2-10), at each ``--steps`` value.
+
+Implementations (same weights, same input): ``fast`` = :class:`trainers.tsslbp.model.TSSLBPNet`
+(time folded into the batch for conv/linear, fused Numba neuron kernels on CPU with the O(T)
+backward recursion, the torch loop on CUDA); ``eager`` = :mod:`trainers.tsslbp.reference`
+(the published structure: time-last tensors, per-step Python loop with stacks, the backward's
+O(T^2) sums over repeated ``syn_a`` tensors).
+
+Each (implementation, T) runs in a fresh subprocess so its peak memory is its own. Memory is
+the peak resident set size (CPU) or ``torch.cuda.max_memory_allocated`` (CUDA) above the level
+just before the timed steps (input and interpreter excluded). The growth with T is the ratio of
+the times at the largest and smallest T, against ``T_max/T_min`` (linear) and its square.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_variant(impl: str, steps: int, args: argparse.Namespace) -> dict:
+    """Measure one (implementation, T) in this process; returns a result dict."""
+    import torch
+
+    from trainers.tsslbp import reference
+    from trainers.tsslbp.loss import tsslbp_loss
+    from trainers.tsslbp.method import HYPERPARAMETERS, build_model
+
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    hp = {**HYPERPARAMETERS, "steps": steps}
+    net = build_model(hp, 10, (34, 34, 2)).to(device)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(args.weight_scale)
+    labels = torch.arange(args.batch, device=device) % 10
+
+    def step(x: torch.Tensor) -> None:
+        net.zero_grad(set_to_none=True)
+        if impl == "fast":
+            loss = tsslbp_loss(net(x), labels[: x.shape[0]])
+        else:
+            out = reference.published_forward(net, x).transpose(1, 2)[:, :, None, None]
+            loss = reference.published_count_loss(out, labels[: x.shape[0]], 15, 3)
+        loss.backward()
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    gen = torch.Generator().manual_seed(1)
+    t0 = time.perf_counter()
+    step((torch.rand(2, steps, 2, 34, 34, generator=gen) < args.density).float().to(device))
+    sync()
+    warmup_s = time.perf_counter() - t0
+    x = (torch.rand(args.batch, steps, 2, 34, 34, generator=gen) < args.density).float()
+    x = x.to(device)
+    densities = []
+    if impl == "fast":
+        hooks = [
+            m.register_forward_hook(
+                lambda m, i, o: densities.append(round(float((o > 0).float().mean()), 4))
+            )
+            for m in net.layers
+            if hasattr(m, "p")
+        ]
+        with torch.no_grad():
+            net(x[:1])
+        for h in hooks:
+            h.remove()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    base_rss, peak_before = _rss(), _peak_rss()
+    walls, cpus = [], []
+    for _ in range(args.runs if impl == "fast" else args.baseline_runs):
+        sync()
+        w, c = time.perf_counter(), time.process_time()
+        step(x)
+        sync()
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        peak = max(_peak_rss(), peak_before) - base_rss
+    return {
+        "impl": impl,
+        "steps": steps,
+        "batch": args.batch,
+        "device": str(device),
+        "wall_s": min(walls),
+        "wall_all_s": walls,
+        "cpu_s": min(cpus),
+        "peak_mb": peak / 2**20,
+        "warmup_s": warmup_s,
+        "trace_nonzero_per_spiking_layer": densities,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _variant(args_in: list[str], impl: str, steps: int) -> dict:
+    cmd = [sys.executable, __file__, *args_in, "--variant", f"{impl}:{steps}"]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        print(out.stderr, file=sys.stderr)
+        raise SystemExit(f"variant {impl}:{steps} failed")
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["process_s"] = time.perf_counter() - t0
+    return r
+
+
+def _growth(results: list[dict], impl: str) -> dict | None:
+    rs = sorted((r for r in results if r["impl"] == impl), key=lambda r: r["steps"])
+    if len(rs) < 2:
+        return None
+    lo, hi = rs[0], rs[-1]
+    k = hi["steps"] / lo["steps"]
+    return {
+        "impl": impl,
+        "steps": [lo["steps"], hi["steps"]],
+        "time_ratio": hi["wall_s"] / lo["wall_s"],
+        "linear_would_be": k,
+        "quadratic_would_be": k * k,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--steps", default="30,100", help="time steps T, comma-separated")
+    ap.add_argument("--density", type=float, default=0.02)
+    ap.add_argument("--weight-scale", type=float, default=2.0, help="factor on the init")
+    ap.add_argument("--runs", type=int, default=3, help="timed repetitions (fast)")
+    ap.add_argument("--baseline-runs", type=int, default=1, help="timed repetitions (eager)")
+    ap.add_argument("--impls", default="fast,eager")
+    ap.add_argument("--quick", action="store_true", help="batch 8, T = 30: a smoke run")
+    from benchmarks._results import add_arguments, row, save
+
+    add_arguments(ap, "tsslbp")
+    ap.add_argument("--variant", help=argparse.SUPPRESS)  # internal: impl:steps
+    args = ap.parse_args()
+    if args.quick:
+        args.batch, args.steps = 8, "30"
+    if args.variant:
+        impl, steps = args.variant.split(":")
+        print(json.dumps(run_variant(impl, int(steps), args)))
+        return
+
+    passthrough = [a for a in sys.argv[1:] if not a.startswith("--json") and a != "--no-save"]
+    if "--json" in sys.argv:
+        i = sys.argv.index("--json")
+        passthrough = sys.argv[1:i] + sys.argv[i + 2 :]
+    results, rows = [], []
+    for steps in (int(s) for s in args.steps.split(",")):
+        by = {}
+        for impl in args.impls.split(","):
+            r = by[impl] = _variant(passthrough, impl, steps)
+            results.append(r)
+            print(
+                f"T={steps:4d} {impl:5s} {r['wall_s'] * 1000:10.1f} ms/batch  cpu "
+                f"{r['cpu_s']:7.2f} s  peak {r['peak_mb']:8.1f} MB  (warm-up "
+                f"{r['warmup_s']:.1f} s)",
+                flush=True,
+            )
+        f, e = by.get("fast"), by.get("eager")
+        if f is None:
+            continue
+        label = f"train step (fwd+bwd, count loss), T {steps}, batch {args.batch}, 34x34x2"
+        rows.append(row(f"{label}: time per batch", "ms", f["wall_s"] * 1e3,
+                        e["wall_s"] * 1e3 if e else None, "eager published structure"))  # fmt: skip
+        rows.append(row(f"{label}: peak memory", "MB", f["peak_mb"],
+                        e["peak_mb"] if e else None, "eager published structure",
+                        memory=True))  # fmt: skip
+    growth = [g for g in (_growth(results, i) for i in args.impls.split(",")) if g]
+    for r in rows:
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] else "-"
+        print(f"{r['label']}: {r['eventpipe']:.1f} vs {r['reference'] or 0:.1f} {r['unit']}"
+              f" (ratio {ratio}, {r['ratio_of']})")  # fmt: skip
+    for g in growth:
+        print(
+            f"growth {g['impl']}: T {g['steps'][0]} -> {g['steps'][1]}: time x"
+            f"{g['time_ratio']:.2f} (linear x{g['linear_would_be']:.2f}, quadratic "
+            f"x{g['quadratic_would_be']:.2f})"
+        )
+    save("tsslbp", rows, {"results": results, "growth": growth, "density": args.density},
+         argv=None, json_path=args.json, no_save=args.no_save)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""The TSSL-BP network (``Network`` of cnns.py and layers/*.py in stonezwr/TSSL-BP).
+
+Built from a network definition (:mod:`trainers.tsslbp.networks`). Input event frames
+``x [N, T, P, H, W]`` (0/1, one step per bin of the cache view); every layer maps traces
+``[N, T, C, H, W]`` (or ``[N, T, F]`` after a linear layer) to traces:
+
+- input: the synaptic trace of the input spikes (``psp`` of functions/loss_f.py)
+  ``S[t] = S[t-1] - S[t-1]/tau_s + x[t]``, ``a[t] = S[t] / tau_s``;
+- ``conv`` / ``linear``: bias-free weights applied at every step (time folded into the batch),
+  then the TSSL-BP LIF neuron (:func:`trainers.tsslbp.neuron.lif_trace`) whose output is its
+  spike trace;
+- ``pooling``: fixed sum pooling with weight ``theta`` (1.1), no neuron;
+- ``dropout``: see :mod:`trainers.tsslbp.networks`.
+
+The output is the last layer's trace ``[N, T, n_classes]``; the predicted class is the
+``argmax`` of its sum over time (the published ``spike_counts``).
+
+Init (as published): conv weights PyTorch's default ``Conv3d`` init (kaiming-uniform with
+``a = sqrt(5)``, the same as ``Conv2d`` for a ``k x k x 1`` kernel) times ``weight_scale``;
+linear weights ``kaiming_normal_`` times ``weight_scale``.
+
+Layout: the published tensors are ``[N, C, x, y, T]`` with x the row index; here spatial
+dimensions are ``(H, W) = (y, x)``. The two networks are the same up to transposing every
+kernel (and permuting the linear layer's inputs accordingly).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from trainers.tsslbp.neuron import LIFParams, lif_trace
+
+
+def input_trace(x: torch.Tensor, tau_s: float) -> torch.Tensor:
+    """Synaptic trace of input spikes ``x [N, T, ...]`` (same shape), as published ``psp``."""
+    out = torch.empty_like(x)
+    syn = torch.zeros_like(x[:, 0])
+    for t in range(x.shape[1]):
+        syn = syn - syn / tau_s + x[:, t]
+        out[:, t] = syn / tau_s
+    return out
+
+
+def _fold(x: torch.Tensor) -> torch.Tensor:
+    """``[N, T, ...]`` -> ``[N*T, ...]``."""
+    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+
+class SpikingConv(nn.Module):
+    """Bias-free ``Conv2d`` per step + TSSL-BP neuron: ``[N, T, C, H, W]`` -> same layout."""
+
+    def __init__(self, layer: dict[str, Any], p: LIFParams, backend: str) -> None:
+        super().__init__()
+        conv = nn.Conv2d(
+            int(layer["in_channels"]),
+            int(layer["out_channels"]),
+            int(layer["kernel_size"]),
+            stride=int(layer.get("stride", 1)),
+            padding=int(layer.get("padding", 0)),
+            dilation=int(layer.get("dilation", 1)),
+            bias=False,
+        )
+        self.weight = nn.Parameter(conv.weight.detach() * float(layer.get("weight_scale", 1)))
+        self.stride, self.padding = conv.stride, conv.padding
+        self.dilation = conv.dilation
+        self.p, self.backend = p, backend
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t = x.shape[:2]
+        y = F.conv2d(_fold(x), self.weight, None, self.stride, self.padding, self.dilation)
+        out = lif_trace(y.reshape(n, t, -1), self.p, self.backend)
+        return out.reshape(n, t, *y.shape[1:])
+
+
+class SpikingLinear(nn.Module):
+    """Bias-free dense layer on the flattened trace + TSSL-BP neuron: ``[N, T, ...]`` to
+    ``[N, T, F]``."""
+
+    def __init__(self, layer: dict[str, Any], p: LIFParams, backend: str) -> None:
+        super().__init__()
+        w = torch.empty(int(layer["n_outputs"]), int(layer["n_inputs"]))
+        nn.init.kaiming_normal_(w)
+        self.weight = nn.Parameter(w * float(layer.get("weight_scale", 1)))
+        self.p, self.backend = p, backend
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t = x.shape[:2]
+        y = F.linear(x.reshape(n, t, -1), self.weight)
+        return lif_trace(y, self.p, self.backend)
+
+
+class SumPool(nn.Module):
+    """Fixed sum pooling with weight ``theta`` over ``k x k`` windows (stride ``k``).
+
+    The published ``PoolLayer`` is a ``conv3d`` with one ``theta``-filled kernel over every
+    channel; ``conv2d`` on ``[N*T*C, 1, H, W]`` is the same computation.
+    """
+
+    def __init__(self, layer: dict[str, Any]) -> None:
+        super().__init__()
+        k = int(layer["kernel_size"])
+        self.k = k
+        self.stride = int(layer.get("stride", k))
+        self.padding = int(layer.get("padding", 0))
+        self.theta = float(layer.get("theta", 1.1))
+        self.register_buffer("weight", torch.full((1, 1, k, k), self.theta), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, c, h, w = x.shape
+        y = F.conv2d(
+            x.reshape(n * t * c, 1, h, w),
+            self.weight.to(x.dtype),
+            None,
+            self.stride,
+            self.padding,
+        )
+        return y.reshape(n, t, c, *y.shape[2:])
+
+
+class RowDropout(nn.Module):
+    """Dropout with one mask per (sample, channel, row) shared by all steps and columns."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        shape = [x.shape[0], 1, *x.shape[2:]]
+        if x.dim() == 5:
+            shape[-1] = 1  # [N, 1, C, H, 1]
+        keep = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1 - self.p)
+        return x * keep / (1 - self.p)
+
+
+def out_shape(layer: dict[str, Any], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Trace shape (without N, T) after ``layer`` for an input of ``shape``."""
+    kind = layer["type"]
+    if kind == "conv":
+        c, h, w = shape
+        k, s = int(layer["kernel_size"]), int(layer.get("stride", 1))
+        pad, dil = int(layer.get("padding", 0)), int(layer.get("dilation", 1))
+
+        def side(v: int) -> int:
+            return (v + 2 * pad - dil * (k - 1) - 1) // s + 1
+
+        return (int(layer["out_channels"]), side(h), side(w))
+    if kind == "pooling":
+        c, h, w = shape
+        k = int(layer["kernel_size"])
+        s, pad = int(layer.get("stride", k)), int(layer.get("padding", 0))
+        return (c, (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1)
+    if kind == "linear":
+        return (int(layer["n_outputs"]),)
+    return shape
+
+
+def check_shapes(
+    layers: list[dict[str, Any]], in_shape: tuple[int, int, int], n_classes: int
+) -> None:
+    """Raise ``ValueError`` if the definition does not fit a ``(C, H, W)`` input."""
+    shape: tuple[int, ...] = in_shape
+    for i, layer in enumerate(layers):
+        kind = layer["type"]
+        if kind in ("conv", "pooling") and len(shape) != 3:
+            raise ValueError(f"layer {i} ({kind}) after a linear layer")
+        if kind == "conv" and int(layer["in_channels"]) != shape[0]:
+            raise ValueError(f"layer {i} (conv): in_channels {layer['in_channels']}, input {shape}")
+        if kind == "linear" and int(layer["n_inputs"]) != math.prod(shape):
+            raise ValueError(
+                f"layer {i} (linear): n_inputs {layer['n_inputs']}, but the input {shape} has "
+                f"{math.prod(shape)} values"
+            )
+        shape = out_shape(layer, shape)
+    if math.prod(shape) != n_classes:
+        raise ValueError(f"the network ends with {shape} outputs, the dataset has {n_classes}")
+
+
+class TSSLBPNet(nn.Module):
+    """TSSL-BP network from a definition. ``x [N, T', P, H, W]`` -> traces ``[N, T, classes]``.
+
+    Args:
+        layers: the definition's ``layers`` list.
+        sensor_size: ``(W, H, P)`` of the input frames.
+        n_classes: dataset classes (must equal the last layer's outputs).
+        params: ``tau_m``, ``tau_s`` (steps); every spiking layer's threshold comes from its
+            ``threshold`` (default 1).
+        steps: time steps ``T``; inputs with more bins are cut to the first ``T`` (the
+            published loader drops later events); fewer is an error.
+        backend: neuron backend (``"auto"``: Numba on CPU, torch elsewhere).
+
+    >>> from trainers.tsslbp.networks import load
+    >>> net = TSSLBPNet(load("nmnist-cnn")["layers"], (34, 34, 2), 10)
+    >>> net(torch.zeros(2, 30, 2, 34, 34)).shape
+    torch.Size([2, 30, 10])
+    """
+
+    def __init__(
+        self,
+        layers: list[dict[str, Any]],
+        sensor_size: tuple[int, int, int],
+        n_classes: int,
+        params: LIFParams | None = None,
+        steps: int = 30,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        p = params or LIFParams()
+        w, h, n_pol = (int(v) for v in sensor_size)
+        check_shapes(layers, (n_pol, h, w), n_classes)
+        self.params, self.steps = p, int(steps)
+        mods: list[nn.Module] = []
+        for layer in layers:
+            kind = layer["type"]
+            lp = LIFParams(p.tau_m, p.tau_s, float(layer.get("threshold", 1.0)))
+            if kind == "conv":
+                mods.append(SpikingConv(layer, lp, backend))
+            elif kind == "linear":
+                mods.append(SpikingLinear(layer, lp, backend))
+            elif kind == "pooling":
+                mods.append(SumPool(layer))
+            else:
+                mods.append(RowDropout(float(layer.get("p", 0.5))))
+        self.layers = nn.ModuleList(mods)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [N, T', P, H, W]`` (0/1 frames, T' >= steps) -> output traces ``[N, T, C]``."""
+        if x.shape[1] < self.steps:
+            raise ValueError(
+                f"the input has {x.shape[1]} steps, the network {self.steps} (--steps); "
+                "rebuild the cache view with more bins or pass --steps "
+                f"{x.shape[1]}"
+            )
+        if not torch.is_floating_point(x):
+            x = x.float()
+        s = input_trace(x[:, : self.steps], self.params.tau_s)
+        for layer in self.layers:
+            s = layer(s)
+        return s.reshape(s.shape[0], s.shape[1], -1)
