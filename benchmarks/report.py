@@ -177,6 +177,17 @@ BENCHMARKS: dict[str, dict] = {
             "--json benchmarks/results/stbp_cuda.json",
         ],
     },
+    "tsslbp": {
+        "title": "TSSL-BP: Numba backward vs the eager published structure",
+        "compares": (
+            "One training step (forward, count loss, backward) of the published N-MNIST network "
+            "(12C5-P2-64C5-P2-10) on random 34x34x2 frames at T 30 and T 100: eventpipe's "
+            "TSSL-BP neuron (backward in one pass over time, Numba on CPU) against an eager "
+            "PyTorch copy of the published code's structure (`trainers/tsslbp/reference.py`), "
+            "same weights and input, in the same run. See [TSSL-BP](tsslbp.md#how-it-is-fast)."
+        ),
+        "commands": ["python benchmarks/tsslbp.py --batch 8 --steps 30,100"],
+    },
     "slayer": {
         "title": "SLAYER: fused model vs eager PyTorch",
         "compares": (
