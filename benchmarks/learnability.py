@@ -75,8 +75,8 @@ def probe(dataset: str, bench: Path, pieces: int, grid: int) -> dict:
             fold = spec.splits(None, "cv", "full")[0]
             ids = fold.sample_ids(ds.meta)[split]
             idx = np.flatnonzero(np.isin(ds.sample_ids, ids))
-        x = np.stack([ds[int(i)][0].numpy() for i in idx])
-        parts[split] = (features(x, pieces, grid), ds.class_ids[idx])
+        x = [features(ds[int(i)][0].numpy()[None], pieces, grid) for i in idx]  # one at a time
+        parts[split] = (np.concatenate(x), ds.class_ids[idx])
     clf = LogisticRegression(max_iter=2000, C=1.0).fit(*parts["train"])
     acc = float(clf.score(*parts["test"]))
     n_classes = len(np.unique(ds.class_ids))
