@@ -94,7 +94,12 @@ def culif_backward(
         gi = np.zeros(f1 - f0, dtype=h.dtype)
         acc_m = np.zeros(f1 - f0, dtype=h.dtype)
         acc_s = np.zeros(f1 - f0, dtype=h.dtype)
+        zrow = np.zeros(f1 - f0, dtype=h.dtype)
         for t in range(n_t - 1, -1, -1):
+            hrow = (
+                h[t - 1, b, f0:f1] if (param_grads and t > 0) else zrow
+            )  # previous step (0 before)
+            irow = isyn[t - 1, b, f0:f1] if (param_grads and t > 0) else zrow
             for j in range(f1 - f0):
                 f = f0 + j
                 gi[j] = asyn[f] * gi[j] + (one - am[f]) * gh[j]
@@ -109,13 +114,9 @@ def culif_backward(
                     dvdh -= hh * sg
                 gh[j] = am[f] * gh[j] * dvdh + gs[t, b, f] * sg
                 if param_grads:
-                    if t > 0:
-                        hp = h[t - 1, b, f]
-                        vp = zero if hp >= theta else hp
-                        ip = isyn[t - 1, b, f]
-                    else:
-                        vp = zero
-                        ip = zero
+                    hp = hrow[j]
+                    vp = zero if hp >= theta else hp
+                    ip = irow[j]
                     acc_m[j] += (vp - ip) * gh[j]
                     acc_s[j] += ip * gi[j]
         if param_grads:
@@ -194,7 +195,10 @@ def adlif_backward(
         gh = np.zeros(f1 - f0, dtype=h.dtype)
         gw = np.zeros(f1 - f0, dtype=h.dtype)
         acc = np.zeros((4, f1 - f0), dtype=h.dtype)
+        zrow = np.zeros(f1 - f0, dtype=h.dtype)
         for t in range(n_t - 1, -1, -1):
+            hrow = h[t - 1, b, f0:f1] if t > 0 else zrow  # the previous step's h and w (0 before)
+            wrow = w[t - 1, b, f0:f1] if t > 0 else zrow
             for j in range(f1 - f0):
                 f = f0 + j
                 gw_next = gw[j]
@@ -209,17 +213,10 @@ def adlif_backward(
                     dvdh -= hh * sg
                 gh[j] = am[f] * gh[j] * dvdh + (gs[t, b, f] + bw[f] * gw_next) * sg + a[f] * gw_next
                 gx[t, b, f] = (one - am[f]) * gh[j]
-                if t > 0:
-                    hp = h[t - 1, b, f]
-                    sp = one if hp >= theta else zero
-                    vp = hp * (one - sp)
-                    wp = w[t - 1, b, f]
-                else:
-                    hp = zero
-                    sp = zero
-                    vp = zero
-                    wp = zero
-                acc[0, j] += (vp - x[t, b, f] + wp) * gh[j]
+                hp = hrow[j]
+                sp = one if hp >= theta else zero
+                wp = wrow[j]
+                acc[0, j] += (hp * (one - sp) - x[t, b, f] + wp) * gh[j]
                 acc[1, j] += wp * gw[j]
                 acc[2, j] += hp * gw[j]
                 acc[3, j] += sp * gw[j]

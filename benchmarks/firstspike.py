@@ -1,0 +1,168 @@
+"""First-spike coding trainer speed and memory: Numba neuron loops vs an eager PyTorch loop.
+
+    python benchmarks/firstspike.py               # both settings, CPU
+    python benchmarks/firstspike.py --quick       # smaller shapes, a smoke run
+    python benchmarks/firstspike.py --device cuda # the eager torch path on a GPU
+
+Settings (forward + backward of the ``first_time`` loss, one batch, the published networks):
+
+- ``shd``: batch 128, T 100, 700 -> 256 -> 256 -> 20, AdLIF hidden, CuLIF output;
+- ``gesture``: batch 16, T 160, 2x32x32, the DVS Gesture conv + recurrent FC net (CuLIF).
+
+Implementations: ``fast`` = :class:`trainers.firstspike.model.FirstSpikeNet` with
+``backend="numba"`` (fused Numba time loops, hand-written backward); ``eager`` = the same net with
+``backend="torch"`` (one autograd node per step and operation, as spikingjelly's multi-step
+torch backend runs). Same weights, same input. spikingjelly itself is not installed here.
+
+Each (implementation, setting) runs in a fresh subprocess so peak memory is its own: the
+process warms up on the real input once (Numba compilation / cache load), then measures
+``runs`` repetitions. Memory is the peak resident set size above the level just before the
+timed runs (CPU) or ``torch.cuda.max_memory_allocated`` (CUDA). Input: random 0/1 frames with
+``--density`` events per cell and bin (SYNTHETIC).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+SETTINGS = {
+    "shd": {"dataset": "shd", "batch": 128, "shape": (1, 1, 700), "classes": 20},
+    "gesture": {"dataset": "dvsgesture", "batch": 16, "shape": (2, 32, 32), "classes": 10},
+}
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_variant(impl: str, setting: str, args: argparse.Namespace) -> dict:
+    """Measure one (implementation, setting) in this process."""
+    import torch
+
+    from trainers.firstspike.method import method_for
+
+    s = SETTINGS[setting]
+    m = method_for(s["dataset"])
+    hp = {**m.hyperparameters, "backend": "numba" if impl == "fast" else "torch"}
+    steps = hp["T"] + hp["T_empty"]
+    batch = s["batch"] // (4 if args.quick else 1)
+    if args.quick:
+        hp["T"], hp["T_empty"] = hp["T"] // 4, hp["T_empty"] // 4
+        steps = hp["T"] + hp["T_empty"]
+    dev = torch.device(args.device)
+    torch.manual_seed(0)
+    p, h, w = s["shape"]
+    model = m.build_model(hp, s["classes"], (w, h, p)).to(dev)
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(batch, steps, p, h, w, generator=g) < args.density).float().to(dev)
+    labels = torch.arange(batch) % s["classes"]
+
+    def step() -> float:
+        model.zero_grad(set_to_none=True)
+        out = model(x)
+        loss = m.loss(out, labels.to(dev), hp)
+        loss.backward()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return float(loss)
+
+    t0 = time.perf_counter()
+    step()  # warm-up (Numba compile / cache load)
+    warm = time.perf_counter() - t0
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    base_rss, peak_before = _rss(), _peak_rss()
+    times = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        peak = max(_peak_rss(), peak_before) - base_rss
+    return {
+        "impl": impl,
+        "setting": setting,
+        "batch": batch,
+        "T": steps,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "warmup_s": warm,
+        "step_s": min(times),
+        "step_s_all": times,
+        "peak_mb": peak / 2**20,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        from _results import add_arguments, row, save
+    except ImportError:
+        from benchmarks._results import add_arguments, row, save
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--settings", default="shd,gesture")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--density", type=float, default=0.02)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--variant", help=argparse.SUPPRESS)  # "impl:setting", child process
+    add_arguments(ap, "firstspike")
+    args = ap.parse_args(argv)
+    if args.variant:
+        impl, setting = args.variant.split(":")
+        print(json.dumps(run_variant(impl, setting, args)))
+        return
+    rows, figures = [], []
+    for setting in args.settings.split(","):
+        res = {}
+        for impl in ("fast", "eager"):
+            cmd = [sys.executable, __file__, "--variant", f"{impl}:{setting}", "--no-save"]
+            cmd += ["--runs", str(args.runs), "--density", str(args.density)]
+            cmd += ["--device", args.device] + (["--quick"] if args.quick else [])
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            res[impl] = json.loads(out.stdout.strip().splitlines()[-1])
+            r = res[impl]
+            print(
+                f"{setting:8s} {impl:5s} batch {r['batch']:4d} T {r['T']:4d}: "
+                f"step {1000 * r['step_s']:9.1f} ms  peak {r['peak_mb']:8.1f} MB  "
+                f"(warm-up {r['warmup_s']:.1f} s)"
+            )
+        f, e = res["fast"], res["eager"]
+        figures += [f, e]
+        label = f"{setting} (batch {f['batch']}, T {f['T']}) fwd+bwd"
+        rows.append(row(label, "ms", 1000 * f["step_s"], 1000 * e["step_s"], "eager PyTorch"))
+        rows.append(
+            row(f"{setting}: peak memory", "MB", f["peak_mb"], e["peak_mb"], "eager PyTorch",
+                memory=True)
+        )  # fmt: skip
+        print(
+            f"{setting}: {e['step_s'] / f['step_s']:.1f}x faster, memory "
+            f"{f['peak_mb'] / max(e['peak_mb'], 1e-9):.2f} of eager"
+        )
+    save(
+        "firstspike", rows, figures, argv=argv, json_path=args.json,
+        no_save=args.no_save or args.quick,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
