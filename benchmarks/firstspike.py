@@ -11,8 +11,13 @@ Settings (forward + backward of the ``first_time`` loss, one batch, the publishe
 
 Implementations: ``fast`` = :class:`trainers.firstspike.model.FirstSpikeNet` with
 ``backend="numba"`` (fused Numba time loops, hand-written backward); ``eager`` = the same net with
-``backend="torch"`` (one autograd node per step and operation, as spikingjelly's multi-step
-torch backend runs). Same weights, same input. spikingjelly itself is not installed here.
+``backend="torch"`` (a well-written per-step loop with autograd); ``spikingjelly`` = the same net
+whose neurons are spikingjelly 2.0 ``SimpleBaseNode`` subclasses with the published
+``neuronal_charge`` equations, run by its multi-step torch backend (``step_mode='m'``: one
+``single_step_forward`` per bin), when ``import spikingjelly`` works (``--sj-path DIR`` adds a
+folder to ``sys.path``, e.g. a ``pip install --no-deps --target DIR spikingjelly loguru``: the
+spikingjelly 2.0 wheel otherwise pulls a CUDA build of torch). Same weights, same input; each
+variant prints its loss, which must agree.
 
 Each (implementation, setting) runs in a fresh subprocess so peak memory is its own: the
 process warms up on the real input once (Numba compilation / cache load), then measures
@@ -51,9 +56,77 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def spikingjelly_neurons(model):
+    """Replace the hidden and output neurons of ``model`` by spikingjelly ``SimpleBaseNode``
+    subclasses with the published charge equations (same parameters, same surrogate)."""
+    import torch
+    from spikingjelly.activation_based.neuron import SimpleBaseNode
+    from torch import nn
+
+    from trainers.firstspike.model import ConvBlock, HiddenFC
+    from trainers.firstspike.neuron import AdLIF, SurrogateSpike
+
+    class Sur(nn.Module):
+        def __init__(self, alpha: float) -> None:
+            super().__init__()
+            self.alpha = alpha
+
+        def forward(self, x):
+            return SurrogateSpike.apply(x, self.alpha)
+
+    class SJNeuron(SimpleBaseNode):
+        def __init__(self, src: nn.Module, keep_h: bool) -> None:
+            super().__init__(float(src.theta), 0.0, Sur(src.alpha), src.detach_reset, "m")
+            self.src, self.keep_h, self.adaptive = src, keep_h, isinstance(src, AdLIF)
+            for name in ("I", "w", "h", "s"):
+                self.register_memory(name, 0.0)
+
+        def neuronal_charge(self, x):
+            if isinstance(self.v, float):
+                self.v, self.I, self.w, self.h, self.s = (torch.zeros_like(x) for _ in range(5))
+            src = self.src
+            if self.adaptive:  # published AdLIFNode.neuronal_charge_decay_input_reset0
+                am, aw = src.decay_mem.sigmoid(), src.decay_osc.sigmoid()
+                v = x - self.w + (self.v - x + self.w) * am
+                self.w = aw * self.w + src.a * self.h + src.b * self.s
+                self.v = v
+            else:  # published CuLIFNode.neuronal_charge_decay_input_reset0
+                am, asyn = src.decays()
+                self.v = self.I + (self.v - self.I) * am
+                self.I = asyn * self.I + x
+            self.h = self.v
+            if self.keep_h:
+                self.hs.append(self.v.detach())
+
+        def neuronal_fire(self):
+            self.s = super().neuronal_fire()
+            return self.s
+
+        def forward(self, x):
+            if self.adaptive:
+                with torch.no_grad():
+                    self.src.a.clamp_(0.0, 1.0)
+                    self.src.b.clamp_(0.0, 1.0)
+            self.reset()
+            self.hs = []
+            shape = x.shape
+            s = super().forward(x.reshape(shape[0], shape[1], -1))
+            self.h_seq = torch.stack(self.hs).reshape(shape) if self.keep_h else None
+            return s.reshape(shape)
+
+    for layer in [*model.fc, *model.conv]:
+        if isinstance(layer, (HiddenFC, ConvBlock)):
+            layer.neuron = SJNeuron(layer.neuron, False)
+    model.out_neuron = SJNeuron(model.out_neuron, True)
+    return model
+
+
 def run_variant(impl: str, setting: str, args: argparse.Namespace) -> dict:
     """Measure one (implementation, setting) in this process."""
     import torch
+
+    if args.sj_path:
+        sys.path.insert(0, args.sj_path)
 
     from trainers.firstspike.method import method_for
 
@@ -68,7 +141,10 @@ def run_variant(impl: str, setting: str, args: argparse.Namespace) -> dict:
     dev = torch.device(args.device)
     torch.manual_seed(0)
     p, h, w = s["shape"]
-    model = m.build_model(hp, s["classes"], (w, h, p)).to(dev)
+    model = m.build_model(hp, s["classes"], (w, h, p))
+    if impl == "spikingjelly":
+        model = spikingjelly_neurons(model)
+    model.to(dev)
     g = torch.Generator().manual_seed(1)
     x = (torch.rand(batch, steps, p, h, w, generator=g) < args.density).float().to(dev)
     labels = torch.arange(batch) % s["classes"]
@@ -83,7 +159,7 @@ def run_variant(impl: str, setting: str, args: argparse.Namespace) -> dict:
         return float(loss)
 
     t0 = time.perf_counter()
-    step()  # warm-up (Numba compile / cache load)
+    loss = step()  # warm-up (Numba compile / cache load)
     warm = time.perf_counter() - t0
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -101,6 +177,7 @@ def run_variant(impl: str, setting: str, args: argparse.Namespace) -> dict:
     return {
         "impl": impl,
         "setting": setting,
+        "loss": loss,
         "batch": batch,
         "T": steps,
         "device": str(dev),
@@ -124,6 +201,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--density", type=float, default=0.02)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sj-path", default="", help="folder holding spikingjelly (sys.path)")
+    ap.add_argument("--impls", default="fast,eager,spikingjelly")
+    ap.add_argument(
+        "--omp-passive",
+        action="store_true",
+        help="run every variant with OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep)",
+    )
     ap.add_argument("--variant", help=argparse.SUPPRESS)  # "impl:setting", child process
     add_arguments(ap, "firstspike")
     args = ap.parse_args(argv)
@@ -134,30 +218,38 @@ def main(argv: list[str] | None = None) -> None:
     rows, figures = [], []
     for setting in args.settings.split(","):
         res = {}
-        for impl in ("fast", "eager"):
+        for impl in args.impls.split(","):
             cmd = [sys.executable, __file__, "--variant", f"{impl}:{setting}", "--no-save"]
             cmd += ["--runs", str(args.runs), "--density", str(args.density)]
-            cmd += ["--device", args.device] + (["--quick"] if args.quick else [])
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            res[impl] = json.loads(out.stdout.strip().splitlines()[-1])
-            r = res[impl]
+            cmd += ["--device", args.device, "--sj-path", args.sj_path]
+            cmd += ["--quick"] if args.quick else []
+            env = {**os.environ, **({"OMP_WAIT_POLICY": "PASSIVE"} if args.omp_passive else {})}
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if out.returncode:
+                print(f"{setting:8s} {impl}: failed ({out.stderr.strip().splitlines()[-1]})")
+                continue
+            res[impl] = r = json.loads(out.stdout.strip().splitlines()[-1])
+            figures.append(r)
             print(
-                f"{setting:8s} {impl:5s} batch {r['batch']:4d} T {r['T']:4d}: "
+                f"{setting:8s} {impl:12s} batch {r['batch']:4d} T {r['T']:4d}: "
                 f"step {1000 * r['step_s']:9.1f} ms  peak {r['peak_mb']:8.1f} MB  "
-                f"(warm-up {r['warmup_s']:.1f} s)"
+                f"loss {r['loss']:.6f}  (warm-up {r['warmup_s']:.1f} s)"
             )
-        f, e = res["fast"], res["eager"]
-        figures += [f, e]
-        label = f"{setting} (batch {f['batch']}, T {f['T']}) fwd+bwd"
-        rows.append(row(label, "ms", 1000 * f["step_s"], 1000 * e["step_s"], "eager PyTorch"))
-        rows.append(
-            row(f"{setting}: peak memory", "MB", f["peak_mb"], e["peak_mb"], "eager PyTorch",
-                memory=True)
-        )  # fmt: skip
-        print(
-            f"{setting}: {e['step_s'] / f['step_s']:.1f}x faster, memory "
-            f"{f['peak_mb'] / max(e['peak_mb'], 1e-9):.2f} of eager"
-        )
+        f = res["fast"]
+        for impl, name in (("eager", "eager PyTorch"), ("spikingjelly", "spikingjelly 2.0")):
+            e = res.get(impl)
+            if e is None:
+                continue
+            label = f"{setting} (batch {f['batch']}, T {f['T']}) fwd+bwd"
+            rows.append(row(label, "ms", 1000 * f["step_s"], 1000 * e["step_s"], name))
+            rows.append(
+                row(f"{setting}: peak memory", "MB", f["peak_mb"], e["peak_mb"], name,
+                    memory=True)
+            )  # fmt: skip
+            print(
+                f"{setting}: {e['step_s'] / f['step_s']:.1f}x faster than {name}, memory "
+                f"{f['peak_mb'] / max(e['peak_mb'], 1e-9):.2f} of it"
+            )
     save(
         "firstspike", rows, figures, argv=argv, json_path=args.json,
         no_save=args.no_save or args.quick,

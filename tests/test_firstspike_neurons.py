@@ -149,7 +149,7 @@ def test_adlif_module_clamps_and_initialises_as_published():
         m.a[0] = 1.7
         m.b[1] = -0.2
     m(torch.rand(5, 2, 6))
-    assert float(m.a[0]) == 1.0 and float(m.b[1]) == 0.0
+    assert float(m.a[0].detach()) == 1.0 and float(m.b[1].detach()) == 0.0
 
 
 def test_culif_one_step_delay():
@@ -167,3 +167,20 @@ def test_culif_one_step_delay():
         True,
     )
     torch.testing.assert_close(h2, h)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_eager_path_equals_cpu_numba():
+    """On CUDA the neurons run the eager torch loop; float64 equals the Numba CPU kernels."""
+    x = _input(5, scale=2.0, shift=0.0)
+    p = [torch.rand(F, dtype=torch.float64).requires_grad_(True) for _ in range(4)]
+    w = _loss_weights(6)
+    s0, _h0, g0 = _grads(lambda x, *q: AdLIFFunction.apply(x, *q, 0.5, 5.0, True), x, p, w)
+    xc = x.detach().cuda().requires_grad_(True)
+    pc = [q.detach().cuda().requires_grad_(True) for q in p]
+    s1, _h1 = adlif_torch(xc, *pc, 0.5, 5.0, True)
+    (s1 * w.cuda()).sum().backward()
+    assert torch.equal(s1.cpu(), s0)
+    for a, b in zip([xc.grad, *[q.grad for q in pc]], g0, strict=True):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-9, atol=1e-9)
