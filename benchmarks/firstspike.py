@@ -20,9 +20,11 @@ spikingjelly 2.0 wheel otherwise pulls a CUDA build of torch). Same weights, sam
 variant prints its loss, which must agree.
 
 Each (implementation, setting) runs in a fresh subprocess so peak memory is its own: the
-process warms up on the real input once (Numba compilation / cache load), then measures
-``runs`` repetitions. Memory is the peak resident set size above the level just before the
-timed runs (CPU) or ``torch.cuda.max_memory_allocated`` (CUDA). Input: random 0/1 frames with
+process compiles (or loads) the Numba kernels on 1-element arrays, builds the input, runs one
+untimed step, then times ``runs`` steps. Memory is the peak resident set size over all steps
+above the level before the first (CPU), or ``torch.cuda.max_memory_allocated`` (CUDA).
+``--gesture-batch`` lowers the DVS Gesture batch where the baselines would not fit in memory
+(batch 16 at 160 bins needs about 25 GB with the eager loop). Input: random 0/1 frames with
 ``--density`` events per cell and bin (SYNTHETIC).
 """
 
@@ -44,6 +46,9 @@ if str(REPO) not in sys.path:
 SETTINGS = {
     "shd": {"dataset": "shd", "batch": 128, "shape": (1, 1, 700), "classes": 20},
     "gesture": {"dataset": "dvsgesture", "batch": 16, "shape": (2, 32, 32), "classes": 10},
+    # one neuron layer alone, forward + backward of sum(spikes * w)
+    "adlif": {"neuron": "adlif", "batch": 128, "T": 100, "F": 256},
+    "culif": {"neuron": "culif", "batch": 16, "T": 160, "F": 128 * 16 * 16},
 }
 
 
@@ -56,9 +61,10 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def spikingjelly_neurons(model):
+def spikingjelly_neurons(model, only=None):
     """Replace the hidden and output neurons of ``model`` by spikingjelly ``SimpleBaseNode``
-    subclasses with the published charge equations (same parameters, same surrogate)."""
+    subclasses with the published charge equations (same parameters, same surrogate); with
+    ``only``, return that neuron wrapped."""
     import torch
     from spikingjelly.activation_based.neuron import SimpleBaseNode
     from torch import nn
@@ -114,11 +120,47 @@ def spikingjelly_neurons(model):
             self.h_seq = torch.stack(self.hs).reshape(shape) if self.keep_h else None
             return s.reshape(shape)
 
+    if only is not None:
+        return SJNeuron(only, False)
     for layer in [*model.fc, *model.conv]:
         if isinstance(layer, (HiddenFC, ConvBlock)):
             layer.neuron = SJNeuron(layer.neuron, False)
     model.out_neuron = SJNeuron(model.out_neuron, True)
     return model
+
+
+def neuron_workload(impl: str, setting: str, args: argparse.Namespace):
+    """One AdLIF or CuLIF layer: ``(step, batch, T)`` for :func:`run_variant`."""
+    import torch
+    from torch import nn
+
+    from trainers.firstspike.neuron import AdLIF, CuLIF
+
+    s = SETTINGS[setting]
+    batch = s["batch"]
+    steps = s["T"] // (4 if args.quick else 1)
+    be = "numba" if impl == "fast" else "torch"
+    torch.manual_seed(0)
+    if s["neuron"] == "adlif":
+        layer: nn.Module = AdLIF(s["F"], 5.0, 0.5, backend=be)
+    else:
+        layer = CuLIF(5.0, 5.0, 0.5, backend=be)
+    holder = nn.Module()
+    holder.fc, holder.conv, holder.neuron = nn.ModuleList(), nn.ModuleList(), layer
+    if impl == "spikingjelly":
+        layer = spikingjelly_neurons(holder, only=layer)
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(steps, batch, s["F"], generator=g) * 1.2).requires_grad_(True)
+    w = torch.randn(steps, batch, s["F"], generator=g)
+
+    def step() -> float:
+        x.grad = None
+        layer.zero_grad(set_to_none=True)
+        out = (layer(x) * w).sum()
+        out.backward()
+        return float(out)
+
+    return step, batch, steps
 
 
 def run_variant(impl: str, setting: str, args: argparse.Namespace) -> dict:
@@ -127,6 +169,9 @@ def run_variant(impl: str, setting: str, args: argparse.Namespace) -> dict:
 
     if args.sj_path:
         sys.path.insert(0, args.sj_path)
+    if "neuron" in SETTINGS[setting]:
+        step, batch, steps = neuron_workload(impl, setting, args)
+        return measure(step, impl, setting, batch, steps, torch.device("cpu"), args)
 
     from trainers.firstspike.method import method_for
 
@@ -134,7 +179,8 @@ def run_variant(impl: str, setting: str, args: argparse.Namespace) -> dict:
     m = method_for(s["dataset"])
     hp = {**m.hyperparameters, "backend": "numba" if impl == "fast" else "torch"}
     steps = hp["T"] + hp["T_empty"]
-    batch = s["batch"] // (4 if args.quick else 1)
+    batch = args.gesture_batch if setting == "gesture" else s["batch"]
+    batch = max(1, batch // (4 if args.quick else 1))
     if args.quick:
         hp["T"], hp["T_empty"] = hp["T"] // 4, hp["T_empty"] // 4
         steps = hp["T"] + hp["T_empty"]
@@ -158,13 +204,40 @@ def run_variant(impl: str, setting: str, args: argparse.Namespace) -> dict:
             torch.cuda.synchronize()
         return float(loss)
 
+    return measure(step, impl, setting, batch, steps, dev, args)
+
+
+def compile_kernels() -> float:
+    """Run every Numba kernel once on 1-element arrays (compilation / cache load); seconds."""
+    import numpy as np
+
+    from trainers.firstspike import kernels as k
+
     t0 = time.perf_counter()
-    loss = step()  # warm-up (Numba compile / cache load)
-    warm = time.perf_counter() - t0
+    a = [np.zeros((1, 1, 1), np.float32) for _ in range(6)]
+    p = [np.full(1, 0.5, np.float32) for _ in range(4)]
+    g = [np.zeros((1, 1), np.float32) for _ in range(4)]
+    f = np.float32
+    k.culif_forward(a[0], p[0], p[1], f(0.5), a[1], a[2], a[3], True)
+    k.culif_backward(a[0], a[2], a[3], p[0], p[1], f(0.5), f(5), True, True, a[4], g[0], g[1])
+    k.adlif_forward(a[0], *p, f(0.5), a[1], a[2], a[3])
+    k.adlif_backward(a[0], a[0], a[2], a[3], *p, f(0.5), f(5), True, a[4], *g)
+    return time.perf_counter() - t0
+
+
+def measure(step, impl: str, setting: str, batch: int, steps: int, dev, args) -> dict:
+    """Time ``args.runs`` calls of ``step`` after one untimed call; the peak memory of all of
+    them above the level before the first (kernels compiled / loaded before, on tiny arrays)."""
+    import torch
+
+    compile_s = compile_kernels() if impl == "fast" else 0.0
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     base_rss, peak_before = _rss(), _peak_rss()
+    t0 = time.perf_counter()
+    loss = step()  # untimed first step (allocator warm-up)
+    warm = time.perf_counter() - t0
     times = []
     for _ in range(args.runs):
         t0 = time.perf_counter()
@@ -182,7 +255,8 @@ def run_variant(impl: str, setting: str, args: argparse.Namespace) -> dict:
         "T": steps,
         "device": str(dev),
         "threads": torch.get_num_threads(),
-        "warmup_s": warm,
+        "compile_s": compile_s,
+        "first_step_s": warm,
         "step_s": min(times),
         "step_s_all": times,
         "peak_mb": peak / 2**20,
@@ -196,7 +270,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks._results import add_arguments, row, save
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--settings", default="shd,gesture")
+    ap.add_argument("--settings", default="adlif,culif,shd,gesture")
+    ap.add_argument(
+        "--gesture-batch", type=int, default=16, help="batch of the gesture setting (memory)"
+    )
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--density", type=float, default=0.02)
     ap.add_argument("--device", default="cpu")
@@ -222,6 +299,7 @@ def main(argv: list[str] | None = None) -> None:
             cmd = [sys.executable, __file__, "--variant", f"{impl}:{setting}", "--no-save"]
             cmd += ["--runs", str(args.runs), "--density", str(args.density)]
             cmd += ["--device", args.device, "--sj-path", args.sj_path]
+            cmd += ["--gesture-batch", str(args.gesture_batch)]
             cmd += ["--quick"] if args.quick else []
             env = {**os.environ, **({"OMP_WAIT_POLICY": "PASSIVE"} if args.omp_passive else {})}
             out = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -233,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{setting:8s} {impl:12s} batch {r['batch']:4d} T {r['T']:4d}: "
                 f"step {1000 * r['step_s']:9.1f} ms  peak {r['peak_mb']:8.1f} MB  "
-                f"loss {r['loss']:.6f}  (warm-up {r['warmup_s']:.1f} s)"
+                f"loss {r['loss']:.6f}  (first step {r['first_step_s']:.1f} s)"
             )
         f = res["fast"]
         for impl, name in (("eager", "eager PyTorch"), ("spikingjelly", "spikingjelly 2.0")):

@@ -131,9 +131,9 @@ class RecurrentFC(nn.Module):
         cur = u.new_zeros(u.shape[1:])
         s = u.new_zeros(u.shape[1:])
         out = []
-        for t in range(u.shape[0]):
+        for ut in u.unbind(0):
             h = am * v + (1 - am) * cur
-            cur = asyn * cur + u[t] + self.rc(s)
+            cur = asyn * cur + ut + self.rc(s)
             s = SurrogateSpike.apply(h - theta, alpha)
             v = h * (1 - (s.detach() if self.neuron.detach_reset else s))
             out.append(s)

@@ -147,9 +147,9 @@ def culif_torch(x, am, asyn, theta: float, alpha: float = 5.0, detach: bool = Tr
     cur = x.new_zeros(x.shape[1:])
     spikes, hs = [], []
     one_m = 1.0 - am
-    for t in range(x.shape[0]):
+    for xt in x.unbind(0):  # one backward node for all steps (x[t] would make T)
         h = am * v + one_m * cur
-        cur = asyn * cur + x[t]
+        cur = asyn * cur + xt
         s, v = _fire(h, theta, alpha, detach)
         spikes.append(s)
         hs.append(h.detach())
@@ -164,8 +164,8 @@ def adlif_torch(x, am, aw, a, b, theta: float, alpha: float = 5.0, detach: bool 
     s_prev = x.new_zeros(x.shape[1:])
     spikes, hs = [], []
     one_m = 1.0 - am
-    for t in range(x.shape[0]):
-        h = am * v + one_m * (x[t] - w)
+    for xt in x.unbind(0):
+        h = am * v + one_m * (xt - w)
         w = aw * w + a * h_prev + b * s_prev
         s_prev, v = _fire(h, theta, alpha, detach)
         h_prev = h
