@@ -19,6 +19,8 @@ folder to ``sys.path``, e.g. a ``pip install --no-deps --target DIR spikingjelly
 spikingjelly 2.0 wheel otherwise pulls a CUDA build of torch). Same weights, same input; each
 variant prints its loss, which must agree.
 
+Every variant runs with the allocator settings of ``python -m trainers.firstspike``
+(``eventpipe.runtime.platform``: torch tensors on huge pages, freed memory kept for reuse).
 Each (implementation, setting) runs in a fresh subprocess so peak memory is its own: the
 process compiles (or loads) the Numba kernels on 1-element arrays, builds the input, runs one
 untimed step, then times ``runs`` steps. Memory is the peak resident set size over all steps
@@ -289,6 +291,10 @@ def main(argv: list[str] | None = None) -> None:
     add_arguments(ap, "firstspike")
     args = ap.parse_args(argv)
     if args.variant:
+        from eventpipe.runtime.platform import enable_torch_huge_pages, keep_freed_memory
+
+        enable_torch_huge_pages()  # as python -m trainers.firstspike runs (before torch)
+        keep_freed_memory()
         impl, setting = args.variant.split(":")
         print(json.dumps(run_variant(impl, setting, args)))
         return
