@@ -45,6 +45,14 @@ HELP = {
     "loss": "first_time (first-spike coding) or rate (firing-rate cross-entropy).",
     "fr": "rate loss: softmax scale of the firing rate.",
     "backend": "Neuron time loops: numba (CPU), torch (eager), auto (numba on CPU).",
+    "net": "Network: fc (SHD, N-TIDIGITS), gesture (DVS Gesture), plane (DVSPlane).",
+    "dropout": "Dropout after each hidden fc layer (one mask for all bins).",
+    "weight_decay": "Adam L2 weight decay.",
+    "clip_norm": "Clip the gradient norm to this before each step (0: off).",
+    "amsgrad": "Adam with AMSGrad.",
+    "pculif_decay": "PCuLIF decays: auto (per layer in convs, per neuron in fc), layer, neuron.",
+    "detach_reset": "Detach the reset from the graph.",
+    "surrogate_alpha": "Fast-sigmoid surrogate sharpness: 1 / (alpha |h - theta| + 1)^2.",
 }
 
 
