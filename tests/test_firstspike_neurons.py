@@ -1,0 +1,186 @@
+"""First-spike coding neurons: the Numba and eager paths equal the float64 transcription of the
+published formulas (trainers.firstspike.reference), spikes and gradients."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from trainers.firstspike import reference as ref
+from trainers.firstspike.neuron import (
+    AdLIF,
+    AdLIFFunction,
+    CuLIF,
+    CuLIFFunction,
+    adlif_torch,
+    culif_torch,
+)
+
+T, B, F = 24, 3, 37
+
+
+def _input(seed: int, scale: float = 0.6, shift: float = 0.3, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(T, B, F, generator=g, dtype=dtype) - shift) * scale
+    return x.requires_grad_(True)
+
+
+def _loss_weights(seed: int, dtype=torch.float64) -> torch.Tensor:
+    return torch.randn(T, B, F, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def _grads(fn, x, params, w):
+    s, h = fn(x, *params)
+    (s * w).sum().backward()
+    out = [x.grad.clone()] + [
+        p.grad.clone() for p in params if torch.is_tensor(p) and p.grad is not None
+    ]
+    x.grad = None
+    for p in params:
+        if torch.is_tensor(p):
+            p.grad = None
+    return s.detach(), h.detach(), out
+
+
+@pytest.mark.parametrize("detach", [True, False])
+@pytest.mark.parametrize("learn", [False, True])
+def test_culif_fast_paths_equal_reference(detach, learn):
+    x = _input(0)
+    w = _loss_weights(1)
+    if learn:
+        pm = torch.full((F,), ref.init_decay_logit(5.0), dtype=torch.float64) + torch.linspace(
+            -0.5, 0.5, F, dtype=torch.float64
+        )
+        ps = torch.full((F,), ref.init_decay_logit(8.0), dtype=torch.float64)
+        pm.requires_grad_(True)
+        ps.requires_grad_(True)
+    theta = 0.5
+
+    def run(kind):
+        def fn(x, pm_=None, ps_=None):
+            am = pm.sigmoid() if learn else math.exp(-1 / 5.0)
+            asyn = ps.sigmoid() if learn else math.exp(-1 / 8.0)
+            if kind == "ref":
+                return ref.culif_reference(x, am, asyn, theta, 5.0, detach)
+            if not learn:
+                am = torch.full((F,), am, dtype=x.dtype)
+                asyn = torch.full((F,), asyn, dtype=x.dtype)
+            if kind == "numba":
+                return CuLIFFunction.apply(x, am, asyn, theta, 5.0, detach)
+            return culif_torch(x, am, asyn, theta, 5.0, detach)
+
+        params = [pm, ps] if learn else []
+        return _grads(lambda x, *p: fn(x), x, params, w)
+
+    s0, h0, g0 = run("ref")
+    assert 0 < s0.mean() < 0.5  # the test exercises spikes and silence
+    for kind in ("numba", "torch"):
+        s1, h1, g1 = run(kind)
+        assert torch.equal(s0, s1), kind
+        torch.testing.assert_close(h1, h0, rtol=1e-12, atol=1e-12)
+        assert len(g1) == len(g0)
+        for a, b in zip(g1, g0, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_adlif_fast_paths_equal_reference(detach):
+    x = _input(2, scale=2.0, shift=0.0)
+    w = _loss_weights(3)
+    g = torch.Generator().manual_seed(4)
+    pm = ref.init_decay_logit(5.0) + 0.3 * torch.randn(F, generator=g, dtype=torch.float64)
+    pw = ref.init_decay_logit(100.0) + 0.3 * torch.randn(F, generator=g, dtype=torch.float64)
+    a = torch.rand(F, generator=g, dtype=torch.float64)
+    b = torch.rand(F, generator=g, dtype=torch.float64)
+    params = [p.requires_grad_(True) for p in (pm, pw, a, b)]
+    theta = 0.5
+
+    def run(kind):
+        def fn(x, pm, pw, a, b):
+            am, aw = pm.sigmoid(), pw.sigmoid()
+            if kind == "ref":
+                return ref.adlif_reference(x, am, aw, a, b, theta, 5.0, detach)
+            if kind == "numba":
+                return AdLIFFunction.apply(x, am, aw, a, b, theta, 5.0, detach)
+            return adlif_torch(x, am, aw, a, b, theta, 5.0, detach)
+
+        return _grads(fn, x, params, w)
+
+    s0, h0, g0 = run("ref")
+    assert 0 < s0.mean() < 0.6
+    for kind in ("numba", "torch"):
+        s1, h1, g1 = run(kind)
+        assert torch.equal(s0, s1), kind
+        torch.testing.assert_close(h1, h0, rtol=1e-12, atol=1e-12)
+        for a_, b_ in zip(g1, g0, strict=True):
+            torch.testing.assert_close(a_, b_, rtol=1e-10, atol=1e-10)
+
+
+def test_modules_float32_numba_matches_torch_backend():
+    torch.manual_seed(0)
+    x = torch.rand(T, B, 4, 5) * 1.5
+    for make in (
+        lambda be: CuLIF(5.0, 5.0, 0.5, backend=be),
+        lambda be: CuLIF(5.0, 5.0, 0.5, learnable=True, decay_shape=(4, 5), backend=be),
+        lambda be: CuLIF(5.0, 5.0, 0.5, learnable=True, decay_shape=(), backend=be),
+    ):
+        outs = []
+        for be in ("numba", "torch"):
+            torch.manual_seed(1)
+            m = make(be)
+            xi = x.clone().requires_grad_(True)
+            s = m(xi)
+            (s * torch.linspace(-1, 1, s.numel()).reshape(s.shape)).sum().backward()
+            outs.append((s, xi.grad, [p.grad for p in m.parameters()]))
+        assert torch.equal(outs[0][0], outs[1][0])
+        torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-4, atol=1e-5)
+        for p0, p1 in zip(outs[0][2], outs[1][2], strict=True):
+            torch.testing.assert_close(p0, p1, rtol=1e-4, atol=1e-4)
+
+
+def test_adlif_module_clamps_and_initialises_as_published():
+    torch.manual_seed(0)
+    m = AdLIF(6, tau_m=5.0, theta=0.5)
+    torch.testing.assert_close(m.decay_mem.sigmoid(), torch.full((6,), math.exp(-1 / 5)))
+    torch.testing.assert_close(m.decay_osc.sigmoid(), torch.full((6,), math.exp(-1 / 100)))
+    with torch.no_grad():
+        m.a[0] = 1.7
+        m.b[1] = -0.2
+    m(torch.rand(5, 2, 6))
+    assert float(m.a[0].detach()) == 1.0 and float(m.b[1].detach()) == 0.0
+
+
+def test_culif_one_step_delay():
+    """The input of bin t reaches the membrane at bin t + 1 (published CuPy kernel)."""
+    x = torch.zeros(4, 1, 1, dtype=torch.float64)
+    x[0] = 10.0
+    _s, h = ref.culif_reference(x, 0.5, 0.5, 100.0)
+    assert h[0].item() == 0.0 and h[1].item() == pytest.approx(5.0)
+    _s2, h2 = CuLIFFunction.apply(
+        x,
+        torch.full((1,), 0.5, dtype=torch.float64),
+        torch.full((1,), 0.5, dtype=torch.float64),
+        100.0,
+        5.0,
+        True,
+    )
+    torch.testing.assert_close(h2, h)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_eager_path_equals_cpu_numba():
+    """On CUDA the neurons run the eager torch loop; float64 equals the Numba CPU kernels."""
+    x = _input(5, scale=2.0, shift=0.0)
+    p = [torch.rand(F, dtype=torch.float64).requires_grad_(True) for _ in range(4)]
+    w = _loss_weights(6)
+    s0, _h0, g0 = _grads(lambda x, *q: AdLIFFunction.apply(x, *q, 0.5, 5.0, True), x, p, w)
+    xc = x.detach().cuda().requires_grad_(True)
+    pc = [q.detach().cuda().requires_grad_(True) for q in p]
+    s1, _h1 = adlif_torch(xc, *pc, 0.5, 5.0, True)
+    (s1 * w.cuda()).sum().backward()
+    assert torch.equal(s1.cpu(), s0)
+    for a, b in zip([xc.grad, *[q.grad for q in pc]], g0, strict=True):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-9, atol=1e-9)
