@@ -188,6 +188,22 @@ BENCHMARKS: dict[str, dict] = {
         ),
         "commands": ["python benchmarks/tsslbp.py --batch 8 --steps 30,100"],
     },
+    "firstspike": {
+        "title": "First-spike coding: Numba neurons vs eager PyTorch and spikingjelly",
+        "compares": (
+            "Forward + backward of one batch: one AdLIF layer and one CuLIF layer alone, the SHD "
+            "network (batch 128, T 100, 700 -> 256 -> 256 -> 20, AdLIF) and the DVS Gesture "
+            "network (T 160, 2x32x32), eventpipe's Numba neurons with a hand-written backward "
+            "against an eager PyTorch time loop of the same equations and against spikingjelly "
+            "2.0's multi-step torch backend with the published charge equations (all three give "
+            "the same loss), in the same run. See [first-spike coding](firstspike.md)."
+        ),
+        "commands": [
+            "python benchmarks/firstspike.py --runs 3",
+            "python benchmarks/firstspike.py --runs 3 --sj-path DIR --omp-passive "
+            "--gesture-batch 4",
+        ],
+    },
     "slayer": {
         "title": "SLAYER: fused model vs eager PyTorch",
         "compares": (

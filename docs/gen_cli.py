@@ -21,7 +21,7 @@ WIDTH = 100
 #: the subcommands of ``python -m eventpipe``, in the order the page lists them
 EVENTPIPE_COMMANDS = ("synth", "summary", "build", "inspect", "export", "show")
 #: the training methods, each ``python -m trainers.<name>``
-METHODS = ("stbp", "slayer", "tsslbp")
+METHODS = ("stbp", "slayer", "tsslbp", "firstspike")
 
 HEADER = """\
 # Command-line reference
