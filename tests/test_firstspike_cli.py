@@ -130,7 +130,11 @@ def test_resume_after_kill_is_exact(shd_cache, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "dataset, shape, n_cls", [("dvsgesture", (2, 32, 32), 10), ("dvsplane", (2, 60, 76), 4)]
+    "dataset, shape, n_cls",
+    [
+        pytest.param("dvsgesture", (2, 32, 32), 10, marks=pytest.mark.slow),
+        ("dvsplane", (2, 60, 76), 4),
+    ],
 )
 def test_conv_nets_build_and_train_a_step(dataset, shape, n_cls):
     m = method_for(dataset)

@@ -214,7 +214,12 @@ def test_published_module_tree_has_the_published_state_dict_keys():
     assert sd["conv1_s.layer.weight"].data_ptr() == sd["conv1.weight"].data_ptr()
 
 
-@pytest.mark.parametrize("sensor", [(40, 24, 2), (24, 40, 2)], ids=["wide", "tall"])
+@pytest.mark.parametrize(
+    "sensor",
+    # one orientation in the default run (~30 s of cold compile each); both under `slow`
+    [pytest.param((40, 24, 2), marks=pytest.mark.slow), (24, 40, 2)],
+    ids=["wide", "tall"],
+)
 def test_converted_published_weights_give_the_published_outputs(sensor):
     """published model on the published tensor == eventpipe's model with converted weights on
     eventpipe's tensor, exactly (float64); without conversion they differ. A non-square sensor

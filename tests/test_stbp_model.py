@@ -51,6 +51,7 @@ def test_published_sizes():
         fc_input_shape((8, 8, 2))
 
 
+@pytest.mark.slow  # a 128x128 forward: ~20 s of cold compile
 def test_output_shape_128():
     net = SLANIMALSNet()
     with torch.no_grad():
@@ -70,8 +71,18 @@ def test_output_is_rate_in_steps_of_one_over_t():
     assert 0 < rate.mean() < 1
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("backend", ["sparse", "numba", "torch"])
+@pytest.mark.parametrize(
+    "backend, dtype",
+    [
+        ("sparse", torch.float64),
+        # the sparse kernels' cold compile costs ~30 s per dtype: float32 runs under `slow`
+        pytest.param("sparse", torch.float32, marks=pytest.mark.slow),
+        ("numba", torch.float64),
+        ("numba", torch.float32),
+        ("torch", torch.float64),
+        ("torch", torch.float32),
+    ],
+)
 def test_fused_equals_eager_and_published(monkeypatch, dtype, backend):
     """Same weights -> identical outputs and matching parameter gradients for all three.
 
