@@ -20,6 +20,7 @@ import numpy as np
 
 from eventpipe.kernels.binning import MAX_BINS, VALUE_MODES, _shift, bin_counts_kernel
 from eventpipe.kernels.common import sensor_dims, spatial_factors
+from eventpipe.kernels.downsample import downsampled_size
 from eventpipe.runtime.jit import jit
 
 #: rule codes of :func:`bin_csr_kernel`
@@ -63,7 +64,7 @@ def bin_csr_kernel(x, y, p, t, offsets, rule, dt, geometry, vmode, outs, out_off
     for i in range(offsets.shape[0] - 1):
         a, b = offsets[i], offsets[i + 1]
         t0, nb, ts = _sample_bins(t[a:b], rule, dt)
-        if nb > 2147483647:
+        if nb > MAX_BINS:
             return i
         if b > a:
             sl = (outs[0][pos:], outs[1][pos:], outs[2][pos:], outs[3][pos:], outs[4][pos:])
@@ -111,7 +112,7 @@ def bin_csr(
     fx, fy = spatial_factors(spatial_factor)
     in_w, in_h = w, h
     if (fx, fy) != (1.0, 1.0):
-        w, h = int((w - 1) * fx) + 1, int((h - 1) * fy) + 1
+        w, h, _ = downsampled_size((w, h, npol), (fx, fy))
     n_total = int(offsets[-1])
     if out is None:
         out = tuple(np.empty(n_total, d) for d in ("i4", "u1", "i2", "i2", _value_dtype(binning)))
@@ -130,7 +131,5 @@ def bin_csr(
 def _value_dtype(binning: str) -> str:
     return "u1" if binning == "OR" else "<u2"
 
-
-assert MAX_BINS == 2147483647  # the kernel's literal
 
 __all__ = ["RULE_CODES", "bin_csr", "bin_csr_kernel"]
