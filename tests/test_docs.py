@@ -20,7 +20,7 @@ QUICK_START = (
     "data/raw && python -m eventpipe build --profile lascas2024 && python -m eventpipe inspect "
     "data/cache.h5",
     'python -c "import torch" 2>/dev/null || pip install torch==2.13.0; pip install -e ".[dev]" '
-    '&& python -m pytest -m "not slow and not gpu and not distributed" -q',
+    '&& python -m pytest -n auto -m "not slow and not gpu and not distributed" -q',
 )
 
 FENCE = re.compile(r"^(```|~~~)")
