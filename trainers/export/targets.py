@@ -3,12 +3,12 @@ that snntorch's and norse's importers read.
 
 * ``nir`` (default): the exact graph as each method module builds it.
 * ``snntorch`` (``snntorch.import_nir.import_from_nir``, snntorch 1.0): its importer fixes the
-  step to ``1e-4`` s, reads ``AvgPool2d`` but not ``SumPool2d``, ``Delay`` or ``Scale``, and
+  step to ``1e-4`` s, reads ``AvgPool2d`` but not ``SumPool2d``, ``Delay``, ``Scale`` or ``LI``, and
   honours ``r`` of LIF / CubaLIF. The graph is restated for ``dt = 1e-4`` s (one model step
   = 1e-4 s of simulator time) and ``Delay`` nodes are left out.
 * ``norse`` (``norse.torch.from_nir``, norse 1.1): takes the step as its ``dt`` argument (pass
-  the graph's ``dt`` metadata), reads ``SumPool2d`` but not ``AvgPool2d``, ``Delay`` or
-  ``Scale``, and ignores ``r`` of a LIF (it honours ``r`` and ``w_in`` of a CubaLIF). Each
+  the graph's ``dt`` metadata), reads ``SumPool2d`` but not ``AvgPool2d``, ``Delay``,
+  ``Scale`` or ``LI``, and ignores ``r`` of a LIF (it honours ``r`` and ``w_in`` of a CubaLIF). Each
   ``AvgPool2d`` of kernel ``k`` becomes ``SumPool2d`` with ``1/k^2`` folded into the next
   layer's weights (a power of two for k = 2: exact in float), each LIF's ``r`` is folded into
   the weights and bias of the layer before it (``r = 1`` left; float rounding of the product
@@ -55,11 +55,12 @@ def adapt(chain: Chain, target: str) -> None:
     chain.nodes = [(n, node) for n, node in chain.nodes if not isinstance(node, nir.Delay)]
     if dropped:
         chain.notes.append(f"target {target}: Delay nodes left out ({len(dropped)})")
-    unsupported = [n for n, node in chain.nodes if isinstance(node, nir.Scale)]
+    unsupported = [(n, node) for n, node in chain.nodes if isinstance(node, (nir.Scale, nir.LI))]
     if unsupported:
+        name, node = unsupported[0]
         raise ExportError(
-            f"--target {target}: node {unsupported[0]!r} is a Scale, which its importer does "
-            "not read; export with --target nir"
+            f"--target {target}: node {name!r} is a {type(node).__name__}, which its importer "
+            "does not read; export with --target nir"
         )
     if target == "norse":
         _avg_to_sum(chain)
