@@ -79,6 +79,10 @@ def render() -> str:
     prog = "python -m trainers.stbp.published"
     parts.append(_section("##", prog, _help(published, [], prog)))
     parts.append(_section("###", f"{prog} convert", _help(published, ["convert"], prog)))
+    from trainers.export.cli import export_command as export
+
+    prog = "python -m trainers.export"
+    parts.append(_section("##", prog, _help(export, [], prog)))
     return "\n".join(parts)
 
 
