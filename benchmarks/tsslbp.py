@@ -15,8 +15,9 @@ backward recursion, the torch loop on CUDA); ``eager`` = :mod:`trainers.tsslbp.r
 O(T^2) sums over repeated ``syn_a`` tensors).
 
 Each (implementation, T) runs in a fresh subprocess so its peak memory is its own. Memory is
-the peak resident set size (CPU) or ``torch.cuda.max_memory_allocated`` (CUDA) above the level
-just before the timed steps (input and interpreter excluded). The growth with T is the ratio of
+the peak over the timed steps above the level just before them (input, weights and interpreter
+excluded), measured as :mod:`benchmarks._memory` describes: the resident set's high-water mark
+with glibc returning freed memory (CPU), ``torch.cuda.max_memory_allocated`` (CUDA). The growth with T is the ratio of
 the times at the largest and smallest T, against ``T_max/T_min`` (linear) and its square.
 """
 
@@ -24,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import subprocess
 import sys
 import time
@@ -35,14 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+from benchmarks._memory import PeakMemory  # noqa: E402
 
 
 def run_variant(impl: str, steps: int, args: argparse.Namespace) -> dict:
@@ -95,23 +87,16 @@ def run_variant(impl: str, steps: int, args: argparse.Namespace) -> dict:
             net(x[:1])
         for h in hooks:
             h.remove()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    base_rss, peak_before = _rss(), _peak_rss()
     walls, cpus = [], []
-    for _ in range(args.runs if impl == "fast" else args.baseline_runs):
-        sync()
-        w, c = time.perf_counter(), time.process_time()
-        step(x)
-        sync()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        peak = max(_peak_rss(), peak_before) - base_rss
+    with PeakMemory(str(device)) as mem:
+        for _ in range(args.runs if impl == "fast" else args.baseline_runs):
+            sync()
+            w, c = time.perf_counter(), time.process_time()
+            step(x)
+            sync()
+            walls.append(time.perf_counter() - w)
+            cpus.append(time.process_time() - c)
+    peak = mem.peak
     return {
         "impl": impl,
         "steps": steps,
