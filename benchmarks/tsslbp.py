@@ -17,8 +17,9 @@ O(T^2) sums over repeated ``syn_a`` tensors).
 Each (implementation, T) runs in a fresh subprocess so its peak memory is its own. Memory is
 the peak over the timed steps above the level just before them (input, weights and interpreter
 excluded), measured as :mod:`benchmarks._memory` describes: the resident set's high-water mark
-with glibc returning freed memory (CPU), ``torch.cuda.max_memory_allocated`` (CUDA). The growth with T is the ratio of
-the times at the largest and smallest T, against ``T_max/T_min`` (linear) and its square.
+with glibc returning freed memory (CPU), ``torch.cuda.max_memory_allocated`` (CUDA). The
+growth with T is the ratio of the times at the largest and smallest T, against ``T_max/T_min``
+(linear) and its square.
 """
 
 from __future__ import annotations
