@@ -179,3 +179,37 @@ def test_steps_cut_longer_inputs_and_refuse_shorter():
         assert net(torch.zeros(1, 8, 2, 34, 34, dtype=torch.uint8)).shape == (1, 5, 10)
         with pytest.raises(ValueError, match="--steps"):
             net(torch.zeros(1, 4, 2, 34, 34))
+
+
+def _sum_pool_case(layer: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(our pooling, the published conv3d's, input) on float64 ``[2, 3, 4, 6, 6]``."""
+    from trainers.tsslbp.model import SumPool
+
+    pool = SumPool(layer).double()
+    x = torch.rand(2, 3, 4, 6, 6, dtype=torch.float64, requires_grad=True)
+    return pool(x), x, pool
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_sum_pooling_and_its_gradient_equal_the_published_conv3d(k):
+    got, x, pool = _sum_pool_case({"type": "pooling", "kernel_size": k})
+    x_ref = x.detach().clone().requires_grad_(True)
+    want = reference._pool(pool, x_ref.permute(0, 2, 3, 4, 1))  # [N, C, H, W, T]
+    torch.testing.assert_close(got, want.permute(0, 4, 1, 2, 3), rtol=0, atol=1e-12)
+    g = torch.rand_like(got)
+    got.backward(g)
+    want.backward(g.permute(0, 2, 3, 4, 1))
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=0, atol=1e-12)
+
+
+def test_overlapping_padded_sum_pooling_equals_autograd_conv2d():
+    layer = {"type": "pooling", "kernel_size": 2, "stride": 1, "padding": 1, "theta": 1.1}
+    got, x, pool = _sum_pool_case(layer)
+    x_ref = x.detach().clone().requires_grad_(True)
+    w = pool.weight.double()  # 1.1 rounded to float32, as the published kernel
+    want = torch.nn.functional.conv2d(x_ref.reshape(24, 1, 6, 6), w, None, 1, 1)
+    torch.testing.assert_close(got, want.reshape(got.shape), rtol=0, atol=1e-12)
+    g = torch.rand_like(got)
+    got.backward(g)
+    want.backward(g.reshape(want.shape))
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=0, atol=1e-12)

@@ -3,7 +3,8 @@
 Arrays are ``[N, T, M]`` (sample, time step, neuron; ``M`` = flattened ``C*H*W``), float32 or
 float64, C-contiguous. Scalars arrive in the array dtype, so each operation rounds like the
 torch path (the order of operations is that of functions/tsslbp.py of stonezwr/TSSL-BP).
-Parallel over (sample, block of neurons); time is the sequential loop, neurons the inner one.
+Parallel over (sample, block of neurons); time is the sequential loop, neurons the inner one
+(contiguous in memory) in both directions.
 
 The published backward sums ``sum_k syn_a[k] * g[t + k]`` over the remaining steps at every
 step (O(T^2) per neuron). ``syn_a[k] = (1 - 1/tau_s)^k / tau_s``, so the sum is the reverse
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import prange
 
 from eventpipe.runtime.jit import jit
@@ -72,17 +74,18 @@ def lif_trace_backward(g, u, thr, theta_m, theta_s, th, grad):  # pragma: no cov
         b = unit // n_blocks
         lo = (unit % n_blocks) * _BLOCK
         hi = min(m, lo + _BLOCK)
-        for k in range(lo, hi):
-            a = zero
-            for t in range(big_t):
+        acc = np.zeros(hi - lo, dtype=g.dtype)  # sum_k beta^k g[t + k], per neuron
+        carry = np.zeros(hi - lo, dtype=g.dtype)  # the published "theta": dL/du carried back
+        for t in range(big_t):  # the output trace, parked in grad
+            for k in range(lo, hi):
+                a = zero if t == 0 else grad[b, t - 1, k]
                 out = one if u[b, t, k] > thr else zero
-                a = a + (out - a) * theta_s
-                grad[b, t, k] = a
-            acc = zero  # sum_k beta^k g[t + k]
-            carry = zero  # the published "theta": dL/du carried back to the previous spike
-            for t in range(big_t - 1, -1, -1):
-                acc = g[b, t, k] + beta * acc
-                ga = acc * theta_s
+                grad[b, t, k] = a + (out - a) * theta_s
+        for t in range(big_t - 1, -1, -1):
+            for k in range(lo, hi):
+                j = k - lo
+                acc[j] = g[b, t, k] + beta * acc[j]
+                ga = acc[j] * theta_s
                 ut = u[b, t, k]
                 out = one if ut > thr else zero
                 pu = zero
@@ -91,10 +94,11 @@ def lif_trace_backward(g, u, thr, theta_m, theta_s, th, grad):  # pragma: no cov
                     if t > 0 and not u[b, t - 1, k] > thr:
                         v = u[b, t - 1, k]
                     pu = min(max(-one / (ut - v), dt(-8.0)), zero)
+                c = carry[j]
                 tmp = -(pu * ga)
-                tmp += carry * ut * (-one) * theta_m * pu
-                tmp += carry * keep_m * (one - out)
-                carry = tmp * out + carry * (one - out) * keep_m
+                tmp += c * ut * (-one) * theta_m * pu
+                tmp += c * keep_m * (one - out)
+                carry[j] = tmp * out + c * (one - out) * keep_m
                 if grad[b, t, k] < th:  # warm-up: the trace is small
                     z = min(max((-one * ut + thr) / a_sig, dt(-8.0)), dt(8.0))
                     e = math.exp(z)
