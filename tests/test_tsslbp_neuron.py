@@ -171,3 +171,33 @@ def test_clamp_of_the_inter_neuron_term():
         _a, u = fwd(x, P)
         assert u[0, 1, 0] > 1
         torch.testing.assert_close(bwd(g, u, P), grad_ref, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_potential_recomputation_equals_the_forwards_u(fast):
+    from trainers.tsslbp.neuron import potential
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 25, 300, generator=gen, dtype=torch.float32) * 0.5
+    _, u = torch_forward(x, P)
+    got = potential(x.clone(), P, fast)
+    assert torch.equal(got, u)
+
+
+def test_conv_layer_backward_can_run_twice():
+    """The conv layer recomputes what its backward needs, so ``retain_graph`` works."""
+    from trainers.tsslbp.model import TSSLBPNet
+
+    layers = [
+        {"type": "conv", "in_channels": 2, "out_channels": 3, "kernel_size": 3},
+        {"type": "linear", "n_inputs": 48, "n_outputs": 10},
+    ]
+    torch.manual_seed(0)
+    net = TSSLBPNet(layers, (6, 6, 2), 10, P, steps=12)
+    x = (torch.rand(2, 12, 2, 6, 6) < 0.5).float()
+    loss = net(x).square().sum()
+    loss.backward(retain_graph=True)
+    first = [p.grad.clone() for p in net.parameters()]
+    loss.backward()
+    for g1, p in zip(first, net.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, 2 * g1)

@@ -29,7 +29,8 @@ def lif_trace_forward(x, thr, theta_m, theta_s, syn, u):  # pragma: no cover - c
     """LIF with reset and output trace, one pass over time.
 
     ``x [N, T, M]``: input currents. Written: ``syn`` (output trace) and ``u`` (potential before
-    the reset), both ``[N, T, M]``.
+    the reset), both ``[N, T, M]``; ``u`` may be ``x`` itself (each element of ``x`` is read
+    before the same element of ``u`` is written).
     """
     n, big_t, m = x.shape
     n_blocks = (m + _BLOCK - 1) // _BLOCK
@@ -53,13 +54,34 @@ def lif_trace_forward(x, thr, theta_m, theta_s, syn, u):  # pragma: no cover - c
 
 
 @jit(parallel=True)
+def lif_potential(x, thr, theta_m):  # pragma: no cover - compiled
+    """The potentials of :func:`lif_trace_forward` alone, written over ``x [N, T, M]`` (the
+    backward's recomputation: the same operations, so bit-identical ``u``)."""
+    n, big_t, m = x.shape
+    n_blocks = (m + _BLOCK - 1) // _BLOCK
+    zero = x.dtype.type(0)
+    neg_tm = -theta_m
+    for unit in prange(n * n_blocks):
+        b = unit // n_blocks
+        lo = (unit % n_blocks) * _BLOCK
+        hi = min(m, lo + _BLOCK)
+        for t in range(big_t):
+            for k in range(lo, hi):
+                v = zero if t == 0 else x[b, t - 1, k]
+                if t > 0 and v > thr:  # reset after the previous step's spike
+                    v = zero
+                x[b, t, k] = v + (neg_tm * v + x[b, t, k])
+
+
+@jit(parallel=True)
 def lif_trace_backward(g, u, thr, theta_m, theta_s, th, grad):  # pragma: no cover - compiled
     """TSSL-BP backward: ``grad = dL/dx [N, T, M]`` from ``g = dL/dsyn [N, T, M]``.
 
     ``u``: the forward's potentials before the reset; ``th``: the warm-up bound on the trace,
     ``1 / (4 tau_s)``. The output trace is recomputed from the spikes ``u > thr`` (the
-    forward's operations, so bit-identical) and parked in ``grad[t]`` until the reverse pass
-    overwrites it. The step's increment is recomputed as ``du[t] = u[t] - v[t-1]`` (``v``: the
+    forward's operations, so bit-identical) into a scratch block. ``grad`` may be ``u`` itself
+    (or ``g``): step ``t`` reads both before writing ``grad[t]``, and only earlier steps
+    after. The step's increment is recomputed as ``du[t] = u[t] - v[t-1]`` (``v``: the
     potential after the reset); it can differ from the forward's by rounding (half an ulp of
     ``u``), which matters only where ``-1/du`` is not clamped, i.e. ``du > 1/8``.
     """
@@ -76,11 +98,12 @@ def lif_trace_backward(g, u, thr, theta_m, theta_s, th, grad):  # pragma: no cov
         hi = min(m, lo + _BLOCK)
         acc = np.zeros(hi - lo, dtype=g.dtype)  # sum_k beta^k g[t + k], per neuron
         carry = np.zeros(hi - lo, dtype=g.dtype)  # the published "theta": dL/du carried back
-        for t in range(big_t):  # the output trace, parked in grad
+        trace = np.empty((big_t, hi - lo), dtype=g.dtype)  # the output trace, recomputed
+        for t in range(big_t):
             for k in range(lo, hi):
-                a = zero if t == 0 else grad[b, t - 1, k]
+                a = zero if t == 0 else trace[t - 1, k - lo]
                 out = one if u[b, t, k] > thr else zero
-                grad[b, t, k] = a + (out - a) * theta_s
+                trace[t, k - lo] = a + (out - a) * theta_s
         for t in range(big_t - 1, -1, -1):
             for k in range(lo, hi):
                 j = k - lo
@@ -99,7 +122,7 @@ def lif_trace_backward(g, u, thr, theta_m, theta_s, th, grad):  # pragma: no cov
                 tmp += c * ut * (-one) * theta_m * pu
                 tmp += c * keep_m * (one - out)
                 carry[j] = tmp * out + c * (one - out) * keep_m
-                if grad[b, t, k] < th:  # warm-up: the trace is small
+                if trace[t, j] < th:  # warm-up: the trace is small
                     z = min(max((-one * ut + thr) / a_sig, dt(-8.0)), dt(8.0))
                     e = math.exp(z)
                     tmp = ga * (e / ((one + e) * (one + e) * a_sig))

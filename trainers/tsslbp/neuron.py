@@ -67,7 +67,8 @@ class LIFParams:
         return tuple(float(torch.tensor(v, dtype=dtype)) for v in vals)  # type: ignore[return-value]
 
 
-def _use_numba(x: torch.Tensor, backend: str) -> bool:
+def use_numba(x: torch.Tensor, backend: str) -> bool:
+    """Whether ``backend`` (``auto``/``numba``/``torch``) runs the Numba kernels on ``x``."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "numba" and x.device.type != "cpu":
@@ -77,10 +78,13 @@ def _use_numba(x: torch.Tensor, backend: str) -> bool:
     return backend == "numba"
 
 
-def torch_forward(x: torch.Tensor, p: LIFParams) -> tuple[torch.Tensor, torch.Tensor]:
-    """``x [N, T, M]`` -> ``(a, u)``: traces and potentials before the reset (any device)."""
+def torch_forward(
+    x: torch.Tensor, p: LIFParams, in_place: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x [N, T, M]`` -> ``(a, u)``: traces and potentials before the reset (any device);
+    ``in_place``: ``u`` is written over ``x``."""
     thr, tm, ts, _ = p.constants(x.dtype)
-    a_all, u_all = torch.empty_like(x), torch.empty_like(x)
+    a_all, u_all = torch.empty_like(x), (x if in_place else torch.empty_like(x))
     v = torch.zeros_like(x[:, 0])
     a = torch.zeros_like(v)
     for t in range(x.shape[1]):
@@ -94,8 +98,11 @@ def torch_forward(x: torch.Tensor, p: LIFParams) -> tuple[torch.Tensor, torch.Te
     return a_all, u_all
 
 
-def torch_backward(g: torch.Tensor, u: torch.Tensor, p: LIFParams) -> torch.Tensor:
-    """``dL/dx [N, T, M]`` from ``g = dL/da`` and the forward's ``u`` (any device)."""
+def torch_backward(
+    g: torch.Tensor, u: torch.Tensor, p: LIFParams, in_place: bool = False
+) -> torch.Tensor:
+    """``dL/dx [N, T, M]`` from ``g = dL/da`` and the forward's ``u`` (any device);
+    ``in_place``: written over ``u``."""
     thr, tm, ts, th = p.constants(g.dtype)
     spikes = (u > thr).to(g.dtype)
     syn = torch.empty_like(g)
@@ -103,7 +110,7 @@ def torch_backward(g: torch.Tensor, u: torch.Tensor, p: LIFParams) -> torch.Tens
     for t in range(g.shape[1]):
         a = a + (spikes[:, t] - a) * ts
         syn[:, t] = a
-    grad = torch.empty_like(g)
+    grad = u if in_place else torch.empty_like(g)
     acc = torch.zeros_like(a)
     carry = torch.zeros_like(a)
     beta = 1.0 - ts
@@ -123,26 +130,46 @@ def torch_backward(g: torch.Tensor, u: torch.Tensor, p: LIFParams) -> torch.Tens
     return grad
 
 
-def numba_forward(x: torch.Tensor, p: LIFParams) -> tuple[torch.Tensor, torch.Tensor]:
+def numba_forward(
+    x: torch.Tensor, p: LIFParams, in_place: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`torch_forward` by the fused Numba kernel (contiguous CPU ``x``)."""
     thr, tm, ts, _ = p.constants(x.dtype)
     real = x.detach().numpy().dtype.type
-    a, u = torch.empty_like(x), torch.empty_like(x)
+    a, u = torch.empty_like(x), (x if in_place else torch.empty_like(x))
     kernels.lif_trace_forward(
         x.detach().numpy(), real(thr), real(tm), real(ts), a.numpy(), u.numpy()
     )
     return a, u
 
 
-def numba_backward(g: torch.Tensor, u: torch.Tensor, p: LIFParams) -> torch.Tensor:
+def numba_backward(
+    g: torch.Tensor, u: torch.Tensor, p: LIFParams, in_place: bool = False
+) -> torch.Tensor:
     """:func:`torch_backward` by the fused Numba kernel (contiguous CPU tensors)."""
     thr, tm, ts, th = p.constants(g.dtype)
     real = u.numpy().dtype.type
-    grad = torch.empty_like(g)
+    grad = u if in_place else torch.empty_like(g)
     kernels.lif_trace_backward(
         g.numpy(), u.numpy(), real(thr), real(tm), real(ts), real(th), grad.numpy()
     )
     return grad
+
+
+def potential(x: torch.Tensor, p: LIFParams, fast: bool) -> torch.Tensor:
+    """The forward's potentials ``u`` alone, written over ``x [N, T, M]`` (contiguous): the
+    Numba kernel (``fast``) or a torch loop, the same operations as the forward's."""
+    thr, tm, _, _ = p.constants(x.dtype)
+    if fast:
+        real = x.numpy().dtype.type
+        kernels.lif_potential(x.numpy(), real(thr), real(tm))
+        return x
+    v = torch.zeros_like(x[:, 0])
+    for t in range(x.shape[1]):
+        v = v + ((-tm) * v + x[:, t])
+        x[:, t] = v
+        v = v * (1 - (v > thr).to(x.dtype))
+    return x
 
 
 class _TSSLBP(torch.autograd.Function):
@@ -151,7 +178,7 @@ class _TSSLBP(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, p, backend):  # type: ignore[override]
         x = x.contiguous()
-        fast = _use_numba(x, backend)
+        fast = use_numba(x, backend)
         with torch.no_grad():
             a, u = (numba_forward if fast else torch_forward)(x, p)
         if ctx.needs_input_grad[0]:
