@@ -186,7 +186,7 @@ BENCHMARKS: dict[str, dict] = {
             "PyTorch copy of the published code's structure (`trainers/tsslbp/reference.py`), "
             "same weights and input, in the same run. See [TSSL-BP](tsslbp.md#how-it-is-fast)."
         ),
-        "commands": ["python benchmarks/tsslbp.py --batch 8 --steps 30,100"],
+        "commands": ["python benchmarks/tsslbp.py"],
     },
     "firstspike": {
         "title": "First-spike coding: Numba neurons vs eager PyTorch and spikingjelly",
