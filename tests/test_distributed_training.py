@@ -419,3 +419,44 @@ def test_real_methods_train_data_parallel(module, tiny_cache, tmp_path):
     assert fold["distributed"]["weights_sha256"] == [state_sha256(last)] * 2
     assert fold["distributed"]["resynced_after_epochs"] == []
     assert r.stdout.count("fold 1 epoch 1/1") == 1  # printed by rank 0 only
+
+
+def _tiny_dataset_cache(root: Path, dataset: str, profile: str) -> Path:
+    from eventpipe import datasets
+    from eventpipe.build.flow import build_cache
+
+    datasets.get(dataset).synthesize(root / "raw", "tiny", 0, None, force=False, workers=1)
+    build_cache(
+        profile, raw_dir=root / "raw", out=root / "cache.h5", parquet=False, workers=1,
+        executor="inprocess", progress=False,
+    )  # fmt: skip
+    return root / "cache.h5"
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize(
+    "module,dataset,profile,extra",
+    [
+        ("firstspike", "shd", "firstspike2023-shd", ["--hidden", "16", "--T", "20"]),
+        ("tsslbp", "nmnist", "tsslbp2020", []),
+    ],
+)
+def test_first_spike_and_tsslbp_train_data_parallel(module, dataset, profile, extra, tmp_path):
+    """``torchrun ... -m trainers.firstspike`` / ``trainers.tsslbp`` on tiny synthetic caches
+    (train-test: too few samples per class for a validation draw): both ranks end with the
+    same weights, rank 0 alone prints and writes."""
+    cache = _tiny_dataset_cache(tmp_path, dataset, profile)
+    out = tmp_path / module
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+        "-m", f"trainers.{module}", "--cache", str(cache), "--epochs", "1",
+        "--protocol", "train-test", "--batch-size", "8", "--out", str(out), "--no-plots", *extra,
+    ]  # fmt: skip
+    r = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-3000:])
+    res = json.loads((out / "results.json").read_text())
+    (fold,) = res["folds"]
+    assert res["method"] == module and res["config"]["world_size"] == 2
+    last = load_checkpoint(out / "fold1" / "last.pt")["model"]
+    assert fold["distributed"]["weights_sha256"] == [state_sha256(last)] * 2
+    assert r.stdout.count("fold 1 epoch 1/1") == 1
