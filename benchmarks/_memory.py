@@ -18,9 +18,6 @@ import ctypes
 import gc
 from pathlib import Path
 
-#: glibc mallopt parameter (malloc.h)
-M_MMAP_THRESHOLD = -3
-
 
 def _status_kb(field: str) -> int | None:
     try:
@@ -34,6 +31,8 @@ def _status_kb(field: str) -> int | None:
 
 def release_freed_memory() -> bool:
     """glibc: return freed heap memory and ``mmap`` every later allocation >= 64 KiB."""
+    from eventpipe.runtime.platform import M_MMAP_THRESHOLD
+
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(M_MMAP_THRESHOLD, 65536)

@@ -53,7 +53,6 @@ by ``--weight-scale`` so that every layer spikes and the comparison means someth
 from __future__ import annotations
 
 import argparse
-import ctypes
 import gc
 import importlib
 import importlib.util
@@ -73,6 +72,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._memory import PeakMemory  # noqa: E402
+
 VARIANTS = (
     "fused",
     "fused-fp32",
@@ -87,44 +88,6 @@ VARIANTS = (
 #: variants that need a framework eventpipe does not depend on: variant -> module to import
 OPTIONAL = {"snntorch": "snntorch", "spikingjelly": "spikingjelly.activation_based.neuron"}
 DEFAULT_VARIANTS = ",".join(VARIANTS)
-
-
-# ------------------------------------------------------------------------- memory probes
-
-
-def _status_kb(field: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _release_freed_memory() -> bool:
-    """glibc: give freed heap memory back and mmap every later allocation >= 64 KiB.
-
-    Without this the process keeps memory freed by earlier batches and reuses it, so a peak
-    measured against the resident set before a batch under-counts by whatever was retained.
-    """
-    from eventpipe.runtime.platform import M_MMAP_THRESHOLD
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, 65536)
-        libc.malloc_trim(0)
-        return True
-    except (OSError, AttributeError):
-        return False
-
-
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 # ------------------------------------------------------------------------------ worker
@@ -204,22 +167,12 @@ def worker(args) -> dict:
         cpu.append(time.process_time() - c0)
     # peak memory of one more batch, measured apart from the timed ones
     gc.collect()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base_mem = torch.cuda.memory_allocated()
+    scratch = getattr(model, "eval_buffers", None)
+    if scratch is not None and device.type != "cuda":
+        scratch.clear()  # count the reused evaluation buffers in the peak, as allocated
+    with PeakMemory(device.type) as mem:
         step()
-        peak = torch.cuda.max_memory_allocated() - base_mem
-    else:
-        scratch = getattr(model, "eval_buffers", None)
-        if scratch is not None:
-            scratch.clear()  # count the reused evaluation buffers in the peak, as allocated
-        _release_freed_memory()
-        gc.collect()
-        base_mem = (_status_kb("VmRSS") or 0) * 1024
-        reset_ok = _reset_peak()
-        step()
-        hwm = _status_kb("VmHWM")
-        peak = (hwm * 1024 - base_mem) if (hwm and reset_ok) else float("nan")
+    peak = mem.peak
     return {
         "variant": variant,
         "mode": mode,
