@@ -404,11 +404,18 @@ def test_an_error_on_rank_0_stops_every_rank(ddp_run, tiny_cache, tmp_path):
 def test_real_methods_train_data_parallel(module, tiny_cache, tmp_path):
     """``torchrun ... -m trainers.stbp`` / ``trainers.slayer``: their kernels and hand-written
     backward passes under DistributedDataParallel, one epoch on 32x32 views."""
+    fold = _one_epoch_under_torchrun(module, tiny_cache, tmp_path, ["--folds", "1"])
+    assert fold["distributed"]["resynced_after_epochs"] == []
+
+
+def _one_epoch_under_torchrun(module: str, cache: Path, tmp_path: Path, extra: list[str]):
+    """Run ``torchrun --nproc_per_node 2 -m trainers.MODULE`` for one epoch; check that both
+    ranks end with the saved weights and that rank 0 alone prints. Returns the fold's results."""
     out = tmp_path / module
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-        "-m", f"trainers.{module}", "--cache", str(tiny_cache), "--epochs", "1", "--folds", "1",
-        "--out", str(out), "--no-plots",
+        "-m", f"trainers.{module}", "--cache", str(cache), "--epochs", "1",
+        "--out", str(out), "--no-plots", *extra,
     ]  # fmt: skip
     r = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-3000:])
@@ -417,8 +424,8 @@ def test_real_methods_train_data_parallel(module, tiny_cache, tmp_path):
     assert res["method"] == module and res["config"]["world_size"] == 2
     last = load_checkpoint(out / "fold1" / "last.pt")["model"]
     assert fold["distributed"]["weights_sha256"] == [state_sha256(last)] * 2
-    assert fold["distributed"]["resynced_after_epochs"] == []
     assert r.stdout.count("fold 1 epoch 1/1") == 1  # printed by rank 0 only
+    return fold
 
 
 def _tiny_dataset_cache(root: Path, dataset: str, profile: str) -> Path:
@@ -446,17 +453,6 @@ def test_first_spike_and_tsslbp_train_data_parallel(module, dataset, profile, ex
     (train-test: too few samples per class for a validation draw): both ranks end with the
     same weights, rank 0 alone prints and writes."""
     cache = _tiny_dataset_cache(tmp_path, dataset, profile)
-    out = tmp_path / module
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-        "-m", f"trainers.{module}", "--cache", str(cache), "--epochs", "1",
-        "--protocol", "train-test", "--batch-size", "8", "--out", str(out), "--no-plots", *extra,
-    ]  # fmt: skip
-    r = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-3000:])
-    res = json.loads((out / "results.json").read_text())
-    (fold,) = res["folds"]
-    assert res["method"] == module and res["config"]["world_size"] == 2
-    last = load_checkpoint(out / "fold1" / "last.pt")["model"]
-    assert fold["distributed"]["weights_sha256"] == [state_sha256(last)] * 2
-    assert r.stdout.count("fold 1 epoch 1/1") == 1
+    _one_epoch_under_torchrun(
+        module, cache, tmp_path, ["--protocol", "train-test", "--batch-size", "8", *extra]
+    )
