@@ -213,3 +213,25 @@ def test_overlapping_padded_sum_pooling_equals_autograd_conv2d():
     got.backward(g)
     want.backward(g.reshape(want.shape))
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=0, atol=1e-12)
+
+
+def test_conv_layer_recomputes_under_the_forwards_autocast():
+    """``--amp`` on CPU (bfloat16 autocast): the backward recomputes the convolution in the
+    forward's precision, so training runs and every gradient is finite."""
+    layers = [
+        {"type": "conv", "in_channels": 2, "out_channels": 3, "kernel_size": 3},
+        {"type": "pooling", "kernel_size": 2},
+        {"type": "linear", "n_inputs": 48, "n_outputs": 10},
+    ]
+    torch.manual_seed(0)
+    net = TSSLBPNet(layers, (10, 10, 2), 10, LIFParams(), steps=12)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(3.0)
+    x = (torch.rand(2, 12, 2, 10, 10) < 0.5).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+    assert out.dtype == torch.bfloat16
+    out.float().square().sum().backward()
+    for p in net.parameters():
+        assert p.grad.dtype == p.dtype and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0

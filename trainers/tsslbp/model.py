@@ -112,6 +112,7 @@ class _ConvLIF(torch.autograd.Function):
         a, _ = (numba_forward if fast else torch_forward)(yl, layer.p, in_place=True)
         ctx.save_for_backward(x, weight)
         ctx.layer, ctx.fast, ctx.n = layer, fast, n
+        ctx.autocast = _autocast_state(x.device.type)
         nt, c, h, w = shape
         return a.view(nt, h, w, c).permute(0, 3, 1, 2)
 
@@ -119,8 +120,9 @@ class _ConvLIF(torch.autograd.Function):
     def backward(ctx, g):  # type: ignore[override]
         x, weight = ctx.saved_tensors
         layer = ctx.layer
-        with torch.no_grad():
-            u, _ = _conv_nhwc(x, weight, layer, ctx.n)
+        device, enabled, dtype = ctx.autocast
+        with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=enabled):
+            u, _ = _conv_nhwc(x, weight, layer, ctx.n)  # as the forward computed it
         potential(u, layer.p, ctx.fast)
         nt, c, h, w = g.shape
         gl = g.permute(0, 2, 3, 1).contiguous().view(u.shape)
@@ -128,11 +130,22 @@ class _ConvLIF(torch.autograd.Function):
         gy = gy.view(nt, h, w, c).permute(0, 3, 1, 2)
         # the op autograd's conv2d node calls (torch.nn.grad's helpers pass a stand-in input
         # whose layout makes oneDNN convert the channels-last gradient)
+        x, weight = x.to(gy.dtype), weight.to(gy.dtype)  # as autocast ran the forward
         gx, gw, _ = torch.ops.aten.convolution_backward(
             gy, x, weight, None, layer.stride, layer.padding, layer.dilation,
             False, [0, 0], 1, [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False],
         )  # fmt: skip
         return gx, gw, None, None
+
+
+def _autocast_state(device: str) -> tuple[str, bool, torch.dtype]:
+    """``(device, enabled, dtype)`` of autocast now, to recompute under the same (``--amp``)."""
+    try:
+        return device, torch.is_autocast_enabled(device), torch.get_autocast_dtype(device)
+    except TypeError:  # torch < 2.4: per-device functions
+        if device == "cpu":
+            return device, torch.is_autocast_cpu_enabled(), torch.get_autocast_cpu_dtype()
+        return device, torch.is_autocast_enabled(), torch.get_autocast_gpu_dtype()
 
 
 def _conv_nhwc(x: torch.Tensor, weight: torch.Tensor, layer: SpikingConv, n: int):
