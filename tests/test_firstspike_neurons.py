@@ -184,3 +184,31 @@ def test_cuda_eager_path_equals_cpu_numba():
     assert torch.equal(s1.cpu(), s0)
     for a, b in zip([xc.grad, *[q.grad for q in pc]], g0, strict=True):
         torch.testing.assert_close(a.cpu(), b, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("per_neuron", [False, True])
+def test_channels_last_activity_gives_the_same_spikes_and_gradients(per_neuron):
+    """The conv blocks keep ``[T, B, C, H, W]`` channels-last in memory; a neuron run on that
+    memory (per-neuron decays permuted to match) equals the run on the same values in
+    ``NCHW`` order, spikes and gradients (float64)."""
+    from trainers.firstspike.neuron import CuLIF
+
+    torch.manual_seed(0)
+    shape = (3, 4, 5)
+    neuron = CuLIF(4.0, 2.0, 0.5, learnable=True, decay_shape=shape if per_neuron else ())
+    neuron = neuron.double()
+    with torch.no_grad():
+        neuron.decay_mem.add_(torch.randn_like(neuron.decay_mem) * 0.3)
+    x = torch.rand(6, 2, *shape, dtype=torch.float64)
+    x_cl = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)  # same values
+    assert not x_cl.is_contiguous() and torch.equal(x_cl, x)
+    results = []
+    for inp in (x.clone().requires_grad_(True), x_cl.clone().requires_grad_(True)):
+        neuron.zero_grad()
+        s = neuron(inp)
+        (s * torch.arange(s.numel(), dtype=s.dtype).reshape(s.shape)).sum().backward()
+        results.append((s.detach(), inp.grad, neuron.decay_mem.grad.clone()))
+    (s0, gx0, gd0), (s1, gx1, gd1) = results
+    assert torch.equal(s0, s1)
+    torch.testing.assert_close(gx1, gx0, rtol=0, atol=1e-12)
+    torch.testing.assert_close(gd1, gd0, rtol=1e-12, atol=1e-12)

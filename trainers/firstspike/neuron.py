@@ -67,11 +67,13 @@ class CuLIFFunction(torch.autograd.Function):
         )
         ctx.consts = (theta, alpha, detach, learn)
         ctx.mark_non_differentiable(h_t)
+        ctx.set_materialize_grads(False)  # no zero tensor of h's size for its missing gradient
         return torch.from_numpy(s), h_t
 
     @staticmethod
     def backward(ctx, gs, _gh):
         h, isyn, am, asyn = ctx.saved_tensors
+        gs = torch.zeros_like(h) if gs is None else gs
         theta, alpha, detach, learn = ctx.consts
         hn = h.numpy()
         dt = hn.dtype.type
@@ -103,11 +105,13 @@ class AdLIFFunction(torch.autograd.Function):
         ctx.save_for_backward(torch.from_numpy(xs), h_t, torch.from_numpy(w), *params)
         ctx.consts = (theta, alpha, detach)
         ctx.mark_non_differentiable(h_t)
+        ctx.set_materialize_grads(False)  # no zero tensor of h's size for its missing gradient
         return torch.from_numpy(s), h_t
 
     @staticmethod
     def backward(ctx, gs, _gh):
         x, h, w, am, aw, a, b = ctx.saved_tensors
+        gs = torch.zeros_like(h) if gs is None else gs
         theta, alpha, detach = ctx.consts
         hn = h.numpy()
         dt = hn.dtype.type
@@ -201,20 +205,42 @@ class _Neuron(nn.Module):
         self.h_seq: torch.Tensor | None = None
 
     def _run(self, x: torch.Tensor, fast, slow, *params: Any) -> torch.Tensor:
-        """Flatten ``x [T, B, *feat]`` to ``[T, B, F]``, run, restore the shape."""
+        """Flatten ``x [T, B, *feat]`` to ``[T, B, F]``, run, restore the shape.
+
+        A channels-last ``x [T, B, C, H, W]`` (memory ordered ``[T, B, H, W, C]``, as the conv
+        blocks keep it) runs on its memory as ``[T, B, H*W*C]`` without a copy, per-neuron
+        parameters (``[C, H, W]``) permuted to match; the result has the same layout.
+        """
         shape = x.shape
-        x3 = x.reshape(shape[0], shape[1], -1)
+        nhwc = x.dim() == 5 and x.permute(0, 1, 3, 4, 2).is_contiguous()
+        x3 = (x.permute(0, 1, 3, 4, 2) if nhwc else x).reshape(shape[0], shape[1], -1)
         if x3.dtype not in (torch.float32, torch.float64):
             x3 = x3.float()
         n = x3.shape[2]
+        if nhwc:
+            params = tuple(_channels_last_param(p, shape[2:]) for p in params)
         vecs = [_param_vec(p, n, x3) for p in params]
         consts = (self.theta, self.alpha, self.detach_reset)
         if use_numba(self.backend, x3):
             s, h = fast.apply(x3.contiguous(), *vecs, *consts)
         else:
             s, h = slow(x3, *vecs, *consts)
-        self.h_seq = h.reshape(shape) if self.keep_h else None
-        return s.reshape(shape)
+        restore = _from_nhwc if nhwc else (lambda v, shape: v.reshape(shape))
+        self.h_seq = restore(h, shape) if self.keep_h else None
+        return restore(s, shape)
+
+
+def _channels_last_param(p: torch.Tensor | float, feat: tuple[int, ...]) -> torch.Tensor | float:
+    """A per-neuron parameter of shape ``[C, H, W]`` in ``[H, W, C]`` order; others as given."""
+    if not torch.is_tensor(p) or p.numel() == 1:
+        return p
+    return p.reshape(feat).permute(1, 2, 0)
+
+
+def _from_nhwc(v: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``[T, B, H*W*C]`` -> ``[T, B, C, H, W]`` viewing the same (channels-last) memory."""
+    t, b, c, h, w = shape
+    return v.view(t, b, h, w, c).permute(0, 1, 4, 2, 3)
 
 
 class CuLIF(_Neuron):
