@@ -19,12 +19,14 @@ folder to ``sys.path``, e.g. a ``pip install --no-deps --target DIR spikingjelly
 spikingjelly 2.0 wheel otherwise pulls a CUDA build of torch). Same weights, same input; each
 variant prints its loss, which must agree.
 
-Every variant runs with the allocator settings of ``python -m trainers.firstspike``
+Every variant is timed with the allocator settings of ``python -m trainers.firstspike``
 (``eventpipe.runtime.platform``: torch tensors on huge pages, freed memory kept for reuse).
 Each (implementation, setting) runs in a fresh subprocess so peak memory is its own: the
 process compiles (or loads) the Numba kernels on 1-element arrays, builds the input, runs one
-untimed step, then times ``runs`` steps. Memory is the peak resident set size over all steps
-above the level before the first (CPU), or ``torch.cuda.max_memory_allocated`` (CUDA).
+untimed step, then times ``runs`` steps. Memory is the peak of one more, untimed step above
+the level before it, measured as :mod:`benchmarks._memory` describes (the resident set's
+high-water mark with glibc returning freed memory; ``torch.cuda.max_memory_allocated`` on
+CUDA), so it counts live tensors, not memory an allocator kept.
 ``--gesture-batch`` lowers the DVS Gesture batch where the baselines would not fit in memory
 (batch 16 at 160 bins needs about 25 GB with the eager loop). Input: random 0/1 frames with
 ``--density`` events per cell and bin (SYNTHETIC).
@@ -35,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -45,6 +46,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks._memory import PeakMemory  # noqa: E402
+
 SETTINGS = {
     "shd": {"dataset": "shd", "batch": 128, "shape": (1, 1, 700), "classes": 20},
     "gesture": {"dataset": "dvsgesture", "batch": 16, "shape": (2, 32, 32), "classes": 10},
@@ -52,15 +55,6 @@ SETTINGS = {
     "adlif": {"neuron": "adlif", "batch": 128, "T": 100, "F": 256},
     "culif": {"neuron": "culif", "batch": 16, "T": 160, "F": 128 * 16 * 16},
 }
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def spikingjelly_neurons(model, only=None):
@@ -233,10 +227,6 @@ def measure(step, impl: str, setting: str, batch: int, steps: int, dev, args) ->
     import torch
 
     compile_s = compile_kernels() if impl == "fast" else 0.0
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    base_rss, peak_before = _rss(), _peak_rss()
     t0 = time.perf_counter()
     loss = step()  # untimed first step (allocator warm-up)
     warm = time.perf_counter() - t0
@@ -245,10 +235,9 @@ def measure(step, impl: str, setting: str, batch: int, steps: int, dev, args) ->
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    if dev.type == "cuda":
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        peak = max(_peak_rss(), peak_before) - base_rss
+    with PeakMemory(dev.type) as mem:  # one more step, its live memory (not timed)
+        step()
+    peak = mem.peak
     return {
         "impl": impl,
         "setting": setting,

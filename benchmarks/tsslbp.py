@@ -14,10 +14,11 @@ backward recursion, the torch loop on CUDA); ``eager`` = :mod:`trainers.tsslbp.r
 (the published structure: time-last tensors, per-step Python loop with stacks, the backward's
 O(T^2) sums over repeated ``syn_a`` tensors).
 
-Each (implementation, T) runs in a fresh subprocess so its peak memory is its own. Memory is
-the peak over the timed steps above the level just before them (input, weights and interpreter
-excluded), measured as :mod:`benchmarks._memory` describes: the resident set's high-water mark
-with glibc returning freed memory (CPU), ``torch.cuda.max_memory_allocated`` (CUDA). The
+Each (implementation, T) runs in a fresh subprocess so its peak memory is its own. The timed
+steps run with glibc's default allocator settings; memory is the peak of one more, untimed step
+above the level just before it (input, weights and interpreter excluded), measured as
+:mod:`benchmarks._memory` describes: the resident set's high-water mark with glibc returning
+freed memory (CPU), ``torch.cuda.max_memory_allocated`` (CUDA). The
 growth with T is the ratio of the times at the largest and smallest T, against ``T_max/T_min``
 (linear) and its square.
 """
@@ -89,14 +90,15 @@ def run_variant(impl: str, steps: int, args: argparse.Namespace) -> dict:
         for h in hooks:
             h.remove()
     walls, cpus = [], []
-    with PeakMemory(str(device)) as mem:
-        for _ in range(args.runs if impl == "fast" else args.baseline_runs):
-            sync()
-            w, c = time.perf_counter(), time.process_time()
-            step(x)
-            sync()
-            walls.append(time.perf_counter() - w)
-            cpus.append(time.process_time() - c)
+    for _ in range(args.runs if impl == "fast" else args.baseline_runs):
+        sync()
+        w, c = time.perf_counter(), time.process_time()
+        step(x)
+        sync()
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    with PeakMemory(str(device)) as mem:  # one more step, its live memory (not timed)
+        step(x)
     peak = mem.peak
     return {
         "impl": impl,
