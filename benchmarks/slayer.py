@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from benchmarks._harness import passthrough_args, run_child, time_steps  # noqa: E402
 
 
 def _rss() -> int:
@@ -114,14 +115,8 @@ def run_variant(impl: str, workload: str, args: argparse.Namespace) -> dict:
         base = torch.cuda.memory_allocated()
     base_rss = _rss()
     peak_before = _peak_rss()
-    walls, cpus = [], []
-    for _ in range(args.runs if impl == "fast" else args.baseline_runs):
-        sync()
-        w, c = time.perf_counter(), time.process_time()
-        step(x)
-        sync()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
+    runs = args.runs if impl == "fast" else args.baseline_runs
+    walls, cpus = time_steps(lambda: step(x), runs, sync)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() - base
     else:
@@ -177,20 +172,10 @@ def main() -> None:
     import platform
 
     results = []
-    passthrough = [a for a in sys.argv[1:] if not a.startswith("--json") and a != "--no-save"]
-    if "--json" in sys.argv:  # drop the value following --json too
-        i = sys.argv.index("--json")
-        passthrough = sys.argv[1:i] + sys.argv[i + 2 :]
+    passthrough = passthrough_args(sys.argv[1:])
     for workload in args.workloads.split(","):
         for impl in args.impls.split(","):
-            cmd = [sys.executable, __file__, *passthrough, "--variant", f"{impl}:{workload}"]
-            t0 = time.perf_counter()
-            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if out.returncode != 0:
-                print(out.stderr, file=sys.stderr)
-                raise SystemExit(f"variant {impl}:{workload} failed")
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            r["process_s"] = time.perf_counter() - t0
+            r = run_child(__file__, passthrough, f"{impl}:{workload}")
             results.append(r)
             print(
                 f"{workload:5s} {impl:5s} T={r['bins']:4d}  {r['wall_s'] * 1000:10.1f} ms/batch"

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks._harness import passthrough_args, run_child, time_steps  # noqa: E402
 from benchmarks._memory import PeakMemory  # noqa: E402
 
 
@@ -89,14 +89,8 @@ def run_variant(impl: str, steps: int, args: argparse.Namespace) -> dict:
             net(x[:1])
         for h in hooks:
             h.remove()
-    walls, cpus = [], []
-    for _ in range(args.runs if impl == "fast" else args.baseline_runs):
-        sync()
-        w, c = time.perf_counter(), time.process_time()
-        step(x)
-        sync()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
+    runs = args.runs if impl == "fast" else args.baseline_runs
+    walls, cpus = time_steps(lambda: step(x), runs, sync)
     with PeakMemory(str(device)) as mem:  # one more step, its live memory (not timed)
         step(x)
     peak = mem.peak
@@ -113,18 +107,6 @@ def run_variant(impl: str, steps: int, args: argparse.Namespace) -> dict:
         "trace_nonzero_per_spiking_layer": densities,
         "torch_threads": torch.get_num_threads(),
     }
-
-
-def _variant(args_in: list[str], impl: str, steps: int) -> dict:
-    cmd = [sys.executable, __file__, *args_in, "--variant", f"{impl}:{steps}"]
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        print(out.stderr, file=sys.stderr)
-        raise SystemExit(f"variant {impl}:{steps} failed")
-    r = json.loads(out.stdout.strip().splitlines()[-1])
-    r["process_s"] = time.perf_counter() - t0
-    return r
 
 
 def _growth(results: list[dict], impl: str) -> dict | None:
@@ -165,15 +147,12 @@ def main() -> None:
         print(json.dumps(run_variant(impl, int(steps), args)))
         return
 
-    passthrough = [a for a in sys.argv[1:] if not a.startswith("--json") and a != "--no-save"]
-    if "--json" in sys.argv:
-        i = sys.argv.index("--json")
-        passthrough = sys.argv[1:i] + sys.argv[i + 2 :]
+    passthrough = passthrough_args(sys.argv[1:])
     results, rows = [], []
     for steps in (int(s) for s in args.steps.split(",")):
         by = {}
         for impl in args.impls.split(","):
-            r = by[impl] = _variant(passthrough, impl, steps)
+            r = by[impl] = run_child(__file__, passthrough, f"{impl}:{steps}")
             results.append(r)
             print(
                 f"T={steps:4d} {impl:5s} {r['wall_s'] * 1000:10.1f} ms/batch  cpu "
