@@ -181,18 +181,27 @@ def test_steps_cut_longer_inputs_and_refuse_shorter():
             net(torch.zeros(1, 4, 2, 34, 34))
 
 
-def _sum_pool_case(layer: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(our pooling, the published conv3d's, input) on float64 ``[2, 3, 4, 6, 6]``."""
+def _sum_pool_case(
+    layer: dict, backend: str = "auto", side: int = 6, channels_last: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(our pooling, input, the layer) on float64 ``[2, 3, 4, side, side]``."""
     from trainers.tsslbp.model import SumPool
 
-    pool = SumPool(layer).double()
-    x = torch.rand(2, 3, 4, 6, 6, dtype=torch.float64, requires_grad=True)
+    pool = SumPool(layer, backend).double()
+    x = torch.rand(2, 3, 4, side, side, dtype=torch.float64)
+    if channels_last:  # as the conv layers leave their traces
+        x = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    x.requires_grad_(True)
     return pool(x), x, pool
 
 
-@pytest.mark.parametrize("k", [2, 3])
-def test_sum_pooling_and_its_gradient_equal_the_published_conv3d(k):
-    got, x, pool = _sum_pool_case({"type": "pooling", "kernel_size": k})
+@pytest.mark.parametrize(
+    "k,backend,side,channels_last",
+    [(2, "numba", 6, True), (3, "numba", 6, False), (2, "torch", 6, False), (3, "torch", 6, True)],
+)  # fmt: skip
+def test_sum_pooling_and_its_gradient_equal_the_published_conv3d(k, backend, side, channels_last):
+    layer = {"type": "pooling", "kernel_size": k}
+    got, x, pool = _sum_pool_case(layer, backend, side, channels_last)
     x_ref = x.detach().clone().requires_grad_(True)
     want = reference._pool(pool, x_ref.permute(0, 2, 3, 4, 1))  # [N, C, H, W, T]
     torch.testing.assert_close(got, want.permute(0, 4, 1, 2, 3), rtol=0, atol=1e-12)
@@ -200,6 +209,22 @@ def test_sum_pooling_and_its_gradient_equal_the_published_conv3d(k):
     got.backward(g)
     want.backward(g.permute(0, 2, 3, 4, 1))
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=0, atol=1e-12)
+
+
+def test_sum_pooling_kernels_drop_what_fills_no_window_as_the_torch_path():
+    """7x7 with k 2: the last row and column are dropped (their gradient is 0) on both paths."""
+    layer = {"type": "pooling", "kernel_size": 2}
+    torch.manual_seed(0)
+    got, x, _ = _sum_pool_case(layer, "numba", 7, True)
+    torch.manual_seed(0)
+    want, x_ref, _ = _sum_pool_case(layer, "torch", 7, True)
+    assert got.shape[-2:] == (3, 3)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    g = torch.rand_like(got)
+    got.backward(g)
+    want.backward(g)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=0, atol=0)
+    assert (x.grad[..., 6, :] == 0).all() and (x.grad[..., :, 6] == 0).all()
 
 
 def test_overlapping_padded_sum_pooling_equals_autograd_conv2d():
@@ -235,3 +260,41 @@ def test_conv_layer_recomputes_under_the_forwards_autocast():
     out.float().square().sum().backward()
     for p in net.parameters():
         assert p.grad.dtype == p.dtype and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("k,pad", [(3, 1), (5, 1), (3, 0), (2, 2)])
+def test_first_conv_on_events_equals_the_dense_convolution_of_the_trace(k, pad):
+    """``psp(conv(x))`` on the frames' nonzero cells (the first layer's event path) against
+    ``conv(psp(x))`` (the dense path, the published order): outputs and weight gradients."""
+    from trainers.tsslbp.model import SpikingConv, input_trace
+
+    layer = {"type": "conv", "in_channels": 2, "out_channels": 5, "kernel_size": k,
+             "padding": pad}  # fmt: skip
+    torch.manual_seed(1)
+    conv = SpikingConv(layer, LIFParams(8.0, 4.0, 0.4), "numba").double()
+    x = _frames(3, 12, p=0.1, seed=2, size=9) * torch.rand(3, 12, 2, 9, 9, dtype=torch.float64)
+    assert conv.takes_events(x)
+    got = conv.forward_events(x, 4.0)
+    g = torch.rand_like(got)
+    got.backward(g)
+    gw = conv.weight.grad.clone()
+    conv.weight.grad = None
+    want = conv(input_trace(x, 4.0))
+    want.backward(g)
+    assert (want > 0).any() and (want == 0).any()
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    torch.testing.assert_close(gw, conv.weight.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_dense_frames_and_autocast_take_the_dense_first_convolution():
+    from trainers.tsslbp.model import EVENT_DENSITY_MAX, SpikingConv
+
+    layer = {"type": "conv", "in_channels": 2, "out_channels": 3, "kernel_size": 3}
+    conv = SpikingConv(layer, LIFParams(), "numba")
+    sparse = _frames(1, 4, p=EVENT_DENSITY_MAX / 2, size=8).float()
+    assert conv.takes_events(sparse)
+    assert not conv.takes_events(torch.ones(1, 4, 2, 8, 8))
+    assert not conv.takes_events(sparse.clone().requires_grad_(True))
+    assert not SpikingConv(layer, LIFParams(), "torch").takes_events(sparse)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not conv.takes_events(sparse)

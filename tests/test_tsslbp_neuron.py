@@ -184,20 +184,65 @@ def test_potential_recomputation_equals_the_forwards_u(fast):
     assert torch.equal(got, u)
 
 
-def test_conv_layer_backward_can_run_twice():
-    """The conv layer recomputes what its backward needs, so ``retain_graph`` works."""
+@pytest.mark.parametrize(
+    "density,backend", [(0.1, "auto"), (0.5, "auto"), (0.1, "torch")]
+)  # the first layer on events / dense
+def test_conv_layers_backward_can_run_twice(density, backend):
+    """The first conv layer recomputes what its backward needs and the second keeps its
+    potentials, writing over them only when the graph is not kept: ``retain_graph`` works, and
+    keeping gives the gradients recomputing gives."""
     from trainers.tsslbp.model import TSSLBPNet
 
     layers = [
         {"type": "conv", "in_channels": 2, "out_channels": 3, "kernel_size": 3},
-        {"type": "linear", "n_inputs": 48, "n_outputs": 10},
+        {"type": "conv", "in_channels": 3, "out_channels": 4, "kernel_size": 3},
+        {"type": "linear", "n_inputs": 16, "n_outputs": 10},
     ]
     torch.manual_seed(0)
-    net = TSSLBPNet(layers, (6, 6, 2), 10, P, steps=12)
-    x = (torch.rand(2, 12, 2, 6, 6) < 0.5).float()
-    loss = net(x).square().sum()
+    net = TSSLBPNet(layers, (6, 6, 2), 10, LIFParams(threshold=0.3), 12, backend).double()
+    x = (torch.rand(2, 12, 2, 6, 6) < density).double()
+    assert net.layers[1].keep_potentials and not net.layers[0].keep_potentials
+    assert net.layers[0].takes_events(x) == (density < 0.25 and backend == "auto")
+    with torch.no_grad():
+        for w in net.parameters():
+            w.mul_(6.0)
+    out = net(x)
+    assert (out > 0).any()
+    loss = (out - 1).square().sum()
     loss.backward(retain_graph=True)
     first = [p.grad.clone() for p in net.parameters()]
+    assert all(g.abs().sum() > 0 for g in first)
     loss.backward()
     for g1, p in zip(first, net.parameters(), strict=True):
         torch.testing.assert_close(p.grad, 2 * g1)
+    net.zero_grad()
+    net.layers[1].keep_potentials = False  # recompute instead
+    (net(x) - 1).square().sum().backward()
+    for g1, p in zip(first, net.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, g1, rtol=0, atol=0)
+
+
+def test_exp_small_is_exp_to_a_few_ulp():
+    """The backward's vectorisable ``exp`` on the sigmoid's clamped range ``[-8, 8]``."""
+    from numba import njit
+
+    from trainers.tsslbp.kernels import exp_small
+
+    z = np.linspace(-8.0, 8.0, 40001)
+    z = np.concatenate([z, np.random.default_rng(0).uniform(-8, 8, 20000)])
+    got = njit(lambda v: np.array([exp_small(e) for e in v]))(z)
+    np.testing.assert_allclose(got, np.exp(z), rtol=1e-14, atol=0)
+
+
+def test_in_place_kernels_over_several_blocks_equal_separate_outputs():
+    """``u`` over ``x`` and the gradient over ``u`` (what the conv layer does), with neurons
+    spanning several kernel blocks and a partial one."""
+    x, g = _inputs(n=2, t=20, m=2500, seed=5, dtype=torch.float32)
+    a, u = numba_forward(x, P)
+    x2 = x.clone()
+    a2, u2 = numba_forward(x2, P, in_place=True)
+    assert u2.data_ptr() == x2.data_ptr()
+    assert torch.equal(a, a2) and torch.equal(u, u2)
+    grad = numba_backward(g, u, P)
+    assert torch.equal(numba_backward(g, u2, P, in_place=True), grad)
+    torch.testing.assert_close(grad, torch_backward(g, u, P), rtol=1e-4, atol=1e-6)

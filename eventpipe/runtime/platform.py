@@ -229,3 +229,26 @@ def conv2d_add_available() -> bool:
     except (AttributeError, RuntimeError, NotImplementedError):
         return False
     return torch.equal(out, want)
+
+
+# --- training: whether this backward pass keeps the graph ------------------------------------
+
+
+def graph_is_kept() -> bool:
+    """Inside a custom ``backward``: whether the running backward pass was asked to keep the
+    graph (``retain_graph=True``), i.e. whether saved tensors may be read again.
+
+    A backward that writes its gradient over a saved activation (TSSL-BP's conv layers: no
+    second tensor of that size) must not do so when the graph is kept. This reads the private
+    ``torch._C._autograd._get_current_graph_task_keep_graph``, which PyTorch's own
+    ``aot_autograd`` uses for the same decision; where it is missing, True (never overwrite).
+    """
+    import torch
+
+    get = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    if get is None:
+        return True
+    try:
+        return bool(get())
+    except RuntimeError:  # not inside a backward pass
+        return True

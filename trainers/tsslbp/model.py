@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from eventpipe.runtime.platform import graph_is_kept
+from trainers.tsslbp import kernels
 from trainers.tsslbp.neuron import (
     LIFParams,
     lif_trace,
@@ -84,6 +86,8 @@ class SpikingConv(nn.Module):
         self.stride, self.padding = conv.stride, conv.padding
         self.dilation = conv.dilation
         self.p, self.backend = p, backend
+        #: keep the potentials for the backward instead of recomputing the convolution
+        self.keep_potentials = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, t = x.shape[:2]
@@ -91,11 +95,33 @@ class SpikingConv(nn.Module):
         out = _ConvLIF.apply(xf, self.weight, self, n)
         return out.view(n, t, *out.shape[1:])
 
+    def takes_events(self, frames: torch.Tensor) -> bool:
+        """Whether :meth:`forward_events` runs on ``frames``: the Numba backend, stride 1, no
+        dilation, no autocast, frames that need no gradient and are sparse (at most
+        :data:`EVENT_DENSITY_MAX` of the cells nonzero)."""
+        return (
+            self.stride == (1, 1)
+            and self.dilation == (1, 1)
+            and not frames.requires_grad
+            and use_numba(frames, self.backend)
+            and not _autocast_state(frames.device.type)[1]
+            and float((frames != 0).sum()) <= EVENT_DENSITY_MAX * frames.numel()
+        )
+
+    def forward_events(self, frames: torch.Tensor, tau_s: float) -> torch.Tensor:
+        """The layer on the synaptic trace of ``frames [N, T, C, H, W]`` (the published
+        ``psp``, ``tau_s`` in steps), computed as the trace of the frames' convolution:
+        the same as ``forward(input_trace(frames, tau_s))`` up to rounding."""
+        n, t = frames.shape[:2]
+        out = _EventConvLIF.apply(frames.contiguous(), self.weight, self, tau_s)
+        return out.view(n, t, *out.shape[1:])
+
 
 class _ConvLIF(torch.autograd.Function):
-    """``conv2d`` + TSSL-BP neuron in one autograd node that keeps only the convolution's
-    input: the backward recomputes the convolution and the potentials ``u`` (deterministic,
-    so bit-identical) and writes the gradient over them.
+    """``conv2d`` + TSSL-BP neuron in one autograd node that keeps the convolution's input
+    and, where ``layer.keep_potentials``, the potentials ``u``; otherwise the backward
+    recomputes the convolution and ``u`` (deterministic, so bit-identical). The gradient is
+    written over ``u``, unless the graph is kept (``retain_graph``) and ``u`` was saved.
 
     ``x [N*T, C, H, W]`` (channels-last) -> traces ``[N*T, C', H', W']`` (channels-last
     memory). The neuron is elementwise, so it runs on the convolution's output memory as
@@ -109,8 +135,8 @@ class _ConvLIF(torch.autograd.Function):
     def forward(ctx, x, weight, layer, n):  # type: ignore[override]
         yl, shape = _conv_nhwc(x, weight, layer, n)
         fast = use_numba(yl, layer.backend)
-        a, _ = (numba_forward if fast else torch_forward)(yl, layer.p, in_place=True)
-        ctx.save_for_backward(x, weight)
+        a, u = (numba_forward if fast else torch_forward)(yl, layer.p, in_place=True)
+        ctx.save_for_backward(x, weight, *([u] if layer.keep_potentials else []))
         ctx.layer, ctx.fast, ctx.n = layer, fast, n
         ctx.autocast = _autocast_state(x.device.type)
         nt, c, h, w = shape
@@ -118,15 +144,19 @@ class _ConvLIF(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
-        x, weight = ctx.saved_tensors
+        x, weight, *kept = ctx.saved_tensors
         layer = ctx.layer
-        device, enabled, dtype = ctx.autocast
-        with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=enabled):
-            u, _ = _conv_nhwc(x, weight, layer, ctx.n)  # as the forward computed it
-        potential(u, layer.p, ctx.fast)
+        if kept:
+            u, in_place = kept[0], not graph_is_kept()
+        else:
+            device, enabled, dtype = ctx.autocast
+            with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=enabled):
+                u, _ = _conv_nhwc(x, weight, layer, ctx.n)  # as the forward computed it
+            potential(u, layer.p, ctx.fast)
+            in_place = True
         nt, c, h, w = g.shape
         gl = g.permute(0, 2, 3, 1).contiguous().view(u.shape)
-        gy = (numba_backward if ctx.fast else torch_backward)(gl, u, layer.p, in_place=True)
+        gy = (numba_backward if ctx.fast else torch_backward)(gl, u, layer.p, in_place=in_place)
         gy = gy.view(nt, h, w, c).permute(0, 3, 1, 2)
         # the op autograd's conv2d node calls (torch.nn.grad's helpers pass a stand-in input
         # whose layout makes oneDNN convert the channels-last gradient)
@@ -155,6 +185,64 @@ def _conv_nhwc(x: torch.Tensor, weight: torch.Tensor, layer: SpikingConv, n: int
     return y.permute(0, 2, 3, 1).contiguous().view(n, nt // n, h * w * c), (nt, c, h, w)
 
 
+#: densest frames (fraction of nonzero cells) for which the first convolution visits events
+#: instead of running the dense convolution on the input trace
+EVENT_DENSITY_MAX = 0.25
+
+
+class _EventConvLIF(torch.autograd.Function):
+    """First conv layer + neuron on event frames ``x [N, T, C, H, W]`` (no gradient) ->
+    traces ``[N*T, C', H', W']`` (channels-last memory).
+
+    ``conv(psp(x)) = psp(conv(x))``: the convolution visits the nonzero cells of ``x`` only
+    (:func:`trainers.tsslbp.kernels.event_conv_forward`), then the published synaptic trace
+    runs over its output. The weight gradient visits the same cells. Like :class:`_ConvLIF`,
+    the node keeps only its input: the backward recomputes the currents and potentials. At
+    batch 50, T 30 on the N-MNIST network (2 AMD EPYC cores, 2 % of the cells active) this
+    layer's convolutions took 131 ms per step in oneDNN, dense on the trace.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, layer, tau_s):  # type: ignore[override]
+        y, shape = _event_currents(x, weight, layer, tau_s)
+        a, _ = numba_forward(y, layer.p, in_place=True)
+        ctx.save_for_backward(x, weight)
+        ctx.layer, ctx.tau_s = layer, tau_s
+        return a.view(shape).permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        layer = ctx.layer
+        u, shape = _event_currents(x, weight, layer, ctx.tau_s)
+        potential(u, layer.p, True)
+        gl = g.permute(0, 2, 3, 1).contiguous().view(u.shape)
+        gy = numba_backward(gl, u, layer.p, in_place=True)
+        real = gy.numpy().dtype.type
+        kernels.synaptic_trace_backward(gy.numpy(), real(ctx.tau_s))  # dL/d(conv(x))
+        co, c, kh, kw = weight.shape
+        partial = torch.empty(x.shape[0], c, kh, kw * co, dtype=gy.dtype)
+        pad_h, pad_w = layer.padding
+        g4 = gy.view(x.shape[0], x.shape[1], shape[1], -1).numpy()
+        kernels.event_conv_weight_grad(x.numpy(), g4, co, pad_h, pad_w, partial.numpy())
+        gw = partial.sum(0).view(c, kh, kw, co).flip(2).permute(3, 0, 1, 2)
+        return None, gw.to(weight.dtype), None, None
+
+
+def _event_currents(x: torch.Tensor, weight: torch.Tensor, layer: SpikingConv, tau_s: float):
+    """``psp(conv(x))`` as ``([N, T, H'*W'*C'] contiguous, (N*T, H', W', C'))``."""
+    n, t, _, h, w = x.shape
+    co, _, kh, kw = weight.shape
+    pad_h, pad_w = layer.padding
+    ho, wo = h + 2 * pad_h - kh + 1, w + 2 * pad_w - kw + 1
+    y = torch.zeros(n, t, ho, wo * co, dtype=x.dtype)
+    wf = kernels.event_weight(weight.detach().to(x.dtype).numpy())
+    kernels.event_conv_forward(x.numpy(), wf, co, pad_h, pad_w, y.numpy())
+    y = y.view(n, t, ho * wo * co)
+    kernels.synaptic_trace(y.numpy(), y.numpy().dtype.type(tau_s))
+    return y, (n * t, ho, wo, co)
+
+
 class SpikingLinear(nn.Module):
     """Bias-free dense layer on the flattened trace + TSSL-BP neuron: ``[N, T, ...]`` to
     ``[N, T, F]``."""
@@ -179,18 +267,21 @@ class SumPool(nn.Module):
     channel; ``conv2d`` on ``[N*T*C, 1, H, W]`` is the same computation.
     """
 
-    def __init__(self, layer: dict[str, Any]) -> None:
+    def __init__(self, layer: dict[str, Any], backend: str = "auto") -> None:
         super().__init__()
         k = int(layer["kernel_size"])
         self.k = k
         self.stride = int(layer.get("stride", k))
         self.padding = int(layer.get("padding", 0))
         self.theta = float(layer.get("theta", 1.1))
+        self.backend = backend
         self.register_buffer("weight", torch.full((1, 1, k, k), self.theta), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, t = x.shape[:2]
-        y = _SumPool2d.apply(_fold(x), self.weight.to(x.dtype), self.stride, self.padding)
+        xf = _fold(x)
+        fast = self.stride == self.k and self.padding == 0 and use_numba(xf, self.backend)
+        y = _SumPool2d.apply(xf, self.weight.to(x.dtype), self.stride, self.padding, fast)
         return y.view(n, t, *y.shape[1:])
 
 
@@ -201,22 +292,29 @@ class _SumPool2d(torch.autograd.Function):
     Autograd's ``conv2d`` saves its input for the weight gradient even when the weight needs
     none; here only the input's shape is kept (one trace tensor less per pooling layer in a
     training step's peak memory). Non-overlapping windows without padding (the published
-    networks: stride = ``k``) are ``avg_pool2d`` times ``k*k*theta`` (for ``k = 2`` exactly
-    ``theta`` times the window's sum), and the backward is a broadcast written channels-last:
-    the input gradient of a one-channel ``conv2d`` over ``M*C`` images is slow on CPU (oneDNN:
-    3x the broadcast at batch 8, T 30 on 2 AMD EPYC cores). Other settings use a one-channel
-    ``conv2d`` and ``torch.nn.grad.conv2d_input``. The published ``conv3d`` multiplies before
-    summing, so the last bit of a float32 sum can differ; in float64 both agree to 1e-12.
+    networks: stride = ``k``) run two Numba kernels on channels-last memory (``fast``:
+    :func:`trainers.tsslbp.kernels.sum_pool_forward` and ``sum_pool_backward``; 65 -> 20 ms
+    per N-MNIST step at batch 50, T 30 on 2 AMD EPYC cores, against ``avg_pool2d`` and a
+    broadcast copy) or, elsewhere (CUDA), ``avg_pool2d`` times ``k*k*theta`` with a broadcast
+    backward. Other settings use a one-channel ``conv2d`` and ``torch.nn.grad.conv2d_input``.
+    The published ``conv3d`` may sum in another order, so the last bit of a float32 sum can
+    differ; in float64 all agree to 1e-12.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, stride, padding):  # type: ignore[override]
+    def forward(ctx, x, weight, stride, padding, fast):  # type: ignore[override]
         k = weight.shape[-1]
-        ctx.shape, ctx.stride, ctx.padding = x.shape, stride, padding
+        ctx.shape, ctx.stride, ctx.padding, ctx.fast = x.shape, stride, padding, fast
         ctx.save_for_backward(weight)
+        m, c, h, w = x.shape
+        if fast:
+            xl = x.permute(0, 2, 3, 1)  # [M, H, W, C], contiguous when x is channels-last
+            y = torch.empty(m, h // k, w // k, c, dtype=x.dtype)
+            real = y.numpy().dtype.type
+            kernels.sum_pool_forward(xl.detach().numpy(), k, real(weight[0, 0, 0, 0]), y.numpy())
+            return y.permute(0, 3, 1, 2)
         if stride == k and padding == 0:
             return F.avg_pool2d(x, k) * (k * k * float(weight[0, 0, 0, 0]))
-        m, c, h, w = x.shape
         y = F.conv2d(x.reshape(m * c, 1, h, w), weight, None, stride, padding)
         return y.view(m, c, *y.shape[2:])
 
@@ -229,13 +327,19 @@ class _SumPool2d(torch.autograd.Function):
             g1 = g.reshape(m * c, 1, *g.shape[2:])
             shape = (m * c, 1, h, w)
             grad = torch.nn.grad.conv2d_input(shape, weight, g1, ctx.stride, ctx.padding)
-            return grad.view(m, c, h, w), None, None, None
+            return grad.view(m, c, h, w), None, None, None, None
+        gl = g.permute(0, 2, 3, 1)  # [M, Ho, Wo, C]
+        if ctx.fast:
+            out = torch.empty(m, h, w, c, dtype=g.dtype)
+            real = out.numpy().dtype.type
+            kernels.sum_pool_backward(gl.numpy(), k, real(weight[0, 0, 0, 0]), out.numpy())
+            return out.permute(0, 3, 1, 2), None, None, None, None
         ho, wo = g.shape[2], g.shape[3]
-        gl = (g * weight[0, 0, 0, 0]).permute(0, 2, 3, 1)  # [M, Ho, Wo, C]
+        gl = gl * weight[0, 0, 0, 0]
         gk = gl[:, :, None, :, None, :].expand(m, ho, k, wo, k, c).reshape(m, ho * k, wo * k, c)
         if (ho * k, wo * k) != (h, w):
             gk = F.pad(gk, (0, 0, 0, w - wo * k, 0, h - ho * k))
-        return gk.permute(0, 3, 1, 2), None, None, None
+        return gk.permute(0, 3, 1, 2), None, None, None, None
 
 
 class RowDropout(nn.Module):
@@ -337,10 +441,12 @@ class TSSLBPNet(nn.Module):
             lp = LIFParams(p.tau_m, p.tau_s, float(layer.get("threshold", 1.0)))
             if kind == "conv":
                 mods.append(SpikingConv(layer, lp, backend))
+                # the first layer's potentials, the largest, are recomputed in the backward
+                mods[-1].keep_potentials = len(mods) > 1
             elif kind == "linear":
                 mods.append(SpikingLinear(layer, lp, backend))
             elif kind == "pooling":
-                mods.append(SumPool(layer))
+                mods.append(SumPool(layer, backend))
             else:
                 mods.append(RowDropout(float(layer.get("p", 0.5))))
         self.layers = nn.ModuleList(mods)
@@ -355,7 +461,12 @@ class TSSLBPNet(nn.Module):
             )
         if not torch.is_floating_point(x):
             x = x.float()
-        s = input_trace(x[:, : self.steps], self.params.tau_s)
-        for layer in self.layers:
+        x, layers = x[:, : self.steps], list(self.layers)
+        first = layers[0]
+        if isinstance(first, SpikingConv) and first.takes_events(x):
+            s, layers = first.forward_events(x, self.params.tau_s), layers[1:]
+        else:
+            s = input_trace(x, self.params.tau_s)
+        for layer in layers:
             s = layer(s)
         return s.reshape(s.shape[0], s.shape[1], -1)

@@ -44,11 +44,8 @@ from dataclasses import dataclass
 import torch
 
 from trainers.tsslbp import kernels
+from trainers.tsslbp.kernels import CLAMP, WARMUP_WIDTH
 
-#: width of the warm-up sigmoid (``a`` in functions/tsslbp.py)
-WARMUP_WIDTH = 0.2
-#: clamp of ``-1/du`` (the inter-neuron term) and of the sigmoid's argument
-CLAMP = 8.0
 BACKENDS = ("auto", "numba", "torch")
 
 
