@@ -1,6 +1,10 @@
-"""What the per-variant benchmarks (``slayer.py``, ``tsslbp.py``) share: each (implementation,
-setting) runs in a child process of the same script, so its peak memory is its own, and prints
-its result as one JSON line; the parent times nothing itself.
+"""What the per-variant benchmarks (``slayer.py``, ``tsslbp.py``, ``firstspike.py``) share: each
+(implementation, setting) runs in a child process of the same script, so its peak memory is its
+own, and prints its result as one JSON line; the parent times nothing itself.
+
+Time and memory come from two children (:func:`child_settings`): a step is timed with the
+allocator settings of the trainer's command line, and its live memory is measured in a process
+that returns freed memory from its start (:mod:`benchmarks._memory`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,34 @@ def passthrough_args(argv: list[str]) -> list[str]:
     return args
 
 
+#: what a child measures: the step's time or its live peak memory
+MODES = ("time", "memory")
+
+
+def child_settings(mode: str) -> None:
+    """Call first in a child, before torch is imported.
+
+    ``time``: the settings ``python -m trainers.<method>`` applies
+    (:func:`eventpipe.runtime.platform.enable_torch_huge_pages` and
+    :func:`~eventpipe.runtime.platform.keep_freed_memory`), so steps cost what they cost a user.
+    ``memory``: glibc returns freed memory from the process's start
+    (:func:`benchmarks._memory.release_freed_memory`); a process that kept freed memory for
+    reuse refills those pages in any order, and its resident set then overstates the live
+    tensors (TSSL-BP at batch 50, T 30: 292 MB against 202 MB live).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "time":
+        from eventpipe.runtime.platform import enable_torch_huge_pages, keep_freed_memory
+
+        enable_torch_huge_pages()
+        keep_freed_memory()
+    else:
+        from benchmarks._memory import release_freed_memory
+
+        release_freed_memory()
+
+
 def run_child(script: str, args: list[str], variant: str) -> dict:
     """Run ``script ARGS --variant VARIANT`` and return the JSON of its last output line, with
     ``process_s`` (the child's wall time, start-up included). Exits if the child fails."""
@@ -33,6 +65,15 @@ def run_child(script: str, args: list[str], variant: str) -> dict:
         raise SystemExit(f"variant {variant} failed")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["process_s"] = time.perf_counter() - t0
+    return result
+
+
+def run_measured(script: str, args: list[str], variant: str) -> dict:
+    """:func:`run_child` for the time and then the memory of ``variant`` (two processes; the
+    child reads ``--variant VARIANT:MODE``): the time child's result with ``peak_mb`` from the
+    memory child."""
+    result = run_child(script, args, f"{variant}:time")
+    result["peak_mb"] = run_child(script, args, f"{variant}:memory")["peak_mb"]
     return result
 
 

@@ -55,7 +55,8 @@ def add_arguments(ap: argparse.ArgumentParser, name: str) -> None:
 
 
 def commit() -> str:
-    """``git rev-parse --short HEAD`` of the repository, or ``"unknown"``."""
+    """``git rev-parse --short HEAD`` of the repository, with ``+dirty`` when tracked code
+    (outside ``benchmarks/results``) has uncommitted changes, or ``"unknown"``."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -64,9 +65,15 @@ def commit() -> str:
             text=True,
             check=True,
         )
+        changes = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+             ":(exclude)benchmarks/results", ":(exclude)docs/benchmarks.md"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return out.stdout.strip() or "unknown"
+    head = out.stdout.strip()
+    return (head + ("+dirty" if changes else "")) if head else "unknown"
 
 
 def row(

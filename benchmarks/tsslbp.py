@@ -14,11 +14,13 @@ backward recursion, the torch loop on CUDA); ``eager`` = :mod:`trainers.tsslbp.r
 (the published structure: time-last tensors, per-step Python loop with stacks, the backward's
 O(T^2) sums over repeated ``syn_a`` tensors).
 
-Each (implementation, T) runs in a fresh subprocess so its peak memory is its own. The timed
-steps run with glibc's default allocator settings; memory is the peak of one more, untimed step
-above the level just before it (input, weights and interpreter excluded), measured as
-:mod:`benchmarks._memory` describes: the resident set's high-water mark with glibc returning
-freed memory (CPU), ``torch.cuda.max_memory_allocated`` (CUDA). The
+Each (implementation, T) runs in two fresh subprocesses (:mod:`benchmarks._harness`), each
+after one untimed step on the same batch. One times ``--runs`` steps (``--baseline-runs`` for
+the eager code) with the allocator settings of ``python -m trainers.tsslbp`` (tensors on huge
+pages, freed memory kept for reuse). The other measures the peak of one more step above the
+level just before it (input, weights and interpreter excluded), as :mod:`benchmarks._memory`
+describes: the resident set's high-water mark in a process where glibc returns freed memory
+from the start (CPU), ``torch.cuda.max_memory_allocated`` (CUDA). The
 growth with T is the ratio of the times at the largest and smallest T, against ``T_max/T_min``
 (linear) and its square.
 """
@@ -35,12 +37,18 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks._harness import passthrough_args, run_child, time_steps  # noqa: E402
+from benchmarks._harness import (  # noqa: E402
+    child_settings,
+    passthrough_args,
+    run_measured,
+    time_steps,
+)
 from benchmarks._memory import PeakMemory  # noqa: E402
 
 
-def run_variant(impl: str, steps: int, args: argparse.Namespace) -> dict:
-    """Measure one (implementation, T) in this process; returns a result dict."""
+def run_variant(impl: str, steps: int, mode: str, args: argparse.Namespace) -> dict:
+    """Measure one (implementation, T) in this process: its step time (``mode`` ``time``) or
+    its live peak memory (``memory``); returns a result dict."""
     import torch
 
     from trainers.tsslbp import reference
@@ -70,43 +78,42 @@ def run_variant(impl: str, steps: int, args: argparse.Namespace) -> dict:
             torch.cuda.synchronize()
 
     gen = torch.Generator().manual_seed(1)
-    t0 = time.perf_counter()
-    step((torch.rand(2, steps, 2, 34, 34, generator=gen) < args.density).float().to(device))
-    sync()
-    warmup_s = time.perf_counter() - t0
     x = (torch.rand(args.batch, steps, 2, 34, 34, generator=gen) < args.density).float()
     x = x.to(device)
-    densities = []
-    if impl == "fast":
-        hooks = [
-            m.register_forward_hook(
-                lambda m, i, o: densities.append(round(float((o > 0).float().mean()), 4))
-            )
-            for m in net.layers
-            if hasattr(m, "p")
-        ]
-        with torch.no_grad():
-            net(x[:1])
-        for h in hooks:
-            h.remove()
+    t0 = time.perf_counter()
+    step(x)  # untimed: Numba compile / cache load, oneDNN primitives, first touch of memory
+    sync()
+    result = {"impl": impl, "steps": steps, "batch": args.batch, "device": str(device),
+              "warmup_s": time.perf_counter() - t0,
+              "torch_threads": torch.get_num_threads()}  # fmt: skip
+    if mode == "memory":
+        with PeakMemory(str(device)) as mem:  # one more step, its live memory
+            step(x)
+        return {**result, "peak_mb": mem.peak / 2**20}
     runs = args.runs if impl == "fast" else args.baseline_runs
     walls, cpus = time_steps(lambda: step(x), runs, sync)
-    with PeakMemory(str(device)) as mem:  # one more step, its live memory (not timed)
-        step(x)
-    peak = mem.peak
-    return {
-        "impl": impl,
-        "steps": steps,
-        "batch": args.batch,
-        "device": str(device),
-        "wall_s": min(walls),
-        "wall_all_s": walls,
-        "cpu_s": min(cpus),
-        "peak_mb": peak / 2**20,
-        "warmup_s": warmup_s,
-        "trace_nonzero_per_spiking_layer": densities,
-        "torch_threads": torch.get_num_threads(),
-    }
+    density = _densities(net, x) if impl == "fast" else []
+    return {**result, "wall_s": min(walls), "wall_all_s": walls, "cpu_s": min(cpus),
+            "trace_nonzero_per_spiking_layer": density}  # fmt: skip
+
+
+def _densities(net, x) -> list[float]:
+    """Fraction of nonzero output traces of each spiking layer for the first sample."""
+    import torch
+
+    densities: list[float] = []
+    hooks = [
+        m.register_forward_hook(
+            lambda m, i, o: densities.append(round(float((o > 0).float().mean()), 4))
+        )
+        for m in net.layers
+        if hasattr(m, "p")
+    ]
+    with torch.no_grad():
+        net(x[:1])
+    for h in hooks:
+        h.remove()
+    return densities
 
 
 def _growth(results: list[dict], impl: str) -> dict | None:
@@ -132,19 +139,20 @@ def main() -> None:
     ap.add_argument("--density", type=float, default=0.02)
     ap.add_argument("--weight-scale", type=float, default=2.0, help="factor on the init")
     ap.add_argument("--runs", type=int, default=3, help="timed repetitions (fast)")
-    ap.add_argument("--baseline-runs", type=int, default=1, help="timed repetitions (eager)")
+    ap.add_argument("--baseline-runs", type=int, default=3, help="timed repetitions (eager)")
     ap.add_argument("--impls", default="fast,eager")
     ap.add_argument("--quick", action="store_true", help="batch 8, T = 30: a smoke run")
     from benchmarks._results import add_arguments, row, save
 
     add_arguments(ap, "tsslbp")
-    ap.add_argument("--variant", help=argparse.SUPPRESS)  # internal: impl:steps
+    ap.add_argument("--variant", help=argparse.SUPPRESS)  # internal: impl:steps:mode
     args = ap.parse_args()
     if args.quick:
         args.batch, args.steps = 8, "30"
     if args.variant:
-        impl, steps = args.variant.split(":")
-        print(json.dumps(run_variant(impl, int(steps), args)))
+        impl, steps, mode = args.variant.split(":")
+        child_settings(mode)  # before torch is imported
+        print(json.dumps(run_variant(impl, int(steps), mode, args)))
         return
 
     passthrough = passthrough_args(sys.argv[1:])
@@ -152,7 +160,7 @@ def main() -> None:
     for steps in (int(s) for s in args.steps.split(",")):
         by = {}
         for impl in args.impls.split(","):
-            r = by[impl] = run_child(__file__, passthrough, f"{impl}:{steps}")
+            r = by[impl] = run_measured(__file__, passthrough, f"{impl}:{steps}")
             results.append(r)
             print(
                 f"T={steps:4d} {impl:5s} {r['wall_s'] * 1000:10.1f} ms/batch  cpu "
