@@ -54,26 +54,35 @@ def child_settings(mode: str) -> None:
         release_freed_memory()
 
 
-def run_child(script: str, args: list[str], variant: str) -> dict:
+class ChildFailed(SystemExit):
+    """A child process exited with an error (its stderr was printed)."""
+
+
+def run_child(
+    script: str, args: list[str], variant: str, env: dict[str, str] | None = None
+) -> dict:
     """Run ``script ARGS --variant VARIANT`` and return the JSON of its last output line, with
-    ``process_s`` (the child's wall time, start-up included). Exits if the child fails."""
+    ``process_s`` (the child's wall time, start-up included). Raises :class:`ChildFailed` (a
+    ``SystemExit``) if the child fails."""
     cmd = [sys.executable, script, *args, "--variant", variant]
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
         print(out.stderr, file=sys.stderr)
-        raise SystemExit(f"variant {variant} failed")
+        raise ChildFailed(f"variant {variant} failed")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["process_s"] = time.perf_counter() - t0
     return result
 
 
-def run_measured(script: str, args: list[str], variant: str) -> dict:
+def run_measured(
+    script: str, args: list[str], variant: str, env: dict[str, str] | None = None
+) -> dict:
     """:func:`run_child` for the time and then the memory of ``variant`` (two processes; the
     child reads ``--variant VARIANT:MODE``): the time child's result with ``peak_mb`` from the
     memory child."""
-    result = run_child(script, args, f"{variant}:time")
-    result["peak_mb"] = run_child(script, args, f"{variant}:memory")["peak_mb"]
+    result = run_child(script, args, f"{variant}:time", env)
+    result["peak_mb"] = run_child(script, args, f"{variant}:memory", env)["peak_mb"]
     return result
 
 

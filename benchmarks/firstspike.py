@@ -19,14 +19,14 @@ folder to ``sys.path``, e.g. a ``pip install --no-deps --target DIR spikingjelly
 spikingjelly 2.0 wheel otherwise pulls a CUDA build of torch). Same weights, same input; each
 variant prints its loss, which must agree.
 
-Every variant is timed with the allocator settings of ``python -m trainers.firstspike``
-(``eventpipe.runtime.platform``: torch tensors on huge pages, freed memory kept for reuse).
-Each (implementation, setting) runs in a fresh subprocess so peak memory is its own: the
-process compiles (or loads) the Numba kernels on 1-element arrays, builds the input, runs one
-untimed step, then times ``runs`` steps. Memory is the peak of one more, untimed step above
-the level before it, measured as :mod:`benchmarks._memory` describes (the resident set's
-high-water mark with glibc returning freed memory; ``torch.cuda.max_memory_allocated`` on
-CUDA), so it counts live tensors, not memory an allocator kept.
+Each (implementation, setting) runs in two fresh subprocesses (:mod:`benchmarks._harness`):
+each compiles (or loads) the Numba kernels on 1-element arrays, builds the input and runs one
+untimed step. One then times ``runs`` steps with the allocator settings of
+``python -m trainers.firstspike`` (``eventpipe.runtime.platform``: torch tensors on huge pages,
+freed memory kept for reuse). The other measures the peak of one more step above the level
+before it, in a process where glibc returns freed memory from the start, as
+:mod:`benchmarks._memory` describes (``torch.cuda.max_memory_allocated`` on CUDA), so it counts
+live tensors, not memory an allocator kept.
 ``--gesture-batch`` lowers the DVS Gesture batch where the baselines would not fit in memory
 (batch 16 at 160 bins needs about 25 GB with the eager loop). Input: random 0/1 frames with
 ``--density`` events per cell and bin (SYNTHETIC).
@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks._harness import ChildFailed, child_settings, run_measured  # noqa: E402
 from benchmarks._memory import PeakMemory  # noqa: E402
 
 SETTINGS = {
@@ -159,15 +159,16 @@ def neuron_workload(impl: str, setting: str, args: argparse.Namespace):
     return step, batch, steps
 
 
-def run_variant(impl: str, setting: str, args: argparse.Namespace) -> dict:
-    """Measure one (implementation, setting) in this process."""
+def run_variant(impl: str, setting: str, mode: str, args: argparse.Namespace) -> dict:
+    """Measure one (implementation, setting) in this process: its step time (``mode``
+    ``time``) or its live peak memory (``memory``)."""
     import torch
 
     if args.sj_path:
         sys.path.insert(0, args.sj_path)
     if "neuron" in SETTINGS[setting]:
         step, batch, steps = neuron_workload(impl, setting, args)
-        return measure(step, impl, setting, batch, steps, torch.device("cpu"), args)
+        return measure(step, impl, setting, batch, steps, torch.device("cpu"), mode, args)
 
     from trainers.firstspike.method import method_for
 
@@ -200,7 +201,7 @@ def run_variant(impl: str, setting: str, args: argparse.Namespace) -> dict:
             torch.cuda.synchronize()
         return float(loss)
 
-    return measure(step, impl, setting, batch, steps, dev, args)
+    return measure(step, impl, setting, batch, steps, dev, mode, args)
 
 
 def compile_kernels() -> float:
@@ -221,23 +222,27 @@ def compile_kernels() -> float:
     return time.perf_counter() - t0
 
 
-def measure(step, impl: str, setting: str, batch: int, steps: int, dev, args) -> dict:
-    """Time ``args.runs`` calls of ``step`` after one untimed call; the peak memory of all of
-    them above the level before the first (kernels compiled / loaded before, on tiny arrays)."""
+def measure(step, impl: str, setting: str, batch: int, steps: int, dev, mode, args) -> dict:
+    """After one untimed call of ``step`` (kernels compiled / loaded before, on tiny arrays):
+    ``time``: time ``args.runs`` calls; ``memory``: the peak of one more call above the level
+    before it."""
     import torch
 
     compile_s = compile_kernels() if impl == "fast" else 0.0
     t0 = time.perf_counter()
     loss = step()  # untimed first step (allocator warm-up)
     warm = time.perf_counter() - t0
-    times = []
-    for _ in range(args.runs):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    with PeakMemory(dev.type) as mem:  # one more step, its live memory (not timed)
-        step()
-    peak = mem.peak
+    times, peak = [float("nan")], float("nan")
+    if mode == "memory":
+        with PeakMemory(dev.type) as mem:  # one more step, its live memory
+            step()
+        peak = mem.peak
+    else:
+        times = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
     return {
         "impl": impl,
         "setting": setting,
@@ -280,28 +285,25 @@ def main(argv: list[str] | None = None) -> None:
     add_arguments(ap, "firstspike")
     args = ap.parse_args(argv)
     if args.variant:
-        from eventpipe.runtime.platform import enable_torch_huge_pages, keep_freed_memory
-
-        enable_torch_huge_pages()  # as python -m trainers.firstspike runs (before torch)
-        keep_freed_memory()
-        impl, setting = args.variant.split(":")
-        print(json.dumps(run_variant(impl, setting, args)))
+        impl, setting, mode = args.variant.split(":")
+        child_settings(mode)  # before torch is imported
+        print(json.dumps(run_variant(impl, setting, mode, args)))
         return
     rows, figures = [], []
     for setting in args.settings.split(","):
         res = {}
         for impl in args.impls.split(","):
-            cmd = [sys.executable, __file__, "--variant", f"{impl}:{setting}", "--no-save"]
-            cmd += ["--runs", str(args.runs), "--density", str(args.density)]
+            cmd = ["--no-save", "--runs", str(args.runs), "--density", str(args.density)]
             cmd += ["--device", args.device, "--sj-path", args.sj_path]
             cmd += ["--gesture-batch", str(args.gesture_batch)]
             cmd += ["--quick"] if args.quick else []
             env = {**os.environ, **({"OMP_WAIT_POLICY": "PASSIVE"} if args.omp_passive else {})}
-            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if out.returncode:
-                print(f"{setting:8s} {impl}: failed ({out.stderr.strip().splitlines()[-1]})")
+            try:
+                r = run_measured(__file__, cmd, f"{impl}:{setting}", env)
+            except ChildFailed:
+                print(f"{setting:8s} {impl}: failed (its error is above)")
                 continue
-            res[impl] = r = json.loads(out.stdout.strip().splitlines()[-1])
+            res[impl] = r
             figures.append(r)
             print(
                 f"{setting:8s} {impl:12s} batch {r['batch']:4d} T {r['T']:4d}: "
