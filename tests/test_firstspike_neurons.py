@@ -212,3 +212,53 @@ def test_channels_last_activity_gives_the_same_spikes_and_gradients(per_neuron):
     assert torch.equal(s0, s1)
     torch.testing.assert_close(gx1, gx0, rtol=0, atol=1e-12)
     torch.testing.assert_close(gd1, gd0, rtol=1e-12, atol=1e-12)
+
+
+def test_event_linear_kernels_equal_the_dense_products():
+    """The first linear layer's sparse-input kernels against numpy's dense products (float64,
+    counts > 1, rows spanning several work items, an all-zero row)."""
+    import numpy as np
+
+    from trainers.firstspike import kernels
+
+    rng = np.random.default_rng(0)
+    m = kernels.ROWS * 2 + 37
+    x = (rng.random((m, 50)) < 0.05) * rng.integers(1, 4, (m, 50)).astype(np.float64)
+    x[3] = 0
+    wt, g = rng.standard_normal((50, 7)), rng.standard_normal((m, 7))
+    y = np.empty((m, 7))
+    kernels.event_linear_forward(x, wt, y)
+    np.testing.assert_allclose(y, x @ wt, rtol=1e-12, atol=1e-12)
+    part = np.empty((-(-m // kernels.ROWS), 50, 7))
+    kernels.event_linear_weight_grad(x, g, part)
+    np.testing.assert_allclose(part.sum(0), x.T @ g, rtol=1e-12, atol=1e-12)
+
+
+def test_first_hidden_layer_on_events_equals_the_dense_layer():
+    """SHD-like sparse input: the first hidden layer's event path gives the dense path's
+    spikes and gradients; dense input, a second layer and the torch backend stay dense."""
+    from trainers.firstspike.method import method_for
+    from trainers.firstspike.model import takes_events
+
+    m = method_for("shd")
+    hp = {**m.hyperparameters, "T": 20, "T_empty": 4, "hidden": [32, 16], "backend": "numba"}
+    torch.manual_seed(0)
+    net = m.build_model(hp, 20, (700, 1, 1))  # float32: the network casts its input
+    first = net.fc[0]
+    assert first.first and not net.fc[1].first
+    x = (torch.rand(6, 24, 1, 1, 700) < 0.05).float() * 2
+    assert takes_events(x, "numba") and not takes_events(x, "torch")
+    assert not takes_events(torch.ones(3, 4), "numba")
+    outs, grads = [], []
+    for event in (True, False):
+        first.first = event
+        net.zero_grad()
+        torch.manual_seed(1)  # the same dropout masks
+        out = net(x)
+        (out.first.sum() + (out.rate * torch.arange(20.0)).sum()).backward()
+        outs.append(first.spikes.detach())
+        grads.append([p.grad.clone() for p in net.parameters() if p.grad is not None])
+    assert outs[0].sum() > 0
+    assert torch.equal(outs[0], outs[1])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)  # float32 sums, other order

@@ -28,8 +28,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainers.firstspike import kernels
 from trainers.firstspike.coding import FSOutput, first_times
-from trainers.firstspike.neuron import AdLIF, CuLIF, SurrogateSpike
+from trainers.firstspike.neuron import AdLIF, CuLIF, SurrogateSpike, use_numba
 
 NETS = ("fc", "gesture", "plane")
 NEURONS = ("adlif", "culif", "pculif")
@@ -95,19 +96,68 @@ class SeqDropout(nn.Module):
         return x * mask
 
 
-class HiddenFC(nn.Module):
-    """``Linear (no bias) -> BatchNorm1d over T x B -> neuron -> dropout`` on ``[T, B, F]``."""
+#: densest input (fraction of nonzero cells) for which the first linear layer visits events
+EVENT_DENSITY_MAX = 0.25
 
-    def __init__(self, n_in: int, n_out: int, cfg: NetConfig) -> None:
+
+class _EventLinear(torch.autograd.Function):
+    """``x @ weight.T`` for a sparse input that needs no gradient (``x [M, F_in]``), visiting
+    its nonzero cells only, forward and weight gradient
+    (:func:`trainers.firstspike.kernels.event_linear_forward`). Equal to the dense product up
+    to the order of the sums. SHD network at batch 128, T 100, 2 % of the cells nonzero (2 AMD
+    EPYC cores): the first layer's products took 105 ms per step dense."""
+
+    @staticmethod
+    def forward(ctx, x, weight):  # type: ignore[override]
+        y = torch.empty(x.shape[0], weight.shape[0], dtype=x.dtype)
+        wt = weight.detach().t().contiguous().to(x.dtype)
+        kernels.event_linear_forward(x.numpy(), wt.numpy(), y.numpy())
+        ctx.save_for_backward(x)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        g = g.contiguous()
+        blocks = -(-x.shape[0] // kernels.ROWS)
+        partial = torch.empty(blocks, x.shape[1], g.shape[1], dtype=g.dtype)
+        kernels.event_linear_weight_grad(x.numpy(), g.numpy(), partial.numpy())
+        return None, partial.sum(0).t()
+
+
+def takes_events(x: torch.Tensor, backend: str) -> bool:
+    """Whether a first linear layer runs :class:`_EventLinear` on ``x``: the Numba backend, a
+    float32/64 input that needs no gradient, no autocast, at most :data:`EVENT_DENSITY_MAX`
+    of its cells nonzero."""
+    return (
+        use_numba(backend, x)
+        and x.dtype in (torch.float32, torch.float64)
+        and not x.requires_grad
+        and not torch.is_autocast_enabled("cpu")
+        and float((x != 0).sum()) <= EVENT_DENSITY_MAX * x.numel()
+    )
+
+
+class HiddenFC(nn.Module):
+    """``Linear (no bias) -> BatchNorm1d over T x B -> neuron -> dropout`` on ``[T, B, F]``.
+
+    ``first``: the network's first layer, whose sparse input runs :class:`_EventLinear`."""
+
+    def __init__(self, n_in: int, n_out: int, cfg: NetConfig, first: bool = False) -> None:
         super().__init__()
         self.fc = nn.Linear(n_in, n_out, bias=False)
         self.bn = nn.BatchNorm1d(n_out)
         self.neuron = make_neuron(cfg.neuron, cfg.neuron1, cfg, n_out, (n_out,), conv=False)
         self.dropout = SeqDropout(cfg.dropout)
+        self.first, self.backend = first, cfg.backend
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, b = x.shape[:2]
-        y = self.bn(self.fc(x).reshape(t * b, -1)).reshape(t, b, -1)
+        if self.first and takes_events(x, self.backend):
+            z = _EventLinear.apply(x.reshape(t * b, -1).contiguous(), self.fc.weight)
+        else:
+            z = self.fc(x).reshape(t * b, -1)
+        y = self.bn(z).reshape(t, b, -1)
         self.spikes = self.neuron(y)
         return self.dropout(self.spikes)
 
@@ -201,7 +251,7 @@ class FirstSpikeNet(nn.Module):
         if cfg.net == "fc":
             n_in = p * h * w
             for size in cfg.hidden:
-                fc.append(HiddenFC(n_in, size, cfg))
+                fc.append(HiddenFC(n_in, size, cfg, first=not fc))
                 n_in = size
         else:
             blocks, n_in, width = _conv_stack(cfg.net, p, h, w, cfg)
