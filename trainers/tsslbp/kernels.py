@@ -231,36 +231,53 @@ def event_weight(weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(weight[:, :, :, ::-1].transpose(1, 2, 3, 0)).reshape(c, kh, -1)
 
 
+@jit(inline="always")
+def _event_taps(xf, wf, yf, co, pad_h, pad_w, to_output):  # pragma: no cover - compiled
+    """The taps of one frame's nonzero cells, in place: ``yf += conv(xf)`` (``to_output``) or
+    the weight gradient ``wf += (each tap's input cell) * yf`` (otherwise).
+
+    ``xf [C, H, W]``; ``wf [C, kh, kw*C']`` (:func:`event_weight`); ``yf [H', W'*C']``. A cell
+    ``(i, j)`` of channel ``c`` meets output row ``i + pad_h - di`` through kernel row ``di``,
+    over one contiguous stretch of ``kw * C'`` values from column ``j + pad_w - kw + 1`` on,
+    clipped at the edges.
+    """
+    c, h, w = xf.shape
+    kh, kw = wf.shape[1], wf.shape[2] // co
+    ho, wo = yf.shape[0], yf.shape[1] // co
+    for ch in range(c):
+        for i in range(h):
+            for j in range(w):
+                v = xf[ch, i, j]
+                if v == 0:
+                    continue
+                oj = j + pad_w - kw + 1  # output column of the first (reversed) tap
+                e0, e1 = max(0, -oj), min(kw, wo - oj)
+                for di in range(kh):
+                    oi = i + pad_h - di
+                    if oi < 0 or oi >= ho or e0 >= e1:
+                        continue
+                    yr = yf[oi, (oj + e0) * co : (oj + e1) * co]
+                    wr = wf[ch, di, e0 * co : e1 * co]
+                    if to_output:
+                        for q in range(yr.shape[0]):
+                            yr[q] += v * wr[q]
+                    else:
+                        for q in range(yr.shape[0]):
+                            wr[q] += v * yr[q]
+
+
 @jit(parallel=True)
 def event_conv_forward(x, wf, co, pad_h, pad_w, y):  # pragma: no cover - compiled
     """Add ``conv2d(x)`` to ``y``, visiting only nonzero cells of ``x``.
 
     ``x [N, T, C, H, W]``: frames; ``wf [C, kh, kw*C']``: :func:`event_weight`; ``y [N, T,
     H', W'*C']``: channels-last rows, zeros on entry. Stride 1, no dilation, zero padding
-    ``(pad_h, pad_w)``. A cell ``(i, j)`` adds ``x * wf[c, di]`` to output row
-    ``i + pad_h - di`` from column ``j + pad_w - kw + 1`` on, clipped at the edges.
+    ``(pad_h, pad_w)``.
     """
-    n, big_t, c, h, w = x.shape
-    kh, kw = wf.shape[1], wf.shape[2] // co
-    ho, wo = y.shape[2], y.shape[3] // co
+    n, big_t = x.shape[0], x.shape[1]
     for unit in prange(n * big_t):
         b, t = unit // big_t, unit % big_t
-        for ch in range(c):
-            for i in range(h):
-                for j in range(w):
-                    v = x[b, t, ch, i, j]
-                    if v == 0:
-                        continue
-                    oj = j + pad_w - kw + 1  # output column of the first (reversed) tap
-                    e0, e1 = max(0, -oj), min(kw, wo - oj)
-                    for di in range(kh):
-                        oi = i + pad_h - di
-                        if oi < 0 or oi >= ho or e0 >= e1:
-                            continue
-                        yr = y[b, t, oi, (oj + e0) * co : (oj + e1) * co]
-                        wr = wf[ch, di, e0 * co : e1 * co]
-                        for q in range(yr.shape[0]):
-                            yr[q] += v * wr[q]
+        _event_taps(x[b, t], wf, y[b, t], co, pad_h, pad_w, True)
 
 
 @jit(parallel=True)
@@ -270,29 +287,11 @@ def event_conv_weight_grad(x, g, co, pad_h, pad_w, partial):  # pragma: no cover
     ``g [N, T, H', W'*C']``: ``dL/dy``; written: ``partial [N, C, kh, kw*C']`` in
     :func:`event_weight`'s layout (sum over ``N``, then undo that layout).
     """
-    n, big_t, c, h, w = x.shape
-    kh, kw = partial.shape[2], partial.shape[3] // co
-    ho, wo = g.shape[2], g.shape[3] // co
+    n, big_t = x.shape[0], x.shape[1]
     for b in prange(n):
-        acc = partial[b]
-        acc[:] = 0
+        partial[b][:] = 0
         for t in range(big_t):
-            for ch in range(c):
-                for i in range(h):
-                    for j in range(w):
-                        v = x[b, t, ch, i, j]
-                        if v == 0:
-                            continue
-                        oj = j + pad_w - kw + 1
-                        e0, e1 = max(0, -oj), min(kw, wo - oj)
-                        for di in range(kh):
-                            oi = i + pad_h - di
-                            if oi < 0 or oi >= ho or e0 >= e1:
-                                continue
-                            gr = g[b, t, oi, (oj + e0) * co : (oj + e1) * co]
-                            ar = acc[ch, di, e0 * co : e1 * co]
-                            for q in range(gr.shape[0]):
-                                ar[q] += v * gr[q]
+            _event_taps(x[b, t], partial[b], g[b, t], co, pad_h, pad_w, False)
 
 
 @jit(parallel=True)
