@@ -293,7 +293,7 @@ class _SumPool2d(torch.autograd.Function):
     none; here only the input's shape is kept (one trace tensor less per pooling layer in a
     training step's peak memory). Non-overlapping windows without padding (the published
     networks: stride = ``k``) run two Numba kernels on channels-last memory (``fast``:
-    :func:`trainers.tsslbp.kernels.sum_pool_forward` and ``sum_pool_backward``; 65 -> 20 ms
+    :func:`trainers.tsslbp.kernels.sum_pool_forward` and ``sum_pool_backward``; about 65 -> 40 ms
     per N-MNIST step at batch 50, T 30 on 2 AMD EPYC cores, against ``avg_pool2d`` and a
     broadcast copy) or, elsewhere (CUDA), ``avg_pool2d`` times ``k*k*theta`` with a broadcast
     backward. Other settings use a one-channel ``conv2d`` and ``torch.nn.grad.conv2d_input``.
