@@ -65,3 +65,30 @@ def test_training_commands_apply_it(method, tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.startswith("KEEP_FREED_MEMORY_CALLED"), r.stdout[:200]
+
+
+def test_graph_is_kept_tells_a_backward_whether_retain_graph_was_asked():
+    """The one private torch call a custom backward uses to decide whether it may write over
+    a saved tensor; outside a backward pass it answers True (never overwrite)."""
+    import torch
+
+    from eventpipe.runtime.platform import graph_is_kept
+
+    seen = []
+
+    class Probe(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            seen.append(graph_is_kept())
+            return g * 2
+
+    x = torch.ones(3, requires_grad=True)
+    y = Probe.apply(x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    assert seen == [True, False]
+    assert graph_is_kept() is True
