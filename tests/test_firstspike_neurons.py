@@ -222,16 +222,18 @@ def test_event_linear_kernels_equal_the_dense_products():
     from trainers.firstspike import kernels
 
     rng = np.random.default_rng(0)
-    m = kernels.ROWS * 2 + 37
-    x = (rng.random((m, 50)) < 0.05) * rng.integers(1, 4, (m, 50)).astype(np.float64)
-    x[3] = 0
-    wt, g = rng.standard_normal((50, 7)), rng.standard_normal((m, 7))
-    y = np.empty((m, 7))
-    kernels.event_linear_forward(x, wt, y)
-    np.testing.assert_allclose(y, x @ wt, rtol=1e-12, atol=1e-12)
-    part = np.empty((-(-m // kernels.ROWS), 50, 7))
-    kernels.event_linear_weight_grad(x, g, part)
-    np.testing.assert_allclose(part.sum(0), x.T @ g, rtol=1e-12, atol=1e-12)
+    t, b = 41, 53  # rows t*B+b span several work items
+    x = (rng.random((b, t, 50)) < 0.05) * rng.integers(1, 4, (b, t, 50)).astype(np.float64)
+    x[3, 5] = 0
+    xt = x.transpose(1, 0, 2)  # [T, B, F] view, as the network passes it
+    dense = np.ascontiguousarray(xt).reshape(t * b, 50)
+    wt, g = rng.standard_normal((50, 7)), rng.standard_normal((t * b, 7))
+    y = np.empty((t * b, 7))
+    kernels.event_linear_forward(xt, wt, y)
+    np.testing.assert_allclose(y, dense @ wt, rtol=1e-12, atol=1e-12)
+    part = np.empty((-(-(t * b) // kernels.ROWS), 50, 7))
+    kernels.event_linear_weight_grad(xt, g, part)
+    np.testing.assert_allclose(part.sum(0), dense.T @ g, rtol=1e-12, atol=1e-12)
 
 
 def test_first_hidden_layer_on_events_equals_the_dense_layer():
@@ -262,3 +264,18 @@ def test_first_hidden_layer_on_events_equals_the_dense_layer():
     assert torch.equal(outs[0], outs[1])
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)  # float32 sums, other order
+
+
+def test_event_linear_kernels_refuse_mismatched_shapes():
+    """Numba does not check bounds: the kernels check their shapes themselves."""
+    import numpy as np
+
+    from trainers.firstspike import kernels
+
+    x, wt = np.zeros((3, 2, 5), np.float32), np.zeros((5, 4), np.float32)
+    with pytest.raises(ValueError, match="shapes"):
+        kernels.event_linear_forward(x, wt, np.zeros((6, 3), np.float32))
+    with pytest.raises(ValueError, match="shapes"):
+        kernels.event_linear_weight_grad(
+            x, np.zeros((6, 4), np.float32), np.zeros((1, 2, 4), np.float32)
+        )

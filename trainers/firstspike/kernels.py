@@ -249,15 +249,18 @@ def _nonzero(xr, idx):  # pragma: no cover - jitted
 
 @jit(parallel=True)
 def event_linear_forward(x, wt, y):  # pragma: no cover - jitted
-    """``y = x @ wt`` visiting only nonzero cells of ``x``: ``x [M, F_in]``, ``wt [F_in,
-    F_out]`` (the ``Linear`` weight transposed), ``y [M, F_out]`` (written)."""
-    m, f_in = x.shape
-    f_out = wt.shape[1]
+    """``y = x @ wt`` visiting only nonzero cells of ``x``: ``x [T, B, F_in]`` (any strides
+    with ``F_in`` contiguous, e.g. a transposed ``[B, T, F_in]``: no copy), ``wt [F_in,
+    F_out]`` (the ``Linear`` weight transposed), ``y [T*B, F_out]`` (written, row ``t*B+b``)."""
+    big_t, nb, f_in = x.shape
+    m, f_out = big_t * nb, wt.shape[1]
+    if wt.shape[0] != f_in or y.shape[0] != m or y.shape[1] != f_out:
+        raise ValueError("event_linear_forward: shapes of x, wt and y do not match")
     for blk in prange((m + ROWS - 1) // ROWS):
         idx = np.empty(f_in, np.int64)
         acc = np.empty(f_out, dtype=y.dtype)
         for r in range(blk * ROWS, min(m, (blk + 1) * ROWS)):
-            xr = x[r]
+            xr = x[r // nb, r % nb]
             acc[:] = 0
             for q in range(_nonzero(xr, idx)):
                 v, wr = xr[idx[q]], wt[idx[q]]
@@ -269,16 +272,21 @@ def event_linear_forward(x, wt, y):  # pragma: no cover - jitted
 @jit(parallel=True)
 def event_linear_weight_grad(x, g, partial):  # pragma: no cover - jitted
     """``x.T @ g`` (the gradient of ``wt``) visiting only nonzero cells of ``x``, as partial
-    sums over blocks of :data:`ROWS` rows: ``x [M, F_in]``, ``g [M, F_out]``, written
-    ``partial [ceil(M / ROWS), F_in, F_out]`` (the caller sums axis 0)."""
-    m, f_in = x.shape
-    f_out = g.shape[1]
+    sums over blocks of :data:`ROWS` rows: ``x [T, B, F_in]`` as in
+    :func:`event_linear_forward`, ``g [T*B, F_out]``, written ``partial [ceil(T*B / ROWS),
+    F_in, F_out]`` (the caller sums axis 0)."""
+    big_t, nb, f_in = x.shape
+    m, f_out = big_t * nb, g.shape[1]
+    if g.shape[0] != m or partial.shape[1] != f_in or partial.shape[2] != f_out:
+        raise ValueError("event_linear_weight_grad: shapes of x, g and partial do not match")
+    if partial.shape[0] * ROWS < m:
+        raise ValueError("event_linear_weight_grad: partial has too few row blocks")
     for blk in prange(partial.shape[0]):
         idx = np.empty(f_in, np.int64)
         acc = partial[blk]
         acc[:] = 0
         for r in range(blk * ROWS, min(m, (blk + 1) * ROWS)):
-            xr, gr = x[r], g[r]
+            xr, gr = x[r // nb, r % nb], g[r]
             for q in range(_nonzero(xr, idx)):
                 v, ar = xr[idx[q]], acc[idx[q]]
                 for o in range(f_out):
