@@ -34,6 +34,21 @@ CLAMP = 8.0
 
 
 @jit(inline="always")
+def _units(n, m):  # pragma: no cover - compiled
+    """Work items of a kernel over ``[n, T, m]``: each sample's ``m`` neurons in blocks of
+    :data:`_BLOCK`."""
+    return n * ((m + _BLOCK - 1) // _BLOCK)
+
+
+@jit(inline="always")
+def _block(unit, m):  # pragma: no cover - compiled
+    """``(sample, first neuron, number of neurons)`` of work item ``unit`` (:func:`_units`)."""
+    n_blocks = (m + _BLOCK - 1) // _BLOCK
+    lo = (unit % n_blocks) * _BLOCK
+    return unit // n_blocks, lo, min(m, lo + _BLOCK) - lo
+
+
+@jit(inline="always")
 def exp_small(z):  # pragma: no cover - compiled
     """``exp(z)`` for ``|z| <= 8`` in float64, in arithmetic LLVM vectorises: the degree-12
     Taylor polynomial of ``exp(z / 32)`` squared five times. Relative error below 6e-15 on
@@ -61,14 +76,11 @@ def lif_trace_forward(x, thr, theta_m, theta_s, syn, u):  # pragma: no cover - c
     ``u[t]`` is written).
     """
     n, big_t, m = x.shape
-    n_blocks = (m + _BLOCK - 1) // _BLOCK
     zero = x.dtype.type(0)
     one = x.dtype.type(1)
     neg_tm = -theta_m
-    for unit in prange(n * n_blocks):
-        b = unit // n_blocks
-        lo = (unit % n_blocks) * _BLOCK
-        w = min(m, lo + _BLOCK) - lo
+    for unit in prange(_units(n, m)):
+        b, lo, w = _block(unit, m)
         row = np.empty(w, dtype=x.dtype)  # u[t] of the block, stored after the step
         for t in range(big_t):
             xr = x[b, t, lo : lo + w]
@@ -96,13 +108,10 @@ def lif_potential(x, thr, theta_m):  # pragma: no cover - compiled
     """The potentials of :func:`lif_trace_forward` alone, written over ``x [N, T, M]`` (the
     backward's recomputation: the same operations, so bit-identical ``u``)."""
     n, big_t, m = x.shape
-    n_blocks = (m + _BLOCK - 1) // _BLOCK
     zero = x.dtype.type(0)
     neg_tm = -theta_m
-    for unit in prange(n * n_blocks):
-        b = unit // n_blocks
-        lo = (unit % n_blocks) * _BLOCK
-        w = min(m, lo + _BLOCK) - lo
+    for unit in prange(_units(n, m)):
+        b, lo, w = _block(unit, m)
         for t in range(1, big_t):  # u[0] = x[0]
             up = x[b, t - 1, lo : lo + w]
             ur = x[b, t, lo : lo + w]
@@ -126,17 +135,14 @@ def lif_trace_backward(g, u, thr, theta_m, theta_s, th, grad):  # pragma: no cov
     ``du > 1/8``.
     """
     n, big_t, m = g.shape
-    n_blocks = (m + _BLOCK - 1) // _BLOCK
     dt = g.dtype.type
     zero, one = dt(0), dt(1)
     beta = one - theta_s  # syn_a[k + 1] / syn_a[k]
     a_sig = dt(WARMUP_WIDTH)
     keep_m = one - theta_m
     lo_c, hi_c = dt(-CLAMP), dt(CLAMP)
-    for unit in prange(n * n_blocks):
-        b = unit // n_blocks
-        lo = (unit % n_blocks) * _BLOCK
-        w = min(m, lo + _BLOCK) - lo
+    for unit in prange(_units(n, m)):
+        b, lo, w = _block(unit, m)
         acc = np.zeros(w, dtype=g.dtype)  # sum_k beta^k g[t + k], per neuron
         carry = np.zeros(w, dtype=g.dtype)  # the published "theta": dL/du carried back
         trace = np.empty((big_t, w), dtype=g.dtype)  # the output trace, recomputed
@@ -299,11 +305,8 @@ def synaptic_trace(y, tau_s):  # pragma: no cover - compiled
     """The published ``psp`` over time, in place on ``y [N, T, M]``:
     ``S[t] = S[t-1] - S[t-1] / tau_s + y[t]``, ``y[t] <- S[t] / tau_s`` (``S[-1] = 0``)."""
     n, big_t, m = y.shape
-    n_blocks = (m + _BLOCK - 1) // _BLOCK
-    for unit in prange(n * n_blocks):
-        b = unit // n_blocks
-        lo = (unit % n_blocks) * _BLOCK
-        w = min(m, lo + _BLOCK) - lo
+    for unit in prange(_units(n, m)):
+        b, lo, w = _block(unit, m)
         s = np.zeros(w, dtype=y.dtype)
         for t in range(big_t):
             yr = y[b, t, lo : lo + w]
@@ -318,12 +321,9 @@ def synaptic_trace_backward(g, tau_s):  # pragma: no cover - compiled
     """Gradient of :func:`synaptic_trace`, in place on ``g [N, T, M]`` (``dL/d(output)`` in,
     ``dL/d(input)`` out): ``G[t] = g[t] / tau_s + (1 - 1/tau_s) G[t+1]``."""
     n, big_t, m = g.shape
-    n_blocks = (m + _BLOCK - 1) // _BLOCK
     keep = g.dtype.type(1) - g.dtype.type(1) / tau_s
-    for unit in prange(n * n_blocks):
-        b = unit // n_blocks
-        lo = (unit % n_blocks) * _BLOCK
-        w = min(m, lo + _BLOCK) - lo
+    for unit in prange(_units(n, m)):
+        b, lo, w = _block(unit, m)
         s = np.zeros(w, dtype=g.dtype)
         for t in range(big_t - 1, -1, -1):
             gr = g[b, t, lo : lo + w]
