@@ -92,3 +92,23 @@ def test_graph_is_kept_tells_a_backward_whether_retain_graph_was_asked():
     y.backward()
     assert seen == [True, False]
     assert graph_is_kept() is True
+
+
+def test_autocast_state_on_torch_with_and_without_the_device_argument(monkeypatch):
+    """torch >= 2.4 takes the device; 2.2 and 2.3 have per-device functions instead."""
+    import torch
+
+    from eventpipe.runtime.platform import autocast_state
+
+    assert autocast_state("cpu")[0] is False
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert autocast_state("cpu") == (True, torch.bfloat16)
+        real = torch.is_autocast_enabled
+
+        def old_api(*args):  # torch < 2.4: no device argument
+            if args:
+                raise TypeError("is_autocast_enabled() takes 0 positional arguments")
+            return real()
+
+        monkeypatch.setattr(torch, "is_autocast_enabled", old_api)
+        assert autocast_state("cpu") == (True, torch.bfloat16)

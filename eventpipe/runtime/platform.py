@@ -231,6 +231,26 @@ def conv2d_add_available() -> bool:
     return torch.equal(out, want)
 
 
+# --- training: autocast state across torch versions ------------------------------------------
+
+
+def autocast_state(device_type: str) -> tuple[bool, Any]:
+    """``(enabled, dtype)`` of ``torch.autocast`` for ``device_type`` now, on any torch >= 2.2.
+
+    torch 2.4 added the device argument to ``torch.is_autocast_enabled`` and
+    ``torch.get_autocast_dtype``; earlier releases have per-device functions instead (and
+    raise ``TypeError`` for the argument).
+    """
+    import torch
+
+    try:
+        return torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)
+    except TypeError:  # torch < 2.4
+        if device_type == "cpu":
+            return torch.is_autocast_cpu_enabled(), torch.get_autocast_cpu_dtype()
+        return torch.is_autocast_enabled(), torch.get_autocast_gpu_dtype()
+
+
 # --- training: whether this backward pass keeps the graph ------------------------------------
 
 

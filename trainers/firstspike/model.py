@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from eventpipe.runtime.platform import autocast_state
 from trainers.firstspike import kernels
 from trainers.firstspike.coding import FSOutput, first_times
 from trainers.firstspike.neuron import AdLIF, CuLIF, SurrogateSpike, use_numba
@@ -134,7 +135,7 @@ def takes_events(x: torch.Tensor, backend: str) -> bool:
         use_numba(backend, x)
         and x.dtype in (torch.float32, torch.float64)
         and not x.requires_grad
-        and not torch.is_autocast_enabled("cpu")
+        and not autocast_state(x.device.type)[0]
         and float((x != 0).sum()) <= EVENT_DENSITY_MAX * x.numel()
     )
 

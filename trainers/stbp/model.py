@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from eventpipe.runtime.platform import conv2d_add_, conv2d_add_available
+from eventpipe.runtime.platform import autocast_state, conv2d_add_, conv2d_add_available
 from trainers.stbp.neuron import (
     LIFParams,
     SparseFrames,
@@ -103,16 +103,6 @@ def _conv_backward_bf16(g16, x16, weight, need_x: bool, need_w: bool):
         [need_x, need_w, False],
     )  # fmt: skip
     return (gx if need_x else None), (gw if need_w else None)
-
-
-def _autocast_enabled(device_type: str) -> bool:
-    """Whether ``torch.autocast`` is active for ``device_type`` (any torch >= 2.2)."""
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:  # torch < 2.4: no device argument
-        if device_type == "cpu":
-            return torch.is_autocast_cpu_enabled()
-        return torch.is_autocast_enabled()
 
 
 class _Conv2dBwd16(torch.autograd.Function):
@@ -471,7 +461,7 @@ class SLANIMALSNet(nn.Module):
         autocast-aware), and :meth:`bf16_backward` says so."""
         return (
             torch.is_grad_enabled()
-            and not _autocast_enabled(z.device.type)
+            and not autocast_state(z.device.type)[0]
             and self.bf16_backward(z.device, z.dtype)
         )
 

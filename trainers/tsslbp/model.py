@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from eventpipe.runtime.platform import graph_is_kept
+from eventpipe.runtime.platform import autocast_state, graph_is_kept
 from trainers.tsslbp import kernels
 from trainers.tsslbp.neuron import (
     LIFParams,
@@ -104,7 +104,7 @@ class SpikingConv(nn.Module):
             and self.dilation == (1, 1)
             and not frames.requires_grad
             and use_numba(frames, self.backend)
-            and not _autocast_state(frames.device.type)[1]
+            and not autocast_state(frames.device.type)[0]
             and float((frames != 0).sum()) <= EVENT_DENSITY_MAX * frames.numel()
         )
 
@@ -138,7 +138,7 @@ class _ConvLIF(torch.autograd.Function):
         a, u = (numba_forward if fast else torch_forward)(yl, layer.p, in_place=True)
         ctx.save_for_backward(x, weight, *([u] if layer.keep_potentials else []))
         ctx.layer, ctx.fast, ctx.n = layer, fast, n
-        ctx.autocast = _autocast_state(x.device.type)
+        ctx.autocast = (x.device.type, *autocast_state(x.device.type))
         nt, c, h, w = shape
         return a.view(nt, h, w, c).permute(0, 3, 1, 2)
 
@@ -166,16 +166,6 @@ class _ConvLIF(torch.autograd.Function):
             False, [0, 0], 1, [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False],
         )  # fmt: skip
         return gx, gw, None, None
-
-
-def _autocast_state(device: str) -> tuple[str, bool, torch.dtype]:
-    """``(device, enabled, dtype)`` of autocast now, to recompute under the same (``--amp``)."""
-    try:
-        return device, torch.is_autocast_enabled(device), torch.get_autocast_dtype(device)
-    except TypeError:  # torch < 2.4: per-device functions
-        if device == "cpu":
-            return device, torch.is_autocast_cpu_enabled(), torch.get_autocast_cpu_dtype()
-        return device, torch.is_autocast_enabled(), torch.get_autocast_gpu_dtype()
 
 
 def _conv_nhwc(x: torch.Tensor, weight: torch.Tensor, layer: SpikingConv, n: int):
