@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -273,6 +274,35 @@ def test_source_digest(tmp_path):
     assert d2["digest"] == d1["digest"]
     a.write_bytes(b"hellp")
     assert source_digest([a, b], tmp_path, previous=d1)["digest"] != d1["digest"]
+
+
+def test_source_digest_many_small_files_and_path_forms(tmp_path, monkeypatch):
+    """Hundreds of small files (hashed in per-thread shares) and every way of naming a path:
+    a Path under the root, a string, a path through ``..``, a path outside the root."""
+    import hashlib
+
+    root = tmp_path / "raw"
+    files = []
+    for i in range(300):
+        f = root / f"d{i % 3}" / f"{i:05d}.bin"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(bytes([i % 256]) * (i * 7))
+        files.append(f)
+    outside = tmp_path / "other.csv"
+    outside.write_bytes(b"x,y")
+    paths = [*files[:100], *map(str, files[100:200]), *(root / "d0" / ".." / f.relative_to(root)
+             for f in files[200:]), outside]  # fmt: skip
+    for threads in (1, 4):
+        monkeypatch.setattr("os.cpu_count", lambda n=threads: n)
+        d = source_digest(paths, root)
+        by_name = {f["name"]: f for f in d["files"]}
+        assert d["n_files"] == 301 and by_name["other.csv"]["size"] == 3
+        for p in paths[:-1]:  # names are lexical (as written), as before
+            entry = by_name[Path(p).relative_to(root).as_posix()]
+            assert entry["sha256"] == hashlib.sha256(Path(p).read_bytes()).hexdigest()
+        assert by_name["d0/../d2/00200.bin"]["size"] == 1400
+        d_plain = source_digest([*files[:200], *paths[200:]], root)
+        assert d["digest"] == d_plain["digest"]
 
 
 @settings(max_examples=40, deadline=None)
