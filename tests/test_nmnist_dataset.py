@@ -121,6 +121,12 @@ def test_read_recording_and_samples_with_and_without_buffer(raw):
     assert [a[0] for a in again] == metas
     with pytest.raises(ValueError, match="one orientation"):
         SPEC.read_recording(rec, "jaer")
+    # a worker reads folder after folder into the same buffers: each read equals a fresh one
+    for other in SPEC.find_recordings(raw, "full", True)[:4]:
+        size = max(n_max, SPEC.max_events(other))
+        cols = {k: np.zeros(size, EVENT_DTYPE[k]) for k in ("x", "y", "t", "p")}
+        got, fresh = SPEC.read_recording(other, "published", cols), SPEC.read_recording(other)
+        assert all(np.array_equal(got[k], fresh[k]) for k in fresh)
 
 
 def test_splits_published_train_test_with_sample_validation():

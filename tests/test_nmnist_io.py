@@ -143,6 +143,15 @@ def test_bulk_reader_equals_per_file_reads_and_fills_the_buffer(tmp_path):
     assert all(np.shares_memory(got[k], buffer[k]) for k in got)
     assert all(np.array_equal(got[k], cols[k]) for k in cols)
     assert isinstance(read_events(paths[2], buffer=buffer), dict)
+    # the bytes go into a caller's scratch array while they fit, else into a grown copy
+    scratch = np.zeros(sum(p.stat().st_size for p in paths), np.uint8)
+    raw, starts = read_bytes(paths, scratch)
+    assert np.shares_memory(raw, scratch) and starts[-1] == len(scratch)
+    small = np.zeros(7, np.uint8)
+    raw2, starts2 = read_bytes(paths, small)
+    assert not np.shares_memory(raw2, small)
+    np.testing.assert_array_equal(raw2, raw)
+    np.testing.assert_array_equal(starts2, starts)
 
 
 def test_length_not_a_multiple_of_five(tmp_path):

@@ -49,7 +49,7 @@ MAX_RECORD_US = (1 << 23) - 1
 Columns = dict[str, np.ndarray]
 
 
-def _read_one(path: Path, buf: np.ndarray, pos: int) -> tuple[np.ndarray, int]:
+def _read_one(path: str, buf: np.ndarray, pos: int) -> tuple[np.ndarray, int]:
     """Append ``path``'s bytes to ``buf`` at ``pos`` (growing it); returns (buf, new pos)."""
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -79,20 +79,32 @@ def _read_one(path: Path, buf: np.ndarray, pos: int) -> tuple[np.ndarray, int]:
     return buf, pos + size
 
 
-def read_bytes(paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
+def read_bytes(
+    paths: Sequence[str | os.PathLike], scratch: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Read the files one after the other into one array (one open/read per file).
 
+    Args:
+        paths: the files, in order.
+        scratch: a uint8 array to read into while the bytes fit (it grows by a new array
+            otherwise); None allocates one. A caller reading many folders passes the same
+            array each time: pages of a new array cost a fault each on first touch (~0.3 s
+            of the 0.4 s a 6,000-file folder takes on the 2-core AMD EPYC machine).
+
     Returns:
-        ``(raw, starts)``: uint8 ``[n_bytes]`` and int64 ``[n_files + 1]`` byte offsets.
+        ``(raw, starts)``: uint8 ``[n_bytes]`` (a view of ``scratch`` when the bytes fit) and
+        int64 ``[n_files + 1]`` byte offsets.
 
     Raises:
         FormatError: a file that cannot be read, or whose length is not a multiple of 5.
     """
     starts = np.zeros(len(paths) + 1, np.int64)
-    buf = np.empty(max(1 << 16, 16384 * len(paths)), np.uint8)  # pages are touched on use
+    buf = scratch
+    if buf is None or len(buf) == 0:
+        buf = np.empty(max(1 << 16, 16384 * len(paths)), np.uint8)  # pages are touched on use
     pos = 0
     for i, p in enumerate(paths):
-        buf, pos = _read_one(Path(p), buf, pos)
+        buf, pos = _read_one(os.fspath(p), buf, pos)
         starts[i + 1] = pos
     return buf[:pos], starts
 
@@ -132,7 +144,7 @@ def decode_records(
 
 
 def read_nmnist_files(
-    paths: Sequence[str | os.PathLike], buffer: Buffer = None
+    paths: Sequence[str | os.PathLike], buffer: Buffer = None, scratch: np.ndarray | None = None
 ) -> tuple[Columns, np.ndarray]:
     """Read many N-MNIST ``.bin`` files in one pass.
 
@@ -142,6 +154,7 @@ def read_nmnist_files(
             ``sum(sizes) // 5`` long, to decode into (the result is views of them); or an
             :data:`~eventpipe.events.EVENT_DTYPE` array that long (views of its fields).
             ``None`` allocates.
+        scratch: the bytes' buffer, as :func:`read_bytes`.
 
     Returns:
         ``(columns, offsets)``: a dict of 1-D columns ``x, y`` (int16, 0..33), ``t`` (int64 us,
@@ -153,7 +166,7 @@ def read_nmnist_files(
             size), a coordinate outside 34 x 34 (names the file, the byte offset, the value).
     """
     paths = list(paths)
-    raw, starts = read_bytes(paths)
+    raw, starts = read_bytes(paths, scratch)
     return decode_records(raw, starts, paths, buffer)
 
 

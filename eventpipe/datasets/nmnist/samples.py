@@ -23,6 +23,10 @@ from eventpipe.events import event_columns
 
 #: the extra key :func:`read_recording` adds to its columns
 OFFSETS_KEY = "file_offsets"
+#: the files' bytes of the last folder read into a caller's buffer (a build worker reads one
+#: folder after another: reusing the pages saves a fault per page, see
+#: :func:`eventpipe.io.nmnist.read_bytes`)
+_SCRATCH = np.zeros(0, np.uint8)
 
 
 def max_events(rec: DigitFolder) -> int:
@@ -39,6 +43,8 @@ def read_recording(
         rec: the digit folder.
         orientation: must be ``"published"`` (N-MNIST has one orientation).
         buffer: columns ``x, y, t, p`` sized by :func:`max_events` to decode into, or None.
+            With a buffer the files' bytes are read into one array kept for the next call
+            (the caller manages memory, as the build's workers do).
 
     Returns:
         dict of the columns (views of ``buffer`` when given) and ``file_offsets``.
@@ -53,7 +59,14 @@ def read_recording(
         raise ValueError(
             f"orientation {orientation!r}: N-MNIST has one orientation; expected 'published'"
         )
-    cols, offsets = read_nmnist_files(rec.files, buffer=buffer)
+    global _SCRATCH
+    if buffer is None:
+        cols, offsets = read_nmnist_files(rec.files)
+        return {**cols, OFFSETS_KEY: offsets}
+    need = 5 * len(buffer["t"] if isinstance(buffer, Mapping) else buffer)  # sized by max_events
+    if len(_SCRATCH) < need:
+        _SCRATCH = np.empty(need + need // 4, np.uint8)
+    cols, offsets = read_nmnist_files(rec.files, buffer=buffer, scratch=_SCRATCH)
     return {**cols, OFFSETS_KEY: offsets}
 
 
