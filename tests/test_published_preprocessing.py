@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventpipe.events import make_events
+from eventpipe.events import EVENT_DTYPE, make_events
 from eventpipe.kernels.binning import bin_sparse
 from eventpipe.kernels.stabilize import stabilize_saccades
-from eventpipe.kernels.stage import StagePlan, stage_events
+from eventpipe.kernels.stage import StagePlan, stage_events, stage_into
 
 
 def _matlab_round(v: float) -> float:
@@ -109,6 +110,23 @@ def test_tsslbp_steps_equal_the_published_tensor(cols, n_steps):
     np.testing.assert_array_equal(ours[..., body], want[..., body])
     if not zero.any():
         np.testing.assert_array_equal(ours[..., 0], want[..., 0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(events_strategy, st.sampled_from(["nmnist_saccades", "nmnist_saccades_tonic"]))
+def test_stabilize_only_stage_writes_into_the_build_columns(cols, variant):
+    """The build's ``stage_into`` for a stabilisation-only plan (the kernel writes straight
+    into the recording's columns) keeps exactly what ``stage_events`` keeps."""
+    ev = _events(cols)
+    plan = StagePlan((34, 34, 2), time_align=False, stabilize=variant, rezero=False)
+    want, _ = stage_events(ev, plan)
+    out = tuple(np.full(len(ev) + 2, 7, EVENT_DTYPE[k]) for k in "xytp")
+    n = stage_into({k: np.ascontiguousarray(ev[k]) for k in "xytp"}, plan, out)
+    assert n == len(want)
+    for col, k in zip(out, "xytp", strict=True):
+        np.testing.assert_array_equal(col[:n], want[k])
+    with pytest.raises(ValueError, match="out must be"):
+        stage_into(ev, plan, (out[2], *out[1:]))  # an int64 x column
 
 
 def firstspike_reference(x, y, t, p, T=120, dt=10_000, ds=4, t_empty=40):

@@ -390,12 +390,50 @@ def stage_into(
         FormatError: with denoise, an event off the sensor (as :func:`eventpipe.kernels.denoise`).
         ValueError: ``out`` has the wrong dtypes or too little room (fused stage).
     """
+    if plan.fused and _stabilize_only(plan):
+        return _stabilize_into(events, plan, out)
     if plan.fused:
         return _fused_into(_pre_stage(events, plan), plan, out)
     ev, _ = stage_events(events, plan)
     for col, k in zip(out, ("x", "y", "t", "p"), strict=True):
         col[: len(ev)] = ev[k]
     return len(ev)
+
+
+def _stabilize_only(plan: StagePlan) -> bool:
+    """Whether the stage is the stabilisation alone (N-MNIST for TSSL-BP: the file clock,
+    nothing aligned, filtered or re-zeroed)."""
+    return (
+        plan.stabilize in STABILIZE_VARIANTS
+        and plan.clip == "none"
+        and plan.window_us is None
+        and not plan.time_align
+        and plan.denoise_us is None
+        and not plan.floor_ms
+        and not plan.rezero
+    )
+
+
+def _stabilize_into(events, plan: StagePlan, out) -> int:
+    """:func:`stage_into` for a stabilisation-only plan: the kernel writes the kept events
+    straight into ``out`` (the general path stabilises into new arrays, then copies them)."""
+    from eventpipe.kernels.stabilize import VARIANTS, stabilize_kernel
+
+    if not isinstance(events, Mapping):
+        events = event_array(events)
+    _check_out(out, len(events["t"]))
+    w, h, _ = plan.sensor_size
+    tonic = VARIANTS[STABILIZE_VARIANTS[plan.stabilize]]
+    x, y, t, p = events["x"], events["y"], events["t"], events["p"]
+    return int(stabilize_kernel(x, y, t, p, w, h, tonic, *out))
+
+
+def _check_out(out, n: int) -> None:
+    """Raise ValueError unless ``out`` is four writable 1-D columns of OUT_DTYPES with room
+    for ``n`` events."""
+    for a, d in zip(out, OUT_DTYPES, strict=True):
+        if a.dtype != d or a.ndim != 1 or len(a) < n or not a.flags.writeable:
+            raise ValueError("out must be writable 1-D (int16, int16, int64, uint8) arrays of >= n")
 
 
 def _pre_stage(events, plan: StagePlan):
@@ -445,9 +483,7 @@ def _fused_into(events, plan: StagePlan, out) -> int:
         events = event_array(events)
     n = len(events["t"])
     ox, oy, ot, op = out
-    for a, d in zip(out, OUT_DTYPES, strict=True):
-        if a.dtype != d or a.ndim != 1 or len(a) < n or not a.flags.writeable:
-            raise ValueError("out must be writable 1-D (int16, int16, int64, uint8) arrays of >= n")
+    _check_out(out, n)
     if n == 0:
         return 0
     w, h, npol = plan.sensor_size
