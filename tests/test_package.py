@@ -57,6 +57,16 @@ def test_cli_help_lists_commands():
     assert version.returncode == 0 and "0.1.0" in version.stdout
 
 
+def test_build_help_names_each_raw_layout_and_subset_list_once():
+    """ntidigits and ntidigits-tonic are one archive: the help lists its layout once."""
+    from eventpipe.cli.options import raw_help, subset_option
+
+    layouts = raw_help("Raw directory")
+    assert layouts.count("n-tidigits.hdf5") == 1 and layouts.count("Train/<digit>") == 1
+    subsets = subset_option()(lambda: None).__click_params__[0].help
+    assert subsets.count("N-TIDIGITS18") == 1 and subsets.count("SL-Animals") == 1
+
+
 def test_dataset_facts_and_cli_options_without_numpy():
     import subprocess
     import sys

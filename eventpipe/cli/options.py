@@ -65,7 +65,9 @@ def subset_option() -> Decorator:
         type=click.Choice(choices),
         default=specs[0].subsets[0],
         show_default=True,
-        help="Recordings to use (" + "; ".join(_subset_help(spec) for spec in specs) + ").",
+        help="Recordings to use ("
+        + "; ".join(dict.fromkeys(_subset_help(spec) for spec in specs))
+        + ").",
     )
 
 
@@ -80,8 +82,11 @@ def check_subset(spec: datasets.DatasetSpec, subset: str) -> None:
 
 def raw_help(what: str) -> str:
     """``--raw`` help naming each dataset's official archive layout (``spec.raw_layout``)."""
+    # one entry per layout: two names of one dataset (ntidigits, ntidigits-tonic) share it
     layouts = "; ".join(
-        f"{datasets.get(n).title}: {datasets.get(n).raw_layout}" for n in datasets.names()
+        dict.fromkeys(
+            f"{datasets.get(n).title}: {datasets.get(n).raw_layout}" for n in datasets.names()
+        )
     )
     return f"{what} ({layouts})."
 
