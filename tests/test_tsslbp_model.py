@@ -287,7 +287,8 @@ def test_first_conv_on_events_equals_the_dense_convolution_of_the_trace(k, pad):
 
 
 def test_dense_frames_and_autocast_take_the_dense_first_convolution():
-    from trainers.tsslbp.model import EVENT_DENSITY_MAX, SpikingConv
+    from trainers.common.sparsity import EVENT_DENSITY_MAX
+    from trainers.tsslbp.model import SpikingConv
 
     layer = {"type": "conv", "in_channels": 2, "out_channels": 3, "kernel_size": 3}
     conv = SpikingConv(layer, LIFParams(), "numba")

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from eventpipe.runtime.platform import autocast_state
+from trainers.common.sparsity import sparse_enough
 from trainers.firstspike import kernels
 from trainers.firstspike.coding import FSOutput, first_times
 from trainers.firstspike.neuron import AdLIF, CuLIF, SurrogateSpike, use_numba
@@ -97,10 +98,6 @@ class SeqDropout(nn.Module):
         return x * mask
 
 
-#: densest input (fraction of nonzero cells) for which the first linear layer visits events
-EVENT_DENSITY_MAX = 0.25
-
-
 class _EventLinear(torch.autograd.Function):
     """``x @ weight.T`` as ``[T*B, F_out]`` for a sparse input that needs no gradient
     (``x [T, B, F_in]``, kept as it is: no folded copy), visiting its nonzero cells only,
@@ -129,14 +126,14 @@ class _EventLinear(torch.autograd.Function):
 
 def takes_events(x: torch.Tensor, backend: str) -> bool:
     """Whether a first linear layer runs :class:`_EventLinear` on ``x``: the Numba backend, a
-    float32/64 input that needs no gradient, no autocast, at most :data:`EVENT_DENSITY_MAX`
-    of its cells nonzero."""
+    float32/64 input that needs no gradient, no autocast, sparse enough
+    (:func:`trainers.common.sparsity.sparse_enough`)."""
     return (
         use_numba(backend, x)
         and x.dtype in (torch.float32, torch.float64)
         and not x.requires_grad
         and not autocast_state(x.device.type)[0]
-        and float((x != 0).sum()) <= EVENT_DENSITY_MAX * x.numel()
+        and sparse_enough(x)
     )
 
 

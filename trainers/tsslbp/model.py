@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from eventpipe.runtime.platform import autocast_state, graph_is_kept
+from trainers.common.sparsity import sparse_enough
 from trainers.tsslbp import kernels
 from trainers.tsslbp.neuron import (
     LIFParams,
@@ -97,15 +98,15 @@ class SpikingConv(nn.Module):
 
     def takes_events(self, frames: torch.Tensor) -> bool:
         """Whether :meth:`forward_events` runs on ``frames``: the Numba backend, stride 1, no
-        dilation, no autocast, frames that need no gradient and are sparse (at most
-        :data:`EVENT_DENSITY_MAX` of the cells nonzero)."""
+        dilation, no autocast, frames that need no gradient and are sparse
+        (:func:`trainers.common.sparsity.sparse_enough`)."""
         return (
             self.stride == (1, 1)
             and self.dilation == (1, 1)
             and not frames.requires_grad
             and use_numba(frames, self.backend)
             and not autocast_state(frames.device.type)[0]
-            and float((frames != 0).sum()) <= EVENT_DENSITY_MAX * frames.numel()
+            and sparse_enough(frames)
         )
 
     def forward_events(self, frames: torch.Tensor, tau_s: float) -> torch.Tensor:
@@ -173,11 +174,6 @@ def _conv_nhwc(x: torch.Tensor, weight: torch.Tensor, layer: SpikingConv, n: int
     y = F.conv2d(x, weight, None, layer.stride, layer.padding, layer.dilation)
     nt, c, h, w = y.shape
     return y.permute(0, 2, 3, 1).contiguous().view(n, nt // n, h * w * c), (nt, c, h, w)
-
-
-#: densest frames (fraction of nonzero cells) for which the first convolution visits events
-#: instead of running the dense convolution on the input trace
-EVENT_DENSITY_MAX = 0.25
 
 
 class _EventConvLIF(torch.autograd.Function):
