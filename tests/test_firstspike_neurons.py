@@ -279,3 +279,39 @@ def test_event_linear_kernels_refuse_mismatched_shapes():
         kernels.event_linear_weight_grad(
             x, np.zeros((6, 4), np.float32), np.zeros((1, 2, 4), np.float32)
         )
+
+
+@pytest.mark.parametrize("kind", ["culif", "adlif"])
+def test_kernels_split_features_into_blocks_independently(kind):
+    """Neurons are independent: with more features than one work block (BLOCK + 37), the
+    kernels give on every feature what they give on its block's columns alone."""
+    import numpy as np
+
+    from trainers.firstspike import kernels
+
+    rng = np.random.default_rng(3)
+    t, b, f = 9, 2, kernels.BLOCK + 37
+    x = rng.uniform(-0.2, 1.0, (t, b, f))
+    gs = rng.standard_normal((t, b, f))
+    p = [rng.uniform(0.3, 0.95, f) for _ in range(4)]
+
+    def run(cols):
+        xs, gss = np.ascontiguousarray(x[..., cols]), np.ascontiguousarray(gs[..., cols])
+        ps = [np.ascontiguousarray(q[cols]) for q in p]
+        n = xs.shape[-1]
+        fwd = [np.zeros_like(xs) for _ in range(3)]
+        grads = [np.zeros_like(xs)] + [np.zeros((b, n)) for _ in range(4)]
+        if kind == "culif":
+            kernels.culif_forward(xs, ps[0], ps[1], 0.5, fwd[0], fwd[1], fwd[2], True)
+            kernels.culif_backward(gss, fwd[1], fwd[2], ps[0], ps[1], 0.5, 5.0, False, True,
+                                   grads[0], grads[1], grads[2])  # fmt: skip
+            grads = grads[:3]
+        else:
+            kernels.adlif_forward(xs, *ps, 0.5, *fwd)
+            kernels.adlif_backward(gss, xs, fwd[1], fwd[2], *ps, 0.5, 5.0, False, *grads)
+        return fwd + grads
+
+    whole = run(slice(None))
+    first, rest = run(slice(0, kernels.BLOCK)), run(slice(kernels.BLOCK, None))
+    for w, a, r in zip(whole, first, rest, strict=True):
+        np.testing.assert_array_equal(w, np.concatenate([a, r], axis=-1))

@@ -86,43 +86,43 @@ def culif_backward(
     nb = (n_f + BLOCK - 1) // BLOCK
     zero = h.dtype.type(0)
     one = h.dtype.type(1)
+    keep = zero if detach else one  # the reset's gradient through v = h (1 - s)
     for job in prange(n_b * nb):
         b = job // nb
         f0 = (job % nb) * BLOCK
         f1 = min(f0 + BLOCK, n_f)
-        gh = np.zeros(f1 - f0, dtype=h.dtype)
-        gi = np.zeros(f1 - f0, dtype=h.dtype)
-        acc_m = np.zeros(f1 - f0, dtype=h.dtype)
-        acc_s = np.zeros(f1 - f0, dtype=h.dtype)
-        zrow = np.zeros(f1 - f0, dtype=h.dtype)
+        m = f1 - f0
+        gh = np.zeros(m, dtype=h.dtype)
+        gi = np.zeros(m, dtype=h.dtype)
+        acc_m = np.zeros(m, dtype=h.dtype)
+        acc_s = np.zeros(m, dtype=h.dtype)
+        zrow = np.zeros(m, dtype=h.dtype)
+        amr, asr = am[f0:f1], asyn[f0:f1]
         for t in range(n_t - 1, -1, -1):
-            hrow = (
-                h[t - 1, b, f0:f1] if (param_grads and t > 0) else zrow
-            )  # previous step (0 before)
+            # the previous step's h and I (0 before the first, and when no parameter gradient
+            # is wanted: the sums then add zeros, and the loop needs no branch)
+            hrow = h[t - 1, b, f0:f1] if (param_grads and t > 0) else zrow
             irow = isyn[t - 1, b, f0:f1] if (param_grads and t > 0) else zrow
-            for j in range(f1 - f0):
-                f = f0 + j
-                gi[j] = asyn[f] * gi[j] + (one - am[f]) * gh[j]
-                gx[t, b, f] = gi[j]
-                hh = h[t, b, f]
+            hr, gsr = h[t, b, f0:f1], gs[t, b, f0:f1]
+            for j in range(m):
+                gij = asr[j] * gi[j] + (one - amr[j]) * gh[j]
+                hh = hr[j]
                 over = hh - theta
                 spike = one if over >= zero else zero
                 d = alpha * abs(over) + one
                 sg = one / (d * d)
-                dvdh = one - spike
-                if not detach:
-                    dvdh -= hh * sg
-                gh[j] = am[f] * gh[j] * dvdh + gs[t, b, f] * sg
-                if param_grads:
-                    hp = hrow[j]
-                    vp = zero if hp >= theta else hp
-                    ip = irow[j]
-                    acc_m[j] += (vp - ip) * gh[j]
-                    acc_s[j] += ip * gi[j]
+                ghj = amr[j] * gh[j] * (one - spike - keep * hh * sg) + gsr[j] * sg
+                gi[j] = gij
+                gh[j] = ghj
+                hp = hrow[j]
+                vp = zero if hp >= theta else hp
+                ip = irow[j]
+                acc_m[j] += (vp - ip) * ghj
+                acc_s[j] += ip * gij
+            gx[t, b, f0:f1] = gi  # written once per row: the loop above then vectorises
         if param_grads:
-            for j in range(f1 - f0):
-                gam[b, f0 + j] = acc_m[j]
-                gas[b, f0 + j] = acc_s[j]
+            gam[b, f0:f1] = acc_m
+            gas[b, f0:f1] = acc_s
 
 
 @jit(parallel=True, fastmath={"contract"})
@@ -188,43 +188,50 @@ def adlif_backward(
     nb = (n_f + BLOCK - 1) // BLOCK
     zero = h.dtype.type(0)
     one = h.dtype.type(1)
+    keep = zero if detach else one  # the reset's gradient through v = h (1 - s)
     for job in prange(n_b * nb):
         b = job // nb
         f0 = (job % nb) * BLOCK
         f1 = min(f0 + BLOCK, n_f)
-        gh = np.zeros(f1 - f0, dtype=h.dtype)
-        gw = np.zeros(f1 - f0, dtype=h.dtype)
-        acc = np.zeros((4, f1 - f0), dtype=h.dtype)
-        zrow = np.zeros(f1 - f0, dtype=h.dtype)
+        m = f1 - f0
+        gh = np.zeros(m, dtype=h.dtype)
+        gw = np.zeros(m, dtype=h.dtype)
+        acc = np.zeros((4, m), dtype=h.dtype)
+        out = np.empty(m, dtype=h.dtype)
+        zrow = np.zeros(m, dtype=h.dtype)
+        amr, awr, ar, bwr = am[f0:f1], aw[f0:f1], a[f0:f1], bw[f0:f1]
         for t in range(n_t - 1, -1, -1):
             hrow = h[t - 1, b, f0:f1] if t > 0 else zrow  # the previous step's h and w (0 before)
             wrow = w[t - 1, b, f0:f1] if t > 0 else zrow
-            for j in range(f1 - f0):
-                f = f0 + j
+            hr, gsr, xr = h[t, b, f0:f1], gs[t, b, f0:f1], x[t, b, f0:f1]
+            for j in range(m):
                 gw_next = gw[j]
-                gw[j] = aw[f] * gw_next + (am[f] - one) * gh[j]
-                hh = h[t, b, f]
+                gwj = awr[j] * gw_next + (amr[j] - one) * gh[j]
+                hh = hr[j]
                 over = hh - theta
                 spike = one if over >= zero else zero
                 d = alpha * abs(over) + one
                 sg = one / (d * d)
-                dvdh = one - spike
-                if not detach:
-                    dvdh -= hh * sg
-                gh[j] = am[f] * gh[j] * dvdh + (gs[t, b, f] + bw[f] * gw_next) * sg + a[f] * gw_next
-                gx[t, b, f] = (one - am[f]) * gh[j]
+                ghj = (
+                    amr[j] * gh[j] * (one - spike - keep * hh * sg)
+                    + (gsr[j] + bwr[j] * gw_next) * sg
+                    + ar[j] * gw_next
+                )
+                gw[j] = gwj
+                gh[j] = ghj
+                out[j] = (one - amr[j]) * ghj
                 hp = hrow[j]
                 sp = one if hp >= theta else zero
                 wp = wrow[j]
-                acc[0, j] += (hp * (one - sp) - x[t, b, f] + wp) * gh[j]
-                acc[1, j] += wp * gw[j]
-                acc[2, j] += hp * gw[j]
-                acc[3, j] += sp * gw[j]
-        for j in range(f1 - f0):
-            gam[b, f0 + j] = acc[0, j]
-            gaw[b, f0 + j] = acc[1, j]
-            ga[b, f0 + j] = acc[2, j]
-            gb[b, f0 + j] = acc[3, j]
+                acc[0, j] += (hp * (one - sp) - xr[j] + wp) * ghj
+                acc[1, j] += wp * gwj
+                acc[2, j] += hp * gwj
+                acc[3, j] += sp * gwj
+            gx[t, b, f0:f1] = out  # written once per row: the loop above then vectorises
+        gam[b, f0:f1] = acc[0]
+        gaw[b, f0:f1] = acc[1]
+        ga[b, f0:f1] = acc[2]
+        gb[b, f0:f1] = acc[3]
 
 
 # --- the first linear layer on sparse input --------------------------------------------------
