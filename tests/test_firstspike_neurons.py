@@ -236,9 +236,10 @@ def test_event_linear_kernels_equal_the_dense_products():
     np.testing.assert_allclose(part.sum(0), dense.T @ g, rtol=1e-12, atol=1e-12)
 
 
-def test_first_hidden_layer_on_events_equals_the_dense_layer():
-    """SHD-like sparse input: the first hidden layer's event path gives the dense path's
-    spikes and gradients; dense input, a second layer and the torch backend stay dense."""
+def test_hidden_layers_on_events_equal_the_dense_layers():
+    """SHD-like sparse input: the hidden layers' event paths (the first on the input frames,
+    the second on the first's spikes, with an input gradient) give the dense paths' spikes and
+    gradients; dense input and the torch backend stay dense."""
     from trainers.firstspike.method import method_for
     from trainers.firstspike.model import takes_events
 
@@ -246,24 +247,42 @@ def test_first_hidden_layer_on_events_equals_the_dense_layer():
     hp = {**m.hyperparameters, "T": 20, "T_empty": 4, "hidden": [32, 16], "backend": "numba"}
     torch.manual_seed(0)
     net = m.build_model(hp, 20, (700, 1, 1))  # float32: the network casts its input
-    first = net.fc[0]
-    assert first.first and not net.fc[1].first
     x = (torch.rand(6, 24, 1, 1, 700) < 0.05).float() * 2
     assert takes_events(x, "numba") and not takes_events(x, "torch")
     assert not takes_events(torch.ones(3, 4), "numba")
     outs, grads = [], []
     for event in (True, False):
-        first.first = event
+        for layer in net.fc:
+            layer.events = event
         net.zero_grad()
         torch.manual_seed(1)  # the same dropout masks
         out = net(x)
         (out.first.sum() + (out.rate * torch.arange(20.0)).sum()).backward()
-        outs.append(first.spikes.detach())
+        outs.append([layer.spikes.detach() for layer in net.fc])
         grads.append([p.grad.clone() for p in net.parameters() if p.grad is not None])
-    assert outs[0].sum() > 0
-    assert torch.equal(outs[0], outs[1])
+    assert all(s.sum() > 0 for s in outs[0])
+    assert takes_events(outs[0][0], "numba")  # the second layer's input is sparse too
+    for a, b in zip(*outs, strict=True):
+        assert torch.equal(a, b)
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)  # float32 sums, other order
+
+
+def test_event_linear_input_gradient_equals_the_dense_one():
+    """With an input that needs a gradient (a hidden layer's spikes), the event layer's input
+    and weight gradients are the dense layer's (float64)."""
+    from trainers.firstspike.model import _EventLinear
+
+    g = torch.Generator().manual_seed(0)
+    x = ((torch.rand(5, 7, 11, generator=g) < 0.2) * 1.25).double().requires_grad_()
+    w = torch.randn(4, 11, generator=g, dtype=torch.float64, requires_grad=True)
+    up = torch.randn(35, 4, generator=g, dtype=torch.float64)
+    (_EventLinear.apply(x, w) * up).sum().backward()
+    got = x.grad.clone(), w.grad.clone()
+    x.grad = w.grad = None
+    (torch.nn.functional.linear(x, w).reshape(35, 4) * up).sum().backward()
+    torch.testing.assert_close(got[0], x.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got[1], w.grad, rtol=1e-12, atol=1e-12)
 
 
 def test_event_linear_kernels_refuse_mismatched_shapes():

@@ -99,39 +99,43 @@ class SeqDropout(nn.Module):
 
 
 class _EventLinear(torch.autograd.Function):
-    """``x @ weight.T`` as ``[T*B, F_out]`` for a sparse input that needs no gradient
-    (``x [T, B, F_in]``, kept as it is: no folded copy), visiting its nonzero cells only,
-    forward and weight gradient
-    (:func:`trainers.firstspike.kernels.event_linear_forward`). Equal to the dense product up
-    to the order of the sums. SHD network at batch 128, T 100, 2 % of the cells nonzero (2 AMD
-    EPYC cores): forward and weight gradient about 27 ms, against 82 ms for the dense products."""
+    """``x @ weight.T`` as ``[T*B, F_out]`` for a sparse input ``x [T, B, F_in]`` (kept as it
+    is: no folded copy), visiting its nonzero cells only, forward and weight gradient
+    (:func:`trainers.firstspike.kernels.event_linear_forward`); the input gradient, when one
+    is needed (a hidden layer's spikes), is the dense ``g @ weight``. Equal to the dense product
+    up to the order of the sums. SHD network at batch 128, T 100 (2 AMD EPYC cores): the first
+    layer (2 % of the input cells nonzero) takes about 27 ms forward and weight gradient against
+    82 ms for the dense products; the second (4 % of its input cells are spikes) about 25 ms
+    forward and both gradients against about 45 ms, most of it the dense input gradient."""
 
     @staticmethod
     def forward(ctx, x, weight):  # type: ignore[override]
         y = torch.empty(x.shape[0] * x.shape[1], weight.shape[0], dtype=x.dtype)
         wt = weight.detach().t().contiguous().to(x.dtype)
-        kernels.event_linear_forward(x.numpy(), wt.numpy(), y.numpy())
-        ctx.save_for_backward(x)
+        kernels.event_linear_forward(x.detach().numpy(), wt.numpy(), y.numpy())
+        ctx.save_for_backward(x, weight)
         return y
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
-        (x,) = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
         g = g.contiguous()
         blocks = -(-(x.shape[0] * x.shape[1]) // kernels.ROWS)
         partial = torch.empty(blocks, x.shape[2], g.shape[1], dtype=g.dtype)
-        kernels.event_linear_weight_grad(x.numpy(), g.numpy(), partial.numpy())
-        return None, partial.sum(0).t()
+        kernels.event_linear_weight_grad(x.detach().numpy(), g.numpy(), partial.numpy())
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gx = (g @ weight.to(g.dtype)).view(x.shape)
+        return gx, partial.sum(0).t()
 
 
 def takes_events(x: torch.Tensor, backend: str) -> bool:
-    """Whether a first linear layer runs :class:`_EventLinear` on ``x``: the Numba backend, a
-    float32/64 input that needs no gradient, no autocast, sparse enough
+    """Whether a linear layer runs :class:`_EventLinear` on ``x [T, B, F]``: the Numba
+    backend, a float32/64 input without autocast, sparse enough
     (:func:`trainers.common.sparsity.sparse_enough`)."""
     return (
         use_numba(backend, x)
         and x.dtype in (torch.float32, torch.float64)
-        and not x.requires_grad
         and not autocast_state(x.device.type)[0]
         and sparse_enough(x)
     )
@@ -140,19 +144,21 @@ def takes_events(x: torch.Tensor, backend: str) -> bool:
 class HiddenFC(nn.Module):
     """``Linear (no bias) -> BatchNorm1d over T x B -> neuron -> dropout`` on ``[T, B, F]``.
 
-    ``first``: the network's first layer, whose sparse input runs :class:`_EventLinear`."""
+    The linear layer visits its input's events (:class:`_EventLinear`) while ``events`` is
+    set and the input is sparse (:func:`takes_events`): the audio frames of the first layer,
+    the spikes of the later ones."""
 
-    def __init__(self, n_in: int, n_out: int, cfg: NetConfig, first: bool = False) -> None:
+    def __init__(self, n_in: int, n_out: int, cfg: NetConfig) -> None:
         super().__init__()
         self.fc = nn.Linear(n_in, n_out, bias=False)
         self.bn = nn.BatchNorm1d(n_out)
         self.neuron = make_neuron(cfg.neuron, cfg.neuron1, cfg, n_out, (n_out,), conv=False)
         self.dropout = SeqDropout(cfg.dropout)
-        self.first, self.backend = first, cfg.backend
+        self.events, self.backend = True, cfg.backend
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, b = x.shape[:2]
-        if self.first and takes_events(x, self.backend):
+        if self.events and takes_events(x, self.backend):
             z = _EventLinear.apply(x if x.stride(-1) == 1 else x.contiguous(), self.fc.weight)
         else:
             z = self.fc(x).reshape(t * b, -1)
@@ -250,7 +256,7 @@ class FirstSpikeNet(nn.Module):
         if cfg.net == "fc":
             n_in = p * h * w
             for size in cfg.hidden:
-                fc.append(HiddenFC(n_in, size, cfg, first=not fc))
+                fc.append(HiddenFC(n_in, size, cfg))
                 n_in = size
         else:
             blocks, n_in, width = _conv_stack(cfg.net, p, h, w, cfg)
