@@ -3,10 +3,11 @@
 The published initialisation leaves the network silent from conv2 on, on these recordings as on
 real DVS128 recordings (docs/slayer.md, "Activity at initialisation"), so learning starts only
 through the surrogate gradient: on the `small` stand-in at 32 x 32 the test accuracy passes 2x
-chance after about 20 epochs and stays near or above 3x from about 30 (SYNTHETIC). This test
-runs the commands of docs/slayer.md for 30 epochs, no hyperparameter changed, and asserts that
-the run is clearly above chance (2x): a silent or untrainable network stays at chance. About 17
-CPU-minutes.
+chance after about 20 epochs, stays near or above 3x from about 30, and the documented 70-epoch
+run ends at 3.3x (SYNTHETIC). This test runs the commands of docs/slayer.md for 30 epochs, no
+hyperparameter changed, and asserts that the run is clearly above chance (2x, a margin that
+does not depend on the last bits of one platform's sums): a silent or untrainable network stays
+at chance. About 17 CPU-minutes.
 """
 
 from __future__ import annotations
