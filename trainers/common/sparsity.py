@@ -1,15 +1,16 @@
-"""When a first layer visits its input's events instead of its dense cells.
+"""When a layer visits its input's events instead of its dense cells.
 
-TSSL-BP's first convolution and first-spike coding's first linear layer each have an event path
-(Numba kernels that loop over the nonzero cells of ``[T, B, ...]`` frames) that beats the dense
-oneDNN product only while the frames are sparse. :func:`sparse_enough` is the one test both use.
+TSSL-BP's first convolution and first-spike coding's FC linear layers (the first on its input
+frames, the later ones on their input spikes) each have an event path (Numba kernels that loop
+over the nonzero cells of ``[T, B, ...]`` input) that beats the dense oneDNN product only while
+the input is sparse. :func:`sparse_enough` is the one test both use.
 """
 
 from __future__ import annotations
 
 import torch
 
-#: densest input (fraction of nonzero cells) for which a first layer visits events
+#: densest input (fraction of nonzero cells) for which a layer visits events
 EVENT_DENSITY_MAX = 0.25
 
 

@@ -234,10 +234,11 @@ def adlif_backward(
         gb[b, f0:f1] = acc[3]
 
 
-# --- the first linear layer on sparse input --------------------------------------------------
+# --- linear layers on sparse input ------------------------------------------------------------
 # Input frames of the audio datasets are sparse counts (SHD at 10 ms: a few % of the
-# (channel, bin) cells); a product that visits only their nonzero cells replaces the dense
-# matmul and its weight gradient (the input needs none).
+# (channel, bin) cells), and so are the hidden layers' spikes; a product that visits only their
+# nonzero cells replaces the dense matmul and its weight gradient (an input gradient, where one
+# is needed, stays the dense product).
 
 #: Rows of ``x`` per work item of the event kernels (one partial weight gradient each).
 ROWS = 1024
