@@ -17,6 +17,13 @@ build``, on the same synthetic data, in the same run (``benchmarks/build.py --da
 
 Each side runs in a fresh subprocess (wall time, CPU time of the process tree, peak memory).
 
+The benchmark also measures a **floor** in the same run: the least time any build that writes
+this cache could take on this machine, whatever its code. It is the start-up of a Python process
+importing the build command (interpreter, numpy, numba, h5py, pyarrow; no kernel loaded) plus
+writing as many bytes as the built cache and its Parquet copy to the same disk with one
+``fsync`` (the build makes both durable before it renames them into place). The reference's time
+over the floor is the largest speed-up a build of this output could show here.
+
 The reference's pass is what a tonic-style dataset repeats in every epoch; the cache is built
 once. So the benchmark also times one epoch over the built cache (``CacheDataset(train=True)
 .loader(batch_size=50)``, every sample, float32 frames of the view's training crop, best of two
@@ -148,6 +155,44 @@ def ensure_raw(bench: Path, dataset: str, scale: str, seed: int) -> Path:
     return raw
 
 
+def _tree_bytes(path: Path) -> int:
+    """Bytes of a file, or of every file under a directory."""
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
+def durable_write_seconds(n_bytes: int, folder: Path, block: int = 64 << 20) -> float:
+    """Seconds to write ``n_bytes`` (random bytes, ``block`` at a time) into a new file in
+    ``folder`` and ``fsync`` it; the file is removed."""
+    import os
+
+    data = np.random.default_rng(0).integers(0, 256, block, dtype=np.uint8).tobytes()
+    path = folder / f".floor-{os.getpid()}.bin"
+    t0 = time.perf_counter()
+    try:
+        with open(path, "wb") as f:
+            left = n_bytes
+            while left > 0:
+                left -= f.write(data[: min(block, left)])
+            f.flush()
+            os.fsync(f.fileno())
+        return time.perf_counter() - t0
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def floor(out: Path, run_measured) -> dict:
+    """The least time any build writing ``out`` (and its Parquet copy) could take here: the
+    build command's imports in a fresh interpreter + a durable write of the output's bytes."""
+    imports = "import eventpipe.cli.build, eventpipe.build.flow, eventpipe.build.stages"
+    start = min(run_measured([sys.executable, "-c", imports])["seconds"] for _ in range(3))
+    n_bytes = _tree_bytes(out) + _tree_bytes(out.with_suffix(".parquet"))
+    write = min(durable_write_seconds(n_bytes, out.parent) for _ in range(2))
+    return {"start_seconds": start, "write_seconds": write, "output_bytes": n_bytes,
+            "write_MB_s": n_bytes / 1e6 / write, "seconds": start + write}  # fmt: skip
+
+
 def compare(dataset: str, args, run_measured, here: Path) -> dict:
     """Build with eventpipe and run the reference on the same data; figures of both."""
     bench = args.bench_dir
@@ -178,6 +223,10 @@ def compare(dataset: str, args, run_measured, here: Path) -> dict:
     print(f"SYNTHETIC {dataset} ({args.scale}): eventpipe build {ep['seconds']:.1f} s "
           f"({ep['cpu_seconds']:.1f} s CPU), {n_samples} samples, {n_raw / 1e6:.1f} M events",
           flush=True)  # fmt: skip
+    results["floor"] = fl = floor(out, run_measured)
+    print(f"floor: start-up {fl['start_seconds']:.2f} s + durable write of "
+          f"{fl['output_bytes'] / 1e6:.0f} MB at {fl['write_MB_s']:.0f} MB/s = "
+          f"{fl['seconds']:.2f} s", flush=True)  # fmt: skip
     if not args.skip_reference:
         r = run_measured([sys.executable, str(here), "--dataset", dataset,
                           "--run-reference", str(raw), "-", "-"])  # fmt: skip
@@ -252,6 +301,10 @@ def table_rows(results: dict, row) -> list[dict]:
         row(f"{results['dataset']}: peak memory", "MiB", ep["peak_rss"] / 2**20,
             ref["peak_rss"] / 2**20 if ref else None, name, memory=True),
     ] + ([
+        row(f"{results['dataset']}: floor for any build of this cache (start-up + durable "
+            "write of its bytes)", "s", results["floor"]["seconds"],
+            ref["seconds"] if ref else None, name),
+    ] if "floor" in results else []) + ([
         row(f"{results['dataset']}: each later epoch (eventpipe: loader over the cache)", "s",
             results["epoch"]["epoch_seconds"], ref["seconds"], name + ", again"),
     ] if "epoch" in results else [])  # fmt: skip
