@@ -27,6 +27,8 @@ freed memory kept for reuse). The other measures the peak of one more step above
 before it, in a process where glibc returns freed memory from the start, as
 :mod:`benchmarks._memory` describes (``torch.cuda.max_memory_allocated`` on CUDA), so it counts
 live tensors, not memory an allocator kept.
+For the two neuron-layer settings a *memory floor* row gives the live memory any implementation
+needs for that step (:func:`layer_floor_mb`).
 ``--gesture-batch`` lowers the DVS Gesture batch where the baselines would not fit in memory
 (batch 16 at 160 bins needs about 25 GB with the eager loop). Input: random 0/1 frames with
 ``--density`` events per cell and bin (SYNTHETIC).
@@ -259,6 +261,17 @@ def measure(step, impl: str, setting: str, batch: int, steps: int, dev, mode, ar
     }
 
 
+def layer_floor_mb(fig: dict) -> float:
+    """The least live memory of a neuron-layer step, whatever the implementation (MB, 2**20).
+
+    The step holds two ``[T, B, F]`` float32 tensors at once and cannot do with fewer: the
+    spikes and ``spikes * w`` in the forward, the output's and the input's gradients in the
+    backward. Its ratio to the eager peak is the smallest memory ratio any layer could show.
+    """
+    s = SETTINGS[fig["setting"]]
+    return 2 * fig["T"] * fig["batch"] * s["F"] * 4 / 2**20
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         from _results import add_arguments, row, save
@@ -325,6 +338,10 @@ def main(argv: list[str] | None = None) -> None:
                 f"{setting}: {e['step_s'] / f['step_s']:.1f}x faster than {name}, memory "
                 f"{f['peak_mb'] / max(e['peak_mb'], 1e-9):.2f} of it"
             )
+        if "neuron" in SETTINGS[setting] and "eager" in res:
+            rows.append(row(f"{setting}: memory floor (two [T, B, F] float32 tensors)", "MB",
+                            layer_floor_mb(f), res["eager"]["peak_mb"], "eager PyTorch",
+                            memory=True))  # fmt: skip
     save(
         "firstspike", rows, figures, argv=argv, json_path=args.json,
         no_save=args.no_save or args.quick,

@@ -206,7 +206,11 @@ BENCHMARKS: dict[str, dict] = {
             "network (T 160, 2x32x32), eventpipe's Numba neurons with a hand-written backward "
             "against an eager PyTorch time loop of the same equations and against spikingjelly "
             "2.0's multi-step torch backend with the published charge equations (all three give "
-            "the same loss), in the same run. See [first-spike coding](firstspike.md)."
+            "the same loss), in the same run. The *memory floor* rows are no implementation: "
+            "the two `[T, B, F]` float32 tensors a layer step holds at once whatever computes "
+            "it (the spikes and their product with the weights forward, the output and input "
+            "gradients backward); their ratio is the smallest any layer could show. See "
+            "[first-spike coding](firstspike.md)."
         ),
         "commands": [
             "python benchmarks/firstspike.py --runs 3",
