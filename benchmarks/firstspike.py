@@ -28,7 +28,10 @@ before it, in a process where glibc returns freed memory from the start, as
 :mod:`benchmarks._memory` describes (``torch.cuda.max_memory_allocated`` on CUDA), so it counts
 live tensors, not memory an allocator kept.
 For the two neuron-layer settings a *memory floor* row gives the live memory any implementation
-needs for that step (:func:`layer_floor_mb`).
+needs for that step (:func:`layer_floor_mb`); for the two networks a *time floor* row gives the
+time of the input gradients any exact-gradient implementation computes densely
+(:func:`input_grad_floor`, on CPU). The eager step over a floor is the largest speed-up any
+implementation could show.
 ``--gesture-batch`` lowers the DVS Gesture batch where the baselines would not fit in memory
 (batch 16 at 160 bins needs about 25 GB with the eager loop). Input: random 0/1 frames with
 ``--density`` events per cell and bin (SYNTHETIC).
@@ -47,7 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks._harness import ChildFailed, child_settings, run_measured  # noqa: E402
+from benchmarks._harness import ChildFailed, child_settings, run_child, run_measured  # noqa: E402
 from benchmarks._memory import PeakMemory  # noqa: E402
 
 SETTINGS = {
@@ -161,6 +164,49 @@ def neuron_workload(impl: str, setting: str, args: argparse.Namespace):
     return step, batch, steps
 
 
+def input_grad_floor(model, batch: int, steps: int, in_shape: tuple, runs: int) -> float:
+    """Seconds of the input gradients every exact-gradient step of ``model`` must compute
+    densely, however sparse the spikes: those of each conv and linear layer after the first
+    (the fast-sigmoid surrogate is nonzero everywhere, so the gradient reaching a layer's
+    output is dense). Conv layers: ``aten.convolution_backward`` with only the input gradient,
+    channels-last as the model runs them; linear layers: ``grad @ weight``. Best of ``runs``
+    after one warm-up call. The recurrent FC's own step loop is left out (a lower bound)."""
+    import torch
+    from torch import nn
+
+    n = batch * steps
+    calls = []
+    c, h, w = in_shape
+    first = True
+    for block in model.conv:
+        op = block.op
+        if isinstance(op, nn.Conv2d):
+            ho = (h + 2 * op.padding[0] - op.kernel_size[0]) // op.stride[0] + 1
+            wo = (w + 2 * op.padding[1] - op.kernel_size[1]) // op.stride[1] + 1
+            if not first:
+                cl = torch.channels_last
+                x = torch.zeros(n, c, h, w).to(memory_format=cl)
+                g = torch.randn(n, op.out_channels, ho, wo).to(memory_format=cl)
+                calls.append(lambda x=x, g=g, op=op: torch.ops.aten.convolution_backward(
+                    g, x, op.weight.detach(), None, op.stride, op.padding, op.dilation, False,
+                    [0, 0], op.groups, [True, False, False]))  # fmt: skip
+            first, c, h, w = False, op.out_channels, ho, wo
+        else:
+            h, w = h // 2, w // 2
+    linears = [m.fc for m in model.fc] + [model.out_fc]
+    for lin in linears[0 if model.conv else 1 :]:
+        g = torch.randn(n, lin.out_features)
+        calls.append(lambda g=g, wt=lin.weight.detach(): g @ wt)
+    best = float("inf")
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        for call in calls:
+            call()
+        if i:  # the first call warms up
+            best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def run_variant(impl: str, setting: str, mode: str, args: argparse.Namespace) -> dict:
     """Measure one (implementation, setting) in this process: its step time (``mode``
     ``time``) or its live peak memory (``memory``)."""
@@ -187,6 +233,9 @@ def run_variant(impl: str, setting: str, mode: str, args: argparse.Namespace) ->
     torch.manual_seed(0)
     p, h, w = s["shape"]
     model = m.build_model(hp, s["classes"], (w, h, p))
+    if impl == "floor":
+        secs = input_grad_floor(model, batch, steps, (p, h, w), args.runs)
+        return {"impl": impl, "setting": setting, "batch": batch, "T": steps, "step_s": secs}
     if impl == "spikingjelly":
         model = spikingjelly_neurons(model)
     model.to(dev)
@@ -338,6 +387,13 @@ def main(argv: list[str] | None = None) -> None:
                 f"{setting}: {e['step_s'] / f['step_s']:.1f}x faster than {name}, memory "
                 f"{f['peak_mb'] / max(e['peak_mb'], 1e-9):.2f} of it"
             )
+        if "neuron" not in SETTINGS[setting] and "eager" in res and args.device == "cpu":
+            fl = run_child(__file__, cmd, f"floor:{setting}:time", env)
+            figures.append(fl)
+            print(f"{setting:8s} floor: input gradients {1000 * fl['step_s']:.1f} ms")
+            rows.append(row(f"{setting}: time floor (dense input gradients of the later layers)",
+                            "ms", 1000 * fl["step_s"], 1000 * res["eager"]["step_s"],
+                            "eager PyTorch"))  # fmt: skip
         if "neuron" in SETTINGS[setting] and "eager" in res:
             rows.append(row(f"{setting}: memory floor (two [T, B, F] float32 tensors)", "MB",
                             layer_floor_mb(f), res["eager"]["peak_mb"], "eager PyTorch",

@@ -209,7 +209,10 @@ BENCHMARKS: dict[str, dict] = {
             "the same loss), in the same run. The *memory floor* rows are no implementation: "
             "the two `[T, B, F]` float32 tensors a layer step holds at once whatever computes "
             "it (the spikes and their product with the weights forward, the output and input "
-            "gradients backward); their ratio is the smallest any layer could show. See "
+            "gradients backward); their ratio is the smallest any layer could show. The *time "
+            "floor* rows time, alone, the input gradients of the layers after the first, which "
+            "every exact-gradient implementation computes densely (the surrogate is nonzero "
+            "everywhere); their ratio is the largest speed-up any implementation could show. See "
             "[first-spike coding](firstspike.md)."
         ),
         "commands": [

@@ -47,3 +47,18 @@ def test_layer_floor_is_two_float32_tensors_of_the_setting():
     fig = {"setting": "adlif", "T": 100, "batch": 128}
     assert SETTINGS["adlif"]["F"] == 256
     assert layer_floor_mb(fig) == 2 * 100 * 128 * 256 * 4 / 2**20  # 25 MB
+
+
+def test_input_grad_floor_runs_the_later_layers_of_both_net_kinds():
+    import torch
+
+    from benchmarks.firstspike import input_grad_floor
+    from trainers.firstspike.method import method_for
+
+    torch.manual_seed(0)
+    for dataset, shape in (("dvsgesture", (2, 16, 16)), ("shd", (1, 1, 40))):
+        m = method_for(dataset)
+        hp = {**m.hyperparameters, "backend": "torch"}
+        model = m.build_model(hp, 4, (shape[2], shape[1], shape[0]))
+        seconds = input_grad_floor(model, batch=2, steps=3, in_shape=shape, runs=1)
+        assert 0 < seconds < 5
