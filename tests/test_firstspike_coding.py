@@ -14,6 +14,7 @@ from trainers.firstspike.coding import (
     first_times,
     gaussian_kernel,
     rate_loss,
+    smoothing_matrix,
     spike_times,
 )
 from trainers.firstspike.report import accuracy_with_time, delays
@@ -37,6 +38,24 @@ def test_gaussian_kernel_is_scipy_gaussian():
     assert gaussian_kernel(20, 4).numel() == 21  # capped at 2 * (T // 2) + 1
     with pytest.raises(ValueError, match="D="):
         gaussian_kernel(10, 16)
+
+
+@pytest.mark.parametrize("steps, d", [(100, 16), (40, 16), (20, 4), (7, 1), (160, 16)])
+def test_smoothing_matrix_is_the_published_conv1d(steps, d):
+    """Row @ matrix == the published zero-padded conv1d, for windows shorter than T and capped
+    at 2 (T // 2) + 1, on one-hot rows (a neuron's first spike) and constant rows (silent)."""
+    ker = gaussian_kernel(steps, d).double()
+    g = torch.Generator().manual_seed(steps)
+    x = torch.randn(6, steps, generator=g, dtype=torch.float64)
+    x[0] = 0
+    x[0, steps // 3] = 2.5
+    x[1] = -1.5
+    want = F.conv1d(x.unsqueeze(1), ker.view(1, 1, -1), padding=ker.numel() // 2).squeeze(1)
+    got = x @ smoothing_matrix(steps, float(d)).double()
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-12)
+    assert torch.equal(
+        got[0], x[0, steps // 3] * smoothing_matrix(steps, float(d))[steps // 3].double()
+    )
 
 
 def test_spike_times_equal_reference():

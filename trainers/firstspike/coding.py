@@ -25,6 +25,7 @@ rate.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,23 @@ def gaussian_kernel(steps: int, d: float) -> torch.Tensor:
     length = min(sigma * 6 + 1, 2 * (steps // 2) + 1)
     k = np.arange(length) - (length - 1) / 2.0
     return torch.from_numpy(np.exp(-(k**2) / (2.0 * sigma * sigma))).float()
+
+
+@functools.lru_cache(maxsize=16)
+def smoothing_matrix(steps: int, d: float) -> torch.Tensor:
+    """``[T, T]`` float32 band matrix ``M`` with ``x @ M`` equal to the published smoothing
+    ``conv1d(x, gaussian_kernel(steps, d), padding=L // 2)`` of rows ``x [..., T]`` (``L`` the
+    window length): ``M[s, t] = ker[s - t + L // 2]`` inside the window, 0 outside (the zero
+    padding). Cached per ``(steps, d)``; do not modify it.
+
+    A matrix product instead of ``conv1d``: oneDNN runs this one-channel, 37-tap convolution
+    slowly. At SHD's readout (``[2560, 100]``, 2 AMD EPYC cores) 6-11 ms against 0.45 ms.
+    """
+    ker = gaussian_kernel(steps, d)
+    half = ker.numel() // 2
+    j = torch.arange(steps).unsqueeze(1) - torch.arange(steps).unsqueeze(0) + half
+    inside = (j >= 0) & (j < ker.numel())
+    return torch.where(inside, ker[j.clamp(0, ker.numel() - 1)], torch.zeros(()))
 
 
 @torch.no_grad()
@@ -88,13 +106,8 @@ class FirstTime(torch.autograd.Function):
         gt = torch.zeros(bsz, n, ctx.steps, device=g.device)
         gt.scatter_(2, idx.unsqueeze(-1), g.unsqueeze(-1))
         gt = torch.where(dead.unsqueeze(-1), g.unsqueeze(-1).expand_as(gt), gt)
-        ker = gaussian_kernel(ctx.steps, ctx.d).to(g.device)
-        out = F.conv1d(
-            (-ctx.amp * gt).reshape(bsz * n, 1, ctx.steps),
-            ker.reshape(1, 1, -1),
-            padding=ker.numel() // 2,
-        )
-        return out.reshape(bsz, n, ctx.steps).to(ctx.dtype), None, None, None
+        out = (-ctx.amp * gt) @ smoothing_matrix(ctx.steps, ctx.d).to(g.device)
+        return out.to(ctx.dtype), None, None, None
 
 
 def first_times(spikes: torch.Tensor, potentials: torch.Tensor, d: float, amp: float):
