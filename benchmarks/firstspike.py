@@ -174,25 +174,21 @@ def input_grad_floor(model, batch: int, steps: int, in_shape: tuple, runs: int) 
     import torch
     from torch import nn
 
-    n = batch * steps
+    n, cl = batch * steps, torch.channels_last
     calls = []
-    c, h, w = in_shape
-    first = True
-    for block in model.conv:
-        op = block.op
-        if isinstance(op, nn.Conv2d):
-            ho = (h + 2 * op.padding[0] - op.kernel_size[0]) // op.stride[0] + 1
-            wo = (w + 2 * op.padding[1] - op.kernel_size[1]) // op.stride[1] + 1
-            if not first:
-                cl = torch.channels_last
-                x = torch.zeros(n, c, h, w).to(memory_format=cl)
-                g = torch.randn(n, op.out_channels, ho, wo).to(memory_format=cl)
+    probe = torch.zeros(1, *in_shape)  # one bin of one sample, to read each layer's shapes
+    convs = 0
+    with torch.no_grad():
+        for block in model.conv:
+            op, out = block.op, block.op(probe)
+            if isinstance(op, nn.Conv2d) and convs:
+                x = torch.zeros(n, *probe.shape[1:]).to(memory_format=cl)
+                g = torch.randn(n, *out.shape[1:]).to(memory_format=cl)
                 calls.append(lambda x=x, g=g, op=op: torch.ops.aten.convolution_backward(
                     g, x, op.weight.detach(), None, op.stride, op.padding, op.dilation, False,
                     [0, 0], op.groups, [True, False, False]))  # fmt: skip
-            first, c, h, w = False, op.out_channels, ho, wo
-        else:
-            h, w = h // 2, w // 2
+            convs += isinstance(op, nn.Conv2d)
+            probe = out
     linears = [m.fc for m in model.fc] + [model.out_fc]
     for lin in linears[0 if model.conv else 1 :]:
         g = torch.randn(n, lin.out_features)
@@ -352,14 +348,15 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_variant(impl, setting, mode, args)))
         return
     rows, figures = [], []
+    # the children's arguments and environment: the same for every variant
+    cmd = ["--no-save", "--runs", str(args.runs), "--density", str(args.density)]
+    cmd += ["--device", args.device, "--sj-path", args.sj_path]
+    cmd += ["--gesture-batch", str(args.gesture_batch)]
+    cmd += ["--quick"] if args.quick else []
+    env = {**os.environ, **({"OMP_WAIT_POLICY": "PASSIVE"} if args.omp_passive else {})}
     for setting in args.settings.split(","):
         res = {}
         for impl in args.impls.split(","):
-            cmd = ["--no-save", "--runs", str(args.runs), "--density", str(args.density)]
-            cmd += ["--device", args.device, "--sj-path", args.sj_path]
-            cmd += ["--gesture-batch", str(args.gesture_batch)]
-            cmd += ["--quick"] if args.quick else []
-            env = {**os.environ, **({"OMP_WAIT_POLICY": "PASSIVE"} if args.omp_passive else {})}
             try:
                 r = run_measured(__file__, cmd, f"{impl}:{setting}", env)
             except ChildFailed:
@@ -394,7 +391,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(row(f"{setting}: time floor (dense input gradients of the later layers)",
                             "ms", 1000 * fl["step_s"], 1000 * res["eager"]["step_s"],
                             "eager PyTorch"))  # fmt: skip
-        if "neuron" in SETTINGS[setting] and "eager" in res:
+        elif "eager" in res:
             rows.append(row(f"{setting}: memory floor (two [T, B, F] float32 tensors)", "MB",
                             layer_floor_mb(f), res["eager"]["peak_mb"], "eager PyTorch",
                             memory=True))  # fmt: skip
